@@ -1,0 +1,40 @@
+package domain
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Event types of API.md.
+const (
+	EventActuationRequested = "valve.actuation.requested"
+	EventActuationSent      = "valve.actuation.sent"
+	EventActuationProgress  = "valve.actuation.progress"
+	EventActuationCompleted = "valve.actuation.completed"
+	EventActuationFailed    = "valve.actuation.failed"
+	EventActuationTimedOut  = "valve.actuation.timed_out"
+	EventActuationRejected  = "valve.actuation.rejected"
+	EventAlertCreated       = "alert.created"
+	EventAlertAcknowledged  = "alert.acknowledged"
+	EventAlertResolved      = "alert.resolved"
+	EventIncidentCreated    = "incident.created"
+	EventIncidentUpdated    = "incident.updated"
+)
+
+// EventTypes lists every event type, for validating filters.
+var EventTypes = []string{
+	EventActuationRequested, EventActuationSent, EventActuationProgress,
+	EventActuationCompleted, EventActuationFailed, EventActuationTimedOut,
+	EventActuationRejected, EventAlertCreated, EventAlertAcknowledged,
+	EventAlertResolved, EventIncidentCreated, EventIncidentUpdated,
+}
+
+// Event is one entry of the event log.
+type Event struct {
+	ID    string          `json:"id"`
+	Type  string          `json:"type"`
+	At    time.Time       `json:"at"`
+	Asset string          `json:"asset"`
+	KeyID string          `json:"key_id,omitempty"`
+	Data  json.RawMessage `json:"data"`
+}

@@ -1,0 +1,24 @@
+package domain
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidID reports whether s is an id as API.md defines them: letters,
+// digits, - and _, 1 to 64 characters.
+func ValidID(s string) bool { return idPattern.MatchString(s) }
+
+// NewID returns an id that sorts by time: the prefix, the Unix time in
+// milliseconds as 12 hex digits, and 8 random hex digits. Listings ordered
+// by id are then ordered by creation time.
+func NewID(prefix string, now time.Time) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return fmt.Sprintf("%s-%012x%s", prefix, now.UnixMilli(), hex.EncodeToString(b[:]))
+}

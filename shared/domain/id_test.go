@@ -1,0 +1,106 @@
+package domain_test
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/plainview/serverless/shared/domain"
+)
+
+func TestValidID(t *testing.T) {
+	tests := []struct {
+		id   string
+		want bool
+	}{
+		{"a", true},
+		{"v-101", true},
+		{"A-North", true},
+		{"inc_0193a5f7c2d1e4f5a6b7", true},
+		{"-_-", true},
+		{strings.Repeat("x", 64), true},
+
+		{"", false},
+		{strings.Repeat("x", 65), false},
+		{"a/b", false},
+		{"../etc", false},
+		{"a b", false},
+		{"a.b", false},
+		{"é", false},
+		{"v-101é", false},
+		{"a\n", false}, // a trailing newline must not slip past the end anchor
+		{"\na", false},
+		{"a\x00", false},
+		{"a%2Fb", false},
+	}
+	for _, tt := range tests {
+		if got := domain.ValidID(tt.id); got != tt.want {
+			t.Errorf("ValidID(%q) = %v, want %v", tt.id, got, tt.want)
+		}
+	}
+}
+
+func TestNewIDIsAValidIDCarryingItsTime(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 123_456_789, time.UTC)
+	for _, prefix := range []string{"inc", "alert", "act", "evt"} {
+		id := domain.NewID(prefix, now)
+		if !domain.ValidID(id) {
+			t.Errorf("NewID(%q) = %q, not a valid id", prefix, id)
+		}
+		// prefix, "-", 12 hex digits of Unix milliseconds, 8 random hex digits
+		rest, ok := strings.CutPrefix(id, prefix+"-")
+		if !ok || len(rest) != 20 {
+			t.Fatalf("NewID(%q) = %q, want %q, a dash and 20 hex digits", prefix, id, prefix)
+		}
+		ms, err := strconv.ParseInt(rest[:12], 16, 64)
+		if err != nil || ms != now.UnixMilli() {
+			t.Errorf("NewID(%q) = %q carries time %d (%v), want %d", prefix, id, ms, err, now.UnixMilli())
+		}
+		if _, err := strconv.ParseUint(rest[12:], 16, 32); err != nil {
+			t.Errorf("NewID(%q) = %q: random part not hex: %v", prefix, id, err)
+		}
+	}
+}
+
+func TestNewIDSortsByTime(t *testing.T) {
+	// Increasing times, a millisecond or more apart, including the step
+	// where the hex count gains a digit (0xfff to 0x1000): without the
+	// fixed width, "1000" would sort before "fff".
+	times := []time.Time{
+		time.UnixMilli(0),
+		time.UnixMilli(0xffe),
+		time.UnixMilli(0xfff),
+		time.UnixMilli(0x1000),
+		time.UnixMilli(0x1001),
+		time.Date(2001, 9, 9, 1, 46, 40, 0, time.UTC),
+		time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
+		time.Date(2026, 3, 1, 12, 0, 0, int(time.Millisecond), time.UTC),
+		time.Date(2026, 3, 1, 12, 0, 1, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC),
+	}
+	var ids []string
+	for _, tm := range times {
+		ids = append(ids, domain.NewID("inc", tm))
+	}
+	if !slices.IsSorted(ids) {
+		t.Errorf("ids of increasing times do not sort in that order:\n%s", strings.Join(ids, "\n"))
+	}
+}
+
+func TestNewIDIsUnique(t *testing.T) {
+	// The same millisecond for all: only the random part tells them apart.
+	// 32 random bits give a collision among 10,000 ids with a chance of
+	// about 1 in 86,000.
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	const n = 10_000
+	seen := make(map[string]bool, n)
+	for range n {
+		id := domain.NewID("act", now)
+		if seen[id] {
+			t.Fatalf("NewID returned %q twice", id)
+		}
+		seen[id] = true
+	}
+}

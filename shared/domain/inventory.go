@@ -1,0 +1,24 @@
+package domain
+
+import "time"
+
+// SeedValve is a valve of the seed inventory with its first readings.
+type SeedValve struct {
+	ID, Name     string
+	TemperatureC float64
+	PressurePa   float64
+	// MaintenanceIn is how long after seeding maintenance falls due.
+	MaintenanceIn time.Duration
+}
+
+// SeedInventory is what a new deployment starts with (API.md).
+func SeedInventory() (valves []SeedValve, sections []string) {
+	const day = 24 * time.Hour
+	valves = []SeedValve{
+		{ID: "v-101", Name: "Wellhead A1", TemperatureC: 42.5, PressurePa: 2_100_000, MaintenanceIn: 90 * day},
+		{ID: "v-102", Name: "Manifold B2", TemperatureC: 48.0, PressurePa: 2_400_000, MaintenanceIn: 60 * day},
+		{ID: "v-103", Name: "Isolation C3", TemperatureC: 39.0, PressurePa: 1_800_000, MaintenanceIn: 120 * day},
+	}
+	sections = []string{"A-North", "B-Central", "C-South", "D-East", "E-West"}
+	return valves, sections
+}

@@ -1,0 +1,86 @@
+package domain
+
+import "time"
+
+// Leak severities, as an alert carries them. Devices report LOW, MED, HIGH
+// and CRITICAL; LOW is minor, MED major, HIGH and CRITICAL critical.
+const (
+	LeakMinor    = "minor"
+	LeakMajor    = "major"
+	LeakCritical = "critical"
+)
+
+// Alert statuses: active until acknowledged, then repaired when resolved.
+const (
+	AlertActive       = "active"
+	AlertAcknowledged = "acknowledged"
+	AlertRepaired     = "repaired"
+)
+
+// Location is where a leak was seen.
+type Location struct {
+	Lat float64 `json:"lat"`
+	Lon float64 `json:"lon"`
+}
+
+// Alert is a leak on a pipeline section, from a device or a person.
+type Alert struct {
+	ID             string     `json:"id"`
+	Section        string     `json:"section"`
+	Severity       string     `json:"severity"`
+	Status         string     `json:"status"`
+	Class          string     `json:"class,omitempty"`
+	Confidence     *float64   `json:"confidence,omitempty"`
+	VolumeEstimate *float64   `json:"volume_estimate"`
+	Location       *Location  `json:"location"`
+	Notes          string     `json:"notes,omitempty"`
+	Reporter       string     `json:"reporter,omitempty"`
+	KeyID          string     `json:"key_id,omitempty"`
+	IncidentID     string     `json:"incident_id,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
+	AcknowledgedAt *time.Time `json:"acknowledged_at"`
+	AcknowledgedBy string     `json:"acknowledged_by,omitempty"`
+	ResolvedAt     *time.Time `json:"resolved_at"`
+}
+
+// Active reports whether the leak is still there: not yet repaired.
+func (a Alert) Active() bool { return a.Status != AlertRepaired }
+
+// Integrity scores the pipeline from its active leaks: 100, minus 10 per
+// active leak, minus 30 more per critical one, never below 0.
+func Integrity(active []Alert) int {
+	score := 100
+	for _, a := range active {
+		score -= 10
+		if a.Severity == LeakCritical {
+			score -= 30
+		}
+	}
+	return max(score, 0)
+}
+
+// Risk levels of a section.
+const (
+	RiskLow    = "low"
+	RiskMedium = "medium"
+	RiskHigh   = "high"
+)
+
+// RiskLevel of a section with n active leaks: medium over 2, high over 5.
+func RiskLevel(n int) string {
+	switch {
+	case n > 5:
+		return RiskHigh
+	case n > 2:
+		return RiskMedium
+	}
+	return RiskLow
+}
+
+// Section is a pipeline section and its pressure gauge's latest reading.
+type Section struct {
+	Name         string
+	PressureKPa  *float64
+	LastSeen     *time.Time
+	LastIncident string
+}

@@ -1,0 +1,129 @@
+// Package domain holds Plainview's records and the rules of API.md that
+// decide them: valve status and health, pipeline integrity and risk,
+// incident statistics. It knows nothing of HTTP or DynamoDB.
+package domain
+
+import "time"
+
+// ValveStatus is what a valve's readings say about it.
+type ValveStatus string
+
+// Valve statuses, in the order of precedence when several apply.
+const (
+	StatusOffline     ValveStatus = "offline"
+	StatusMaintenance ValveStatus = "maintenance"
+	StatusWarning     ValveStatus = "warning"
+	StatusOK          ValveStatus = "ok"
+)
+
+// Thresholds of API.md. A reading strictly over a threshold crosses it.
+type Thresholds struct {
+	TemperatureWarningC float64 `json:"temperature_warning_c"`
+	TemperatureOfflineC float64 `json:"temperature_offline_c"`
+	PressureWarningPa   float64 `json:"pressure_warning_pa"`
+	PressureOfflinePa   float64 `json:"pressure_offline_pa"`
+}
+
+// ValveThresholds are the limits every valve is judged by.
+var ValveThresholds = Thresholds{
+	TemperatureWarningC: 60,
+	TemperatureOfflineC: 75,
+	PressureWarningPa:   2_800_000,
+	PressureOfflinePa:   3_000_000,
+}
+
+// ConnectedWithin is how recently a device must have sent something to
+// count as connected.
+const ConnectedWithin = 5 * time.Minute
+
+// Valve is a valve with its latest readings. Pointers are readings the
+// valve may not have reported yet.
+type Valve struct {
+	ID                   string
+	Name                 string
+	TemperatureC         *float64
+	PressurePa           *float64
+	LastTorqueNm         *float64
+	LastActuationTime    *time.Time
+	EstimatedMaintenance *time.Time
+	LastSeen             *time.Time
+}
+
+// Status applies the rules of API.md: offline, then maintenance, then
+// warning, then ok. The old service let maintenance hide offline; API.md
+// decides offline wins.
+func (v Valve) Status(now time.Time) ValveStatus {
+	t, p := v.TemperatureC, v.PressurePa
+	th := ValveThresholds
+	switch {
+	case t != nil && *t > th.TemperatureOfflineC, p != nil && *p > th.PressureOfflinePa:
+		return StatusOffline
+	case v.maintenanceDue(now):
+		return StatusMaintenance
+	case t != nil && *t > th.TemperatureWarningC, p != nil && *p > th.PressureWarningPa:
+		return StatusWarning
+	}
+	return StatusOK
+}
+
+// HealthScore is 100, minus 20 for a hot valve, minus 20 for high
+// pressure, minus 30 when maintenance is due, never below 0.
+func (v Valve) HealthScore(now time.Time) int {
+	th := ValveThresholds
+	score := 100
+	if v.TemperatureC != nil && *v.TemperatureC > th.TemperatureWarningC {
+		score -= 20
+	}
+	if v.PressurePa != nil && *v.PressurePa > th.PressureWarningPa {
+		score -= 20
+	}
+	if v.maintenanceDue(now) {
+		score -= 30
+	}
+	return max(score, 0)
+}
+
+// Connected reports whether the valve's device sent anything in the last
+// five minutes.
+func (v Valve) Connected(now time.Time) bool {
+	return v.LastSeen != nil && now.Sub(*v.LastSeen) <= ConnectedWithin
+}
+
+func (v Valve) maintenanceDue(now time.Time) bool {
+	return v.EstimatedMaintenance != nil && v.EstimatedMaintenance.Before(now)
+}
+
+// Actuation states. queued → sent → in_progress → succeeded, or one of the
+// terminal failures.
+const (
+	ActuationQueued     = "queued"
+	ActuationSent       = "sent"
+	ActuationInProgress = "in_progress"
+	ActuationSucceeded  = "succeeded"
+	ActuationFailed     = "failed"
+	ActuationTimedOut   = "timed_out"
+	ActuationRejected   = "rejected"
+)
+
+// Actuation is one command sent to a valve and what became of it.
+type Actuation struct {
+	ID          string          `json:"actuation_id"`
+	ValveID     string          `json:"valve_id"`
+	Command     string          `json:"command"`
+	Params      ActuationParams `json:"params"`
+	State       string          `json:"state"`
+	RequestedAt time.Time       `json:"requested_at"`
+	Deadline    time.Time       `json:"-"`
+	CompletedAt *time.Time      `json:"completed_at"`
+	TorqueNm    *float64        `json:"torque_nm"`
+	DurationMs  *int64          `json:"duration_ms"`
+	Reason      string          `json:"reason"`
+	KeyID       string          `json:"key_id"`
+}
+
+// ActuationParams are the command parameters devices understand.
+type ActuationParams struct {
+	TargetAngleDeg *float64 `json:"target_angle_deg,omitempty"`
+	TorqueLimitNm  *float64 `json:"torque_limit_nm,omitempty"`
+	Speed          *float64 `json:"speed,omitempty"`
+}

@@ -1,0 +1,193 @@
+// Package routes declares the HTTP routes of the Plainview API once: the CDK
+// stack builds API Gateway from this table, the local gateway serves it, the
+// Lambda handlers route with it and the README's API reference is checked
+// against it. A route added in one place and missing in another fails a test.
+package routes
+
+import (
+	"net/http"
+	"strings"
+)
+
+// Scope is the permission a key needs to call a route.
+type Scope string
+
+// The scopes of API.md. Public routes need no key at all.
+const (
+	Public         Scope = ""
+	Read           Scope = "read"
+	ValvesActuate  Scope = "valves:actuate"
+	ValvesOverride Scope = "valves:override"
+	IncidentsWrite Scope = "incidents:write"
+	AlertsWrite    Scope = "alerts:write"
+	Admin          Scope = "admin"
+)
+
+// Function names: routes are grouped into Lambda functions by the
+// permissions the code needs, not one function per route.
+const (
+	// FuncReads serves public and read routes: DynamoDB read only.
+	FuncReads = "reads"
+	// FuncValves serves actuation: DynamoDB writes and IoT publish.
+	FuncValves = "valves"
+	// FuncIncidents serves incident and alert writes: DynamoDB writes and
+	// the operators' notification topic. Alerts live here because an alert
+	// opens or joins an incident in the same transaction.
+	FuncIncidents = "incidents"
+)
+
+// Throttle is a token bucket as API Gateway counts it: a steady rate of
+// requests per second and a burst, shared by all clients of the route.
+type Throttle struct {
+	RatePerSecond float64
+	Burst         int
+}
+
+// The throttles of the route classes (README, "Limits").
+var (
+	ReadThrottle    = Throttle{RatePerSecond: 100, Burst: 200}
+	ActuateThrottle = Throttle{RatePerSecond: 10, Burst: 20}
+	WriteThrottle   = Throttle{RatePerSecond: 20, Burst: 40}
+	PublicThrottle  = Throttle{RatePerSecond: 100, Burst: 200}
+)
+
+// Paths longer than this match no route; it bounds the work of a lookup.
+const maxPathSegments = 8
+
+// Route is one method on one API Gateway resource path.
+type Route struct {
+	Method   string
+	Path     string // API Gateway resource path, e.g. /valves/{id}
+	Function string
+	Scope    Scope
+	Throttle Throttle
+	Summary  string
+}
+
+// Pattern is the route as a net/http ServeMux pattern ("GET /valves/{id}").
+// API Gateway's {name} path parameters and ServeMux wildcards share a syntax;
+// "{$}" pins "/" to the root only.
+func (r Route) Pattern() string {
+	if r.Path == "/" {
+		return r.Method + " /{$}"
+	}
+	return r.Method + " " + r.Path
+}
+
+// Table returns every route of the API, in the order of API.md.
+func Table() []Route {
+	get := func(path, fn string, s Scope, summary string) Route {
+		t := ReadThrottle
+		if s == Public {
+			t = PublicThrottle
+		}
+		return Route{Method: http.MethodGet, Path: path, Function: fn, Scope: s, Throttle: t, Summary: summary}
+	}
+	post := func(path, fn string, s Scope, t Throttle, summary string) Route {
+		return Route{Method: http.MethodPost, Path: path, Function: fn, Scope: s, Throttle: t, Summary: summary}
+	}
+	return []Route{
+		get("/", FuncReads, Public, "service name and version"),
+		get("/health", FuncReads, Public, "health of the service and its dependencies"),
+		get("/livez", FuncReads, Public, "liveness"),
+		get("/readyz", FuncReads, Public, "readiness: 503 while the database is unreachable"),
+		get("/modules", FuncReads, Public, "the product modules"),
+		get("/valves", FuncReads, Read, "every valve with its current state"),
+		get("/valves/{id}", FuncReads, Read, "one valve"),
+		get("/valves/{id}/health", FuncReads, Read, "a valve's readings, thresholds and health score"),
+		get("/valves/{id}/actuations", FuncReads, Read, "a valve's actuation history"),
+		get("/valves/{id}/actuations/{actuation_id}", FuncReads, Read, "one actuation"),
+		post("/valves/{id}/actuate", FuncValves, ValvesActuate, ActuateThrottle, "actuate a valve"),
+		get("/incidents", FuncReads, Read, "active and recent incidents"),
+		post("/incidents", FuncIncidents, IncidentsWrite, WriteThrottle, "open an incident by hand"),
+		get("/incidents/health", FuncReads, Read, "incident statistics"),
+		get("/incidents/{id}", FuncReads, Read, "one incident with its timeline"),
+		get("/incidents/{id}/timeline", FuncReads, Read, "an incident's timeline, newest first"),
+		post("/incidents/{id}/update", FuncIncidents, IncidentsWrite, WriteThrottle, "update an incident"),
+		get("/pipeline/alerts", FuncReads, Read, "active leaks, recent history and integrity"),
+		post("/pipeline/alerts", FuncIncidents, AlertsWrite, WriteThrottle, "report a leak by hand"),
+		post("/pipeline/alerts/{id}/acknowledge", FuncIncidents, AlertsWrite, WriteThrottle, "acknowledge a leak"),
+		post("/pipeline/alerts/{id}/resolve", FuncIncidents, AlertsWrite, WriteThrottle, "mark a leak repaired"),
+		get("/pipeline/health", FuncReads, Read, "integrity, active leaks, volume lost, pressure per section"),
+		get("/pipeline/sections/{section}", FuncReads, Read, "one pipeline section"),
+		get("/flow/health", FuncReads, Read, "flow health over recent telemetry"),
+		get("/flow/metrics", FuncReads, Read, "current flow metrics, history and statistics"),
+		get("/flow/anomalies", FuncReads, Read, "flow anomalies (listing)"),
+		get("/telemetry", FuncReads, Read, "device readings (listing)"),
+		get("/events", FuncReads, Read, "the event log (listing), or what came after a cursor"),
+	}
+}
+
+// Functions returns the names of the functions that serve the table, each
+// once, in table order.
+func Functions(table []Route) []string {
+	var names []string
+	seen := map[string]bool{}
+	for _, r := range table {
+		if !seen[r.Function] {
+			seen[r.Function] = true
+			names = append(names, r.Function)
+		}
+	}
+	return names
+}
+
+// Match finds the route for a method and a concrete path, as API Gateway
+// does: literal segments win over {params}. It returns the path parameters.
+// ok is false when no route has that path and method.
+func Match(table []Route, method, path string) (route Route, params map[string]string, ok bool) {
+	segs := split(path)
+	if segs == nil {
+		return Route{}, nil, false
+	}
+	best := -1
+	for _, r := range table {
+		if r.Method != method {
+			continue
+		}
+		p, literals, hit := matchPath(split(r.Path), segs)
+		if hit && literals > best {
+			best, route, params = literals, r, p
+		}
+	}
+	return route, params, best >= 0
+}
+
+func split(path string) []string {
+	if !strings.HasPrefix(path, "/") {
+		return nil
+	}
+	if path == "/" {
+		return []string{}
+	}
+	segs := strings.Split(path[1:], "/")
+	if len(segs) > maxPathSegments {
+		return nil
+	}
+	return segs
+}
+
+func matchPath(tmpl, segs []string) (map[string]string, int, bool) {
+	if len(tmpl) != len(segs) {
+		return nil, 0, false
+	}
+	var params map[string]string
+	literals := 0
+	for i, t := range tmpl {
+		if strings.HasPrefix(t, "{") {
+			if segs[i] == "" {
+				return nil, 0, false
+			}
+			if params == nil {
+				params = map[string]string{}
+			}
+			params[strings.Trim(t, "{}")] = segs[i]
+			continue
+		}
+		if t != segs[i] {
+			return nil, 0, false
+		}
+		literals++
+	}
+	return params, literals, true
+}

@@ -1,0 +1,125 @@
+package store
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// MaxCursorLen bounds what a client may send as a cursor; real ones are a
+// few hundred bytes.
+const MaxCursorLen = 1024
+
+// Page asks for one page of a listing.
+type Page struct {
+	Limit  int    // 1..200; the HTTP layer applies the default
+	Cursor string // from the previous page's next_cursor; empty for the first
+}
+
+// cursor is a Query's LastEvaluatedKey and the partition it was read from.
+type cursor struct {
+	Partition string            `json:"p"`
+	Key       map[string]string `json:"k"`
+}
+
+// scope names the partition a listing reads and the key attributes of the
+// index it reads it through; a cursor must match both to be accepted.
+type scope struct {
+	partition string   // the value of the hash key the Query asks for
+	hashAttr  string   // the attribute holding partition
+	attrs     []string // every key attribute of a LastEvaluatedKey here
+}
+
+func tableScope(pk string) scope {
+	return scope{partition: pk, hashAttr: attrPK, attrs: []string{attrPK, attrSK}}
+}
+
+func gsiScope(index, pk string) scope {
+	hash, rng := attrGSI1PK, attrGSI1SK
+	switch index {
+	case indexGSI2:
+		hash, rng = attrGSI2PK, attrGSI2SK
+	case indexGSI3:
+		hash, rng = attrGSI3PK, attrGSI3SK
+	}
+	return scope{partition: pk, hashAttr: hash, attrs: []string{attrPK, attrSK, hash, rng}}
+}
+
+// encodeCursor turns a LastEvaluatedKey into an opaque cursor; empty when
+// there is no next page.
+func encodeCursor(sc scope, last map[string]types.AttributeValue) (string, error) {
+	if len(last) == 0 {
+		return "", nil
+	}
+	c := cursor{Partition: sc.partition, Key: make(map[string]string, len(last))}
+	for k, v := range last {
+		s, ok := v.(*types.AttributeValueMemberS)
+		if !ok {
+			return "", fmt.Errorf("encode cursor: key attribute %s is not a string", k)
+		}
+		c.Key[k] = s.Value
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return "", fmt.Errorf("encode cursor: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// decodeCursor checks a client's cursor against the listing it is used
+// for and returns the ExclusiveStartKey. Anything else is ErrBadCursor: a
+// cursor never reads outside the partition the request asked for.
+func decodeCursor(sc scope, s string) (map[string]types.AttributeValue, error) {
+	if s == "" {
+		return nil, nil
+	}
+	c, err := parseCursor(s)
+	if err != nil {
+		return nil, err
+	}
+	if c.Partition != sc.partition || c.Key[sc.hashAttr] != sc.partition {
+		return nil, fmt.Errorf("%w: it belongs to another listing", ErrBadCursor)
+	}
+	got := slices.Sorted(maps.Keys(c.Key))
+	want := slices.Sorted(slices.Values(sc.attrs))
+	if !slices.Equal(got, want) {
+		return nil, fmt.Errorf("%w: it belongs to another listing", ErrBadCursor)
+	}
+	start := make(map[string]types.AttributeValue, len(c.Key))
+	for k, v := range c.Key {
+		start[k] = str(v)
+	}
+	return start, nil
+}
+
+// parseCursor decodes the cursor's envelope strictly: base64url, JSON of
+// exactly the cursor shape, non-empty string values.
+func parseCursor(s string) (cursor, error) {
+	var c cursor
+	if len(s) > MaxCursorLen {
+		return c, fmt.Errorf("%w: too long", ErrBadCursor)
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	if err != nil {
+		return c, fmt.Errorf("%w: not base64url", ErrBadCursor)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil || dec.More() {
+		return c, fmt.Errorf("%w: malformed", ErrBadCursor)
+	}
+	if c.Partition == "" || len(c.Key) == 0 {
+		return c, fmt.Errorf("%w: malformed", ErrBadCursor)
+	}
+	for _, v := range c.Key {
+		if v == "" {
+			return c, fmt.Errorf("%w: malformed", ErrBadCursor)
+		}
+	}
+	return c, nil
+}
