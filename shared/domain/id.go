@@ -15,10 +15,11 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 func ValidID(s string) bool { return idPattern.MatchString(s) }
 
 // NewID returns an id that sorts by time: the prefix, the Unix time in
-// milliseconds as 12 hex digits, and 8 random hex digits. Listings ordered
-// by id are then ordered by creation time.
+// milliseconds as 12 hex digits, and 16 random hex digits (64 bits, so ids
+// made in the same millisecond do not collide). Listings ordered by id are
+// then ordered by creation time.
 func NewID(prefix string, now time.Time) string {
-	var b [4]byte
+	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	return fmt.Sprintf("%s-%012x%s", prefix, now.UnixMilli(), hex.EncodeToString(b[:]))
 }

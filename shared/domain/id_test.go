@@ -49,16 +49,16 @@ func TestNewIDIsAValidIDCarryingItsTime(t *testing.T) {
 		if !domain.ValidID(id) {
 			t.Errorf("NewID(%q) = %q, not a valid id", prefix, id)
 		}
-		// prefix, "-", 12 hex digits of Unix milliseconds, 8 random hex digits
+		// prefix, "-", 12 hex digits of Unix milliseconds, 16 random hex digits
 		rest, ok := strings.CutPrefix(id, prefix+"-")
-		if !ok || len(rest) != 20 {
-			t.Fatalf("NewID(%q) = %q, want %q, a dash and 20 hex digits", prefix, id, prefix)
+		if !ok || len(rest) != 28 {
+			t.Fatalf("NewID(%q) = %q, want %q, a dash and 28 hex digits", prefix, id, prefix)
 		}
 		ms, err := strconv.ParseInt(rest[:12], 16, 64)
 		if err != nil || ms != now.UnixMilli() {
 			t.Errorf("NewID(%q) = %q carries time %d (%v), want %d", prefix, id, ms, err, now.UnixMilli())
 		}
-		if _, err := strconv.ParseUint(rest[12:], 16, 32); err != nil {
+		if _, err := strconv.ParseUint(rest[12:], 16, 64); err != nil {
 			t.Errorf("NewID(%q) = %q: random part not hex: %v", prefix, id, err)
 		}
 	}
@@ -90,17 +90,26 @@ func TestNewIDSortsByTime(t *testing.T) {
 }
 
 func TestNewIDIsUnique(t *testing.T) {
-	// The same millisecond for all: only the random part tells them apart.
-	// 32 random bits give a collision among 10,000 ids with a chance of
-	// about 1 in 86,000.
-	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	const n = 10_000
-	seen := make(map[string]bool, n)
-	for range n {
-		id := domain.NewID("act", now)
+	seen := map[string]bool{}
+	add := func(id string) {
+		t.Helper()
 		if seen[id] {
 			t.Fatalf("NewID returned %q twice", id)
 		}
 		seen[id] = true
+	}
+	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+	// Ids of different milliseconds differ in their time part.
+	for i := range 10_000 {
+		add(domain.NewID("act", start.Add(time.Duration(i)*time.Millisecond)))
+	}
+
+	// Within one millisecond only the 32 random bits tell ids apart, so
+	// the chance of a collision among k of them is about k²/2³³: kept to
+	// about one in a million here (k = 100).
+	later := start.Add(time.Hour)
+	for range 100 {
+		add(domain.NewID("act", later))
 	}
 }

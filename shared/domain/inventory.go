@@ -22,3 +22,20 @@ func SeedInventory() (valves []SeedValve, sections []string) {
 	sections = []string{"A-North", "B-Central", "C-South", "D-East", "E-West"}
 	return valves, sections
 }
+
+// Module is one product module of GET /modules.
+type Module struct {
+	Key         string `json:"key"`
+	Title       string `json:"title"`
+	Description string `json:"description"`
+}
+
+// Modules are Plainview's product modules.
+func Modules() []Module {
+	return []Module{
+		{Key: "valve-ops", Title: "Valve Ops", Description: "Remote actuation, torque tests and health of field valves."},
+		{Key: "pipeline-guard", Title: "Pipeline Guard", Description: "Leak detection, pressure monitoring and pipeline integrity."},
+		{Key: "flow-iq", Title: "Flow IQ", Description: "Flow analytics and anomaly detection over device telemetry."},
+		{Key: "incidents", Title: "Incidents", Description: "Incident tracking from first alert to resolution."},
+	}
+}

@@ -33,7 +33,7 @@ var ValveThresholds = Thresholds{
 }
 
 // ConnectedWithin is how recently a device must have sent something to
-// count as connected.
+// count as connected: one silent for five minutes is not.
 const ConnectedWithin = 5 * time.Minute
 
 // Valve is a valve with its latest readings. Pointers are readings the
@@ -86,7 +86,7 @@ func (v Valve) HealthScore(now time.Time) int {
 // Connected reports whether the valve's device sent anything in the last
 // five minutes.
 func (v Valve) Connected(now time.Time) bool {
-	return v.LastSeen != nil && now.Sub(*v.LastSeen) <= ConnectedWithin
+	return v.LastSeen != nil && now.Sub(*v.LastSeen) < ConnectedWithin
 }
 
 func (v Valve) maintenanceDue(now time.Time) bool {

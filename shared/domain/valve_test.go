@@ -125,10 +125,9 @@ func TestValveConnected(t *testing.T) {
 		{"seen just now is connected", at(0), true},
 		{"seen a minute ago is connected", at(time.Minute), true},
 		// API.md: connected is false once the device "has sent nothing for
-		// 5 minutes". The code counts the exact instant as still within the
-		// five minutes; this pins that choice.
-		{"seen exactly 5 minutes ago is still connected", at(connectedTimeout), true},
-		{"seen just over 5 minutes ago is not connected", at(connectedTimeout + time.Nanosecond), false},
+		// 5 minutes": at exactly five minutes it is no longer connected.
+		{"seen just under 5 minutes ago is connected", at(connectedTimeout - time.Nanosecond), true},
+		{"seen exactly 5 minutes ago is not connected", at(connectedTimeout), false},
 		{"seen an hour ago is not connected", at(time.Hour), false},
 	}
 	for _, tt := range tests {

@@ -9,17 +9,12 @@ import (
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/plainview/serverless/shared/domain"
 )
 
 // MaxCursorLen bounds what a client may send as a cursor; real ones are a
 // few hundred bytes.
 const MaxCursorLen = 1024
-
-// Page asks for one page of a listing.
-type Page struct {
-	Limit  int    // 1..200; the HTTP layer applies the default
-	Cursor string // from the previous page's next_cursor; empty for the first
-}
 
 // cursor is a Query's LastEvaluatedKey and the partition it was read from.
 type cursor struct {
@@ -72,7 +67,7 @@ func encodeCursor(sc scope, last map[string]types.AttributeValue) (string, error
 }
 
 // decodeCursor checks a client's cursor against the listing it is used
-// for and returns the ExclusiveStartKey. Anything else is ErrBadCursor: a
+// for and returns the ExclusiveStartKey. Anything else is domain.ErrBadCursor: a
 // cursor never reads outside the partition the request asked for.
 func decodeCursor(sc scope, s string) (map[string]types.AttributeValue, error) {
 	if s == "" {
@@ -83,12 +78,12 @@ func decodeCursor(sc scope, s string) (map[string]types.AttributeValue, error) {
 		return nil, err
 	}
 	if c.Partition != sc.partition || c.Key[sc.hashAttr] != sc.partition {
-		return nil, fmt.Errorf("%w: it belongs to another listing", ErrBadCursor)
+		return nil, fmt.Errorf("%w: it belongs to another listing", domain.ErrBadCursor)
 	}
 	got := slices.Sorted(maps.Keys(c.Key))
 	want := slices.Sorted(slices.Values(sc.attrs))
 	if !slices.Equal(got, want) {
-		return nil, fmt.Errorf("%w: it belongs to another listing", ErrBadCursor)
+		return nil, fmt.Errorf("%w: it belongs to another listing", domain.ErrBadCursor)
 	}
 	start := make(map[string]types.AttributeValue, len(c.Key))
 	for k, v := range c.Key {
@@ -102,23 +97,23 @@ func decodeCursor(sc scope, s string) (map[string]types.AttributeValue, error) {
 func parseCursor(s string) (cursor, error) {
 	var c cursor
 	if len(s) > MaxCursorLen {
-		return c, fmt.Errorf("%w: too long", ErrBadCursor)
+		return c, fmt.Errorf("%w: too long", domain.ErrBadCursor)
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil {
-		return c, fmt.Errorf("%w: not base64url", ErrBadCursor)
+		return c, fmt.Errorf("%w: not base64url", domain.ErrBadCursor)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil || dec.More() {
-		return c, fmt.Errorf("%w: malformed", ErrBadCursor)
+		return c, fmt.Errorf("%w: malformed", domain.ErrBadCursor)
 	}
 	if c.Partition == "" || len(c.Key) == 0 {
-		return c, fmt.Errorf("%w: malformed", ErrBadCursor)
+		return c, fmt.Errorf("%w: malformed", domain.ErrBadCursor)
 	}
 	for _, v := range c.Key {
 		if v == "" {
-			return c, fmt.Errorf("%w: malformed", ErrBadCursor)
+			return c, fmt.Errorf("%w: malformed", domain.ErrBadCursor)
 		}
 	}
 	return c, nil

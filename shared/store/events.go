@@ -16,16 +16,10 @@ type eventItem struct {
 
 const eventsPartition = "EVENTS"
 
-// EventFilter narrows the event log to one type, one asset, or both.
-type EventFilter struct {
-	Type  string
-	Asset string
-}
-
 // eventQuery picks the partition that serves the filter: each filter
 // (asset, type, both) has an index of its own, so a page is always a plain
 // key Query and never comes back short.
-func eventQuery(f EventFilter) query {
+func eventQuery(f domain.EventFilter) query {
 	idx, pk := eventIndex(f)
 	if idx == "" {
 		return query{sc: tableScope(pk)}
@@ -33,7 +27,7 @@ func eventQuery(f EventFilter) query {
 	return query{index: idx, sc: gsiScope(idx, pk)}
 }
 
-func eventIndex(f EventFilter) (index, partition string) {
+func eventIndex(f domain.EventFilter) (index, partition string) {
 	switch {
 	case f.Asset != "" && f.Type != "":
 		return indexGSI3, "EVENTS#ASSET#" + f.Asset + "#TYPE#" + f.Type
@@ -67,7 +61,7 @@ func eventsOf(items []eventItem) []domain.Event {
 }
 
 // Events returns a page of the event log, newest first.
-func (s *Store) Events(ctx context.Context, f EventFilter, page Page) ([]domain.Event, string, error) {
+func (s *Store) Events(ctx context.Context, f domain.EventFilter, page domain.Page) ([]domain.Event, string, error) {
 	items, next, err := queryPage[eventItem](ctx, s, eventQuery(f), page)
 	if err != nil {
 		return nil, "", err
@@ -79,7 +73,7 @@ func (s *Store) Events(ctx context.Context, f EventFilter, page Page) ([]domain.
 // oldest first, and the cursor to poll with next (the same one when
 // nothing new came). The cursor is a position in the log: the next_cursor
 // or poll_cursor of any events answer with the same filter.
-func (s *Store) EventsSince(ctx context.Context, f EventFilter, cursor string, limit int) ([]domain.Event, string, error) {
+func (s *Store) EventsSince(ctx context.Context, f domain.EventFilter, cursor string, limit int) ([]domain.Event, string, error) {
 	q := eventQuery(f)
 	after, err := eventPosition(q.sc, cursor)
 	if err != nil {
@@ -103,13 +97,13 @@ func (s *Store) EventsSince(ctx context.Context, f EventFilter, cursor string, l
 	if len(events) == 0 {
 		return events, cursor, nil
 	}
-	next, err := EventCursor(f, events[len(events)-1].ID)
+	next, err := s.EventCursor(f, events[len(events)-1].ID)
 	return events, next, err
 }
 
 // EventCursor is the polling position just after the event with that id,
 // in the log narrowed by f.
-func EventCursor(f EventFilter, eventID string) (string, error) {
+func (s *Store) EventCursor(f domain.EventFilter, eventID string) (string, error) {
 	q := eventQuery(f)
 	last := map[string]types.AttributeValue{attrPK: str(eventsPartition), attrSK: str(eventID)}
 	switch q.index {
@@ -130,11 +124,11 @@ func eventPosition(sc scope, cursor string) (string, error) {
 		return "", err
 	}
 	if start == nil {
-		return "", fmt.Errorf("%w: empty", ErrBadCursor)
+		return "", fmt.Errorf("%w: empty", domain.ErrBadCursor)
 	}
 	id := start[attrSK].(*types.AttributeValueMemberS).Value
 	if !domain.ValidID(id) {
-		return "", fmt.Errorf("%w: not an event position", ErrBadCursor)
+		return "", fmt.Errorf("%w: not an event position", domain.ErrBadCursor)
 	}
 	return id, nil
 }

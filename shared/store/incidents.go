@@ -74,7 +74,7 @@ func (s *Store) RecentIncidents(ctx context.Context, since time.Time, limit int)
 }
 
 // Incident returns an incident and its timeline, newest entry first, or
-// ErrNotFound. One Query reads both: they share the partition.
+// domain.ErrNotFound. One Query reads both: they share the partition.
 func (s *Store) Incident(ctx context.Context, id string) (domain.Incident, []domain.TimelineEntry, error) {
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName:                 aws.String(s.table),
@@ -111,7 +111,7 @@ func (s *Store) Incident(ctx context.Context, id string) (domain.Incident, []dom
 		}
 	}
 	if inc == nil {
-		return domain.Incident{}, nil, ErrNotFound
+		return domain.Incident{}, nil, domain.ErrNotFound
 	}
 	return *inc, timeline, nil
 }
@@ -120,7 +120,7 @@ func (s *Store) Incident(ctx context.Context, id string) (domain.Incident, []dom
 func (s *Store) IncidentCounts(ctx context.Context) (domain.IncidentCounts, error) {
 	var it countsItem
 	err := s.get(ctx, statsPK, incidentsSK, &it)
-	if err == ErrNotFound {
+	if err == domain.ErrNotFound {
 		return domain.IncidentCounts{}, nil
 	}
 	if err != nil {

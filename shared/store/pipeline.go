@@ -36,7 +36,7 @@ func (s *Store) Sections(ctx context.Context) ([]domain.Section, error) {
 	return out, nil
 }
 
-// Section returns one section, or ErrNotFound.
+// Section returns one section, or domain.ErrNotFound.
 func (s *Store) Section(ctx context.Context, name string) (domain.Section, error) {
 	var it sectionItem
 	if err := s.get(ctx, sectionPK(name), metaSK, &it); err != nil {
@@ -88,7 +88,7 @@ func (s *Store) RecentAlerts(ctx context.Context, limit int) ([]domain.Alert, er
 	return alertsOf(items), nil
 }
 
-// Alert returns one alert, or ErrNotFound.
+// Alert returns one alert, or domain.ErrNotFound.
 func (s *Store) Alert(ctx context.Context, id string) (domain.Alert, error) {
 	var it alertItem
 	if err := s.get(ctx, "ALERT#"+id, metaSK, &it); err != nil {

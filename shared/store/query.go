@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/plainview/serverless/shared/domain"
 )
 
 // query is one Query of a listing: a partition of the table or an index,
@@ -56,7 +57,7 @@ func (s *Store) input(q query, limit int, start map[string]types.AttributeValue)
 
 // queryPage reads one page of at most page.Limit items (fewer when a filter
 // drops some) and returns the cursor of the next one.
-func queryPage[T any](ctx context.Context, s *Store, q query, page Page) ([]T, string, error) {
+func queryPage[T any](ctx context.Context, s *Store, q query, page domain.Page) ([]T, string, error) {
 	start, err := decodeCursor(q.sc, page.Cursor)
 	if err != nil {
 		return nil, "", err

@@ -5,7 +5,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/plainview/serverless/shared/domain"
 )
 
 // API is the part of the DynamoDB client the store uses.
@@ -26,12 +26,6 @@ type API interface {
 	DescribeTable(context.Context, *dynamodb.DescribeTableInput, ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
 	CreateTable(context.Context, *dynamodb.CreateTableInput, ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
 }
-
-// Errors the store answers with; callers test them with errors.Is.
-var (
-	ErrNotFound  = errors.New("not found")
-	ErrBadCursor = errors.New("invalid cursor")
-)
 
 // Store reads and writes the Plainview table.
 type Store struct {
@@ -139,14 +133,14 @@ func key(pk, sk string) map[string]types.AttributeValue {
 
 func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
 
-// get reads one item into v; ErrNotFound when there is none.
+// get reads one item into v; domain.ErrNotFound when there is none.
 func (s *Store) get(ctx context.Context, pk, sk string, v any) error {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key(pk, sk)})
 	if err != nil {
 		return fmt.Errorf("get %s %s: %w", pk, sk, err)
 	}
 	if out.Item == nil {
-		return ErrNotFound
+		return domain.ErrNotFound
 	}
 	return unmarshal(out.Item, v)
 }

@@ -71,19 +71,19 @@ func TestSeedCreatesTheInventoryOnceAndKeepsLaterChanges(t *testing.T) {
 
 func TestUnknownRecordsAreNotFound(t *testing.T) {
 	s := seeded(t)
-	if _, err := s.Valve(ctx, "v-999"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Valve(ctx, "v-999"); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("Valve: err = %v, want ErrNotFound", err)
 	}
-	if _, _, err := s.Actuations(ctx, "v-999", store.Page{Limit: 10}); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := s.Actuations(ctx, "v-999", domain.Page{Limit: 10}); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("Actuations: err = %v, want ErrNotFound", err)
 	}
-	if _, err := s.Actuation(ctx, "v-101", "act-1"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Actuation(ctx, "v-101", "act-1"); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("Actuation: err = %v, want ErrNotFound", err)
 	}
-	if _, _, err := s.Incident(ctx, "inc-1"); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := s.Incident(ctx, "inc-1"); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("Incident: err = %v, want ErrNotFound", err)
 	}
-	if _, err := s.Section(ctx, "Z-Nowhere"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Section(ctx, "Z-Nowhere"); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("Section: err = %v, want ErrNotFound", err)
 	}
 }
@@ -101,7 +101,7 @@ func TestActuationsPageNewestFirstWithCursorsBoundToTheirValve(t *testing.T) {
 	var got []string
 	cursor := ""
 	for range 3 {
-		page, next, err := s.Actuations(ctx, "v-101", store.Page{Limit: 2, Cursor: cursor})
+		page, next, err := s.Actuations(ctx, "v-101", domain.Page{Limit: 2, Cursor: cursor})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,15 +126,15 @@ func TestActuationsPageNewestFirstWithCursorsBoundToTheirValve(t *testing.T) {
 		t.Errorf("deadline = %v, not kept", one.Deadline)
 	}
 
-	_, next, err := s.Actuations(ctx, "v-101", store.Page{Limit: 1})
+	_, next, err := s.Actuations(ctx, "v-101", domain.Page{Limit: 1})
 	if err != nil || next == "" {
 		t.Fatalf("first page: next=%q err=%v", next, err)
 	}
-	if _, _, err := s.Actuations(ctx, "v-102", store.Page{Limit: 1, Cursor: next}); !errors.Is(err, store.ErrBadCursor) {
+	if _, _, err := s.Actuations(ctx, "v-102", domain.Page{Limit: 1, Cursor: next}); !errors.Is(err, domain.ErrBadCursor) {
 		t.Errorf("v-101 cursor on v-102: err = %v, want ErrBadCursor", err)
 	}
 	for _, forged := range []string{"x", "!!!", "eyJwIjoiVkFMVkUjdi0xMDEifQ", "e30", "bnVsbA"} {
-		if _, _, err := s.Actuations(ctx, "v-101", store.Page{Limit: 1, Cursor: forged}); !errors.Is(err, store.ErrBadCursor) {
+		if _, _, err := s.Actuations(ctx, "v-101", domain.Page{Limit: 1, Cursor: forged}); !errors.Is(err, domain.ErrBadCursor) {
 			t.Errorf("cursor %q: err = %v, want ErrBadCursor", forged, err)
 		}
 	}
@@ -186,7 +186,7 @@ func TestIncidentsUnresolvedRecentTimelineAndCounts(t *testing.T) {
 	// The same incident twice is a conflict and writes nothing.
 	var tx store.Tx
 	tx.PutIncident(crit)
-	if err := s.Commit(ctx, &tx); !errors.Is(err, store.ErrConflict) {
+	if err := s.Commit(ctx, &tx); !errors.Is(err, domain.ErrConflict) {
 		t.Errorf("duplicate incident: err = %v, want ErrConflict", err)
 	}
 	if counts, _ := s.IncidentCounts(ctx); counts.Total != 2 {
@@ -250,7 +250,7 @@ func TestEventLogFiltersPagesAndPolls(t *testing.T) {
 		}
 		return fmt.Sprint(out)
 	}
-	page, next, err := s.Events(ctx, store.EventFilter{}, store.Page{Limit: 3})
+	page, next, err := s.Events(ctx, domain.EventFilter{}, domain.Page{Limit: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,41 +260,41 @@ func TestEventLogFiltersPagesAndPolls(t *testing.T) {
 	if string(page[0].Data) != `{"n":1}` {
 		t.Errorf("data = %s", page[0].Data)
 	}
-	byType, _, err := s.Events(ctx, store.EventFilter{Type: domain.EventAlertCreated}, store.Page{Limit: 10})
+	byType, _, err := s.Events(ctx, domain.EventFilter{Type: domain.EventAlertCreated}, domain.Page{Limit: 10})
 	if err != nil || ids(byType) != ids([]domain.Event{all[3], all[1]}) {
 		t.Errorf("by type = %s, %v", ids(byType), err)
 	}
-	byAsset, _, err := s.Events(ctx, store.EventFilter{Asset: "A-North"}, store.Page{Limit: 10})
+	byAsset, _, err := s.Events(ctx, domain.EventFilter{Asset: "A-North"}, domain.Page{Limit: 10})
 	if err != nil || ids(byAsset) != ids([]domain.Event{all[2], all[1]}) {
 		t.Errorf("by asset = %s, %v", ids(byAsset), err)
 	}
-	both, _, err := s.Events(ctx, store.EventFilter{Type: domain.EventAlertCreated, Asset: "A-North"}, store.Page{Limit: 10})
+	both, _, err := s.Events(ctx, domain.EventFilter{Type: domain.EventAlertCreated, Asset: "A-North"}, domain.Page{Limit: 10})
 	if err != nil || ids(both) != ids([]domain.Event{all[1]}) {
 		t.Errorf("by type and asset = %s, %v", ids(both), err)
 	}
-	if _, _, err := s.Events(ctx, store.EventFilter{Asset: "B-Central"}, store.Page{Limit: 1, Cursor: next}); !errors.Is(err, store.ErrBadCursor) {
+	if _, _, err := s.Events(ctx, domain.EventFilter{Asset: "B-Central"}, domain.Page{Limit: 1, Cursor: next}); !errors.Is(err, domain.ErrBadCursor) {
 		t.Errorf("unfiltered cursor on a filtered listing: err = %v, want ErrBadCursor", err)
 	}
 
 	// Polling: from the position of the first event, the rest, oldest first.
-	from, err := store.EventCursor(store.EventFilter{}, all[0].ID)
+	from, err := s.EventCursor(domain.EventFilter{}, all[0].ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	since, poll, err := s.EventsSince(ctx, store.EventFilter{}, from, 50)
+	since, poll, err := s.EventsSince(ctx, domain.EventFilter{}, from, 50)
 	if err != nil || ids(since) != ids(all[1:]) {
 		t.Fatalf("since = %s, %v", ids(since), err)
 	}
-	quiet, same, err := s.EventsSince(ctx, store.EventFilter{}, poll, 50)
+	quiet, same, err := s.EventsSince(ctx, domain.EventFilter{}, poll, 50)
 	if err != nil || len(quiet) != 0 || same != poll {
 		t.Errorf("nothing new: %s cursor %q (was %q), %v", ids(quiet), same, poll, err)
 	}
 	add(domain.EventIncidentUpdated, "inc-1", 4)
-	fresh, _, err := s.EventsSince(ctx, store.EventFilter{}, poll, 50)
+	fresh, _, err := s.EventsSince(ctx, domain.EventFilter{}, poll, 50)
 	if err != nil || ids(fresh) != ids(all[4:]) {
 		t.Errorf("after a new event: %s, %v", ids(fresh), err)
 	}
-	if _, _, err := s.EventsSince(ctx, store.EventFilter{}, "", 50); !errors.Is(err, store.ErrBadCursor) {
+	if _, _, err := s.EventsSince(ctx, domain.EventFilter{}, "", 50); !errors.Is(err, domain.ErrBadCursor) {
 		t.Errorf("empty since: err = %v, want ErrBadCursor", err)
 	}
 }

@@ -12,10 +12,6 @@ import (
 	"github.com/plainview/serverless/shared/domain"
 )
 
-// ErrConflict is a transaction refused by one of its conditions: the
-// record changed or exists already.
-var ErrConflict = errors.New("conflict")
-
 // Tx collects the writes of one transaction: a change and the events it
 // causes land together or not at all. The zero value is ready to use.
 type Tx struct {
@@ -47,10 +43,10 @@ func (tx *Tx) PutEvent(e domain.Event) {
 		},
 		Event: e,
 	}
-	_, it.GSI2PK = eventIndex(EventFilter{Type: e.Type})
+	_, it.GSI2PK = eventIndex(domain.EventFilter{Type: e.Type})
 	if e.Asset != "" {
-		_, it.GSI1PK = eventIndex(EventFilter{Asset: e.Asset})
-		_, it.GSI3PK = eventIndex(EventFilter{Asset: e.Asset, Type: e.Type})
+		_, it.GSI1PK = eventIndex(domain.EventFilter{Asset: e.Asset})
+		_, it.GSI3PK = eventIndex(domain.EventFilter{Asset: e.Asset, Type: e.Type})
 		it.GSI1SK, it.GSI3SK = e.ID, e.ID
 	}
 	tx.putNew(it)
@@ -85,7 +81,7 @@ func (tx *Tx) PutTimeline(incidentID string, seq int, e domain.TimelineEntry) {
 }
 
 // PutAlert records a new alert; an alert with the same id makes the
-// transaction fail with ErrConflict, which deduplicates repeated reports.
+// transaction fail with domain.ErrConflict, which deduplicates repeated reports.
 func (tx *Tx) PutAlert(a domain.Alert) {
 	sk := sortTime(a.CreatedAt) + "#" + a.ID
 	it := alertItem{keys: keys{PK: "ALERT#" + a.ID, SK: metaSK, GSI1PK: alertsPartition, GSI1SK: sk}, Alert: a}
@@ -108,7 +104,7 @@ func (tx *Tx) PutActuation(a domain.Actuation) {
 	tx.putNew(it)
 }
 
-// Commit writes the transaction. A failed condition is ErrConflict.
+// Commit writes the transaction. A failed condition is domain.ErrConflict.
 func (s *Store) Commit(ctx context.Context, tx *Tx) error {
 	if tx.err != nil {
 		return tx.err
@@ -129,7 +125,7 @@ func (s *Store) Commit(ctx context.Context, tx *Tx) error {
 	if errors.As(err, &cancelled) {
 		for _, r := range cancelled.CancellationReasons {
 			if aws.ToString(r.Code) == "ConditionalCheckFailed" {
-				return fmt.Errorf("%w: %s", ErrConflict, aws.ToString(r.Message))
+				return fmt.Errorf("%w: %s", domain.ErrConflict, aws.ToString(r.Message))
 			}
 		}
 	}

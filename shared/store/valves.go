@@ -50,7 +50,7 @@ func (s *Store) Valves(ctx context.Context) ([]domain.Valve, error) {
 	return out, nil
 }
 
-// Valve returns one valve, or ErrNotFound.
+// Valve returns one valve, or domain.ErrNotFound.
 func (s *Store) Valve(ctx context.Context, id string) (domain.Valve, error) {
 	var it valveItem
 	if err := s.get(ctx, valvePK(id), metaSK, &it); err != nil {
@@ -80,8 +80,8 @@ func (it actuationItem) actuation() domain.Actuation {
 const actuationPrefix = "ACT#"
 
 // Actuations returns a page of a valve's actuations, newest first.
-// ErrNotFound when the valve does not exist.
-func (s *Store) Actuations(ctx context.Context, valveID string, page Page) ([]domain.Actuation, string, error) {
+// domain.ErrNotFound when the valve does not exist.
+func (s *Store) Actuations(ctx context.Context, valveID string, page domain.Page) ([]domain.Actuation, string, error) {
 	if _, err := s.Valve(ctx, valveID); err != nil {
 		return nil, "", err
 	}
@@ -102,7 +102,7 @@ func (s *Store) Actuations(ctx context.Context, valveID string, page Page) ([]do
 	return out, next, nil
 }
 
-// Actuation returns one actuation of a valve, or ErrNotFound.
+// Actuation returns one actuation of a valve, or domain.ErrNotFound.
 func (s *Store) Actuation(ctx context.Context, valveID, id string) (domain.Actuation, error) {
 	var it actuationItem
 	if err := s.get(ctx, valvePK(valveID), actuationPrefix+id, &it); err != nil {

@@ -1,0 +1,35 @@
+// Command valves is the Lambda function that serves valve actuation; it may write DynamoDB and publish to IoT.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/plainview/serverless/shared/function"
+	"github.com/plainview/serverless/shared/gateway"
+	"github.com/plainview/serverless/shared/httpapi"
+	"github.com/plainview/serverless/shared/routes"
+)
+
+func main() {
+	env, err := function.Setup(context.Background(), os.Getenv, os.Stdout)
+	if err != nil {
+		slog.Error("start", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(handler(env))
+}
+
+// handler is the function's entry point, built from its environment.
+func handler(env function.Env) gateway.Handler {
+	return function.Proxy(httpapi.New(httpapi.Config{
+		Function: routes.FuncValves,
+		Version:  env.Config.Version,
+		Store:    env.Store,
+		Logger:   env.Logger,
+		Metrics:  env.Metrics,
+	}))
+}

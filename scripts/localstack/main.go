@@ -1,0 +1,64 @@
+// Command localstack runs the whole Plainview system on this machine, with
+// no AWS account and no Docker (make run). Ctrl-C stops it cleanly; its
+// data stays in the data folder for the next start.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/plainview/serverless/shared/config"
+	"github.com/plainview/serverless/shared/localstack"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "localstack:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("localstack", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg localstack.Config
+	fs.StringVar(&cfg.DynamoAddr, "dynamodb-addr", "127.0.0.1:8000", "address of the DynamoDB-compatible server")
+	fs.StringVar(&cfg.MQTTAddr, "mqtt-addr", "127.0.0.1:1883", "address of the MQTT broker")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:3000", "address of the API gateway")
+	fs.StringVar(&cfg.DataDir, "data", ".localstack", "folder for the data kept across restarts")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	env, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	cfg.TableName, cfg.Version = env.TableName, env.Version
+	cfg.Logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: env.LogLevel}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	st, err := localstack.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, `Plainview local stack is up.
+  API:      %s   (try: curl %s/valves)
+  DynamoDB: %s   (DYNAMODB_ENDPOINT, aws --endpoint-url; table %q)
+  MQTT:     %s   (operator login: %s / %s)
+  Data:     %s
+Ctrl-C stops it.
+`, st.APIURL, st.APIURL, st.DynamoURL, cfg.TableName, st.MQTTURL, st.Operator.Username, st.Operator.Password, cfg.DataDir)
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "stopping: saving data")
+	return st.Close()
+}

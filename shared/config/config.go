@@ -1,0 +1,66 @@
+// Package config reads a function's or the local stack's settings from the
+// environment. Every setting is documented in .env.example; a bad value is
+// an error at start, never a surprise at the first request.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// Environments, the same words as the CDK context "environment".
+const (
+	Development = "development"
+	Production  = "production"
+)
+
+// Config holds the settings shared by every function.
+type Config struct {
+	Environment      string     // ENVIRONMENT: development (default) or production
+	TableName        string     // TABLE_NAME: the DynamoDB table, default "plainview"
+	DynamoDBEndpoint string     // DYNAMODB_ENDPOINT: a DynamoDB-compatible server instead of AWS
+	Version          string     // VERSION: reported by / and /health, default "dev"
+	LogLevel         slog.Level // LOG_LEVEL: debug, info (default), warn, error
+}
+
+var tableName = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
+
+// Load reads the settings through getenv (os.Getenv in production, a map
+// in tests).
+func Load(getenv func(string) string) (Config, error) {
+	c := Config{
+		Environment:      or(getenv("ENVIRONMENT"), Development),
+		TableName:        or(getenv("TABLE_NAME"), "plainview"),
+		DynamoDBEndpoint: getenv("DYNAMODB_ENDPOINT"),
+		Version:          or(getenv("VERSION"), "dev"),
+	}
+	if c.Environment != Development && c.Environment != Production {
+		return c, fmt.Errorf("ENVIRONMENT must be %q or %q, not %q", Development, Production, c.Environment)
+	}
+	if !tableName.MatchString(c.TableName) {
+		return c, fmt.Errorf("TABLE_NAME %q is not a DynamoDB table name", c.TableName)
+	}
+	if c.DynamoDBEndpoint != "" {
+		u, err := url.Parse(c.DynamoDBEndpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return c, fmt.Errorf("DYNAMODB_ENDPOINT %q is not an http(s) URL", c.DynamoDBEndpoint)
+		}
+	}
+	if len(c.Version) > 64 {
+		return c, fmt.Errorf("VERSION is longer than 64 characters")
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(or(getenv("LOG_LEVEL"), "info"))); err != nil {
+		return c, fmt.Errorf("LOG_LEVEL: %w", err)
+	}
+	return c, nil
+}
+
+func or(v, fallback string) string {
+	if v = strings.TrimSpace(v); v == "" {
+		return fallback
+	}
+	return v
+}

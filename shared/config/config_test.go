@@ -1,0 +1,48 @@
+package config
+
+import (
+	"log/slog"
+	"testing"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{Environment: Development, TableName: "plainview", Version: "dev", LogLevel: slog.LevelInfo}
+	if c != want {
+		t.Errorf("defaults = %+v, want %+v", c, want)
+	}
+}
+
+func TestSettingsAreRead(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"ENVIRONMENT": "production", "TABLE_NAME": "pv-prod", "DYNAMODB_ENDPOINT": "http://127.0.0.1:8000",
+		"VERSION": "1.2.3", "LOG_LEVEL": "debug",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{Environment: Production, TableName: "pv-prod", DynamoDBEndpoint: "http://127.0.0.1:8000", Version: "1.2.3", LogLevel: slog.LevelDebug}
+	if c != want {
+		t.Errorf("config = %+v, want %+v", c, want)
+	}
+}
+
+func TestBadValuesAreRefused(t *testing.T) {
+	for name, m := range map[string]map[string]string{
+		"environment": {"ENVIRONMENT": "staging"},
+		"table":       {"TABLE_NAME": "no spaces allowed"},
+		"endpoint":    {"DYNAMODB_ENDPOINT": "127.0.0.1:8000"},
+		"scheme":      {"DYNAMODB_ENDPOINT": "ftp://x"},
+		"log level":   {"LOG_LEVEL": "chatty"},
+		"version":     {"VERSION": "0123456789012345678901234567890123456789012345678901234567890123456789"},
+	} {
+		if _, err := Load(env(m)); err == nil {
+			t.Errorf("%s: %v accepted", name, m)
+		}
+	}
+}

@@ -1,0 +1,71 @@
+// Package function holds what every Lambda function's main does before it
+// starts: read the configuration, build the logger, the metrics emitter and
+// the store. Keeping it here keeps each main.go to its own wiring.
+package function
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/plainview/serverless/shared/config"
+	"github.com/plainview/serverless/shared/gateway"
+	"github.com/plainview/serverless/shared/metrics"
+	"github.com/plainview/serverless/shared/store"
+)
+
+// Namespace is the CloudWatch namespace of every Plainview metric.
+const Namespace = "Plainview"
+
+// Env is a function's configuration and the clients built from it.
+type Env struct {
+	Config  config.Config
+	Logger  *slog.Logger
+	Metrics *metrics.Emitter
+	Store   *store.Store
+}
+
+// Setup reads the configuration through getenv and builds the clients.
+// Logs go through aws-lambda-go's handler (request id from the Lambda
+// context; JSON when the function's log format is JSON, as the stack sets
+// it); metrics go to out as EMF documents.
+func Setup(ctx context.Context, getenv func(string) string, out io.Writer) (Env, error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return Env{}, fmt.Errorf("configuration: %w", err)
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return Env{}, fmt.Errorf("aws configuration: %w", err)
+	}
+	return Env{
+		Config:  cfg,
+		Logger:  slog.New(lambdacontext.NewLogHandler()),
+		Metrics: metrics.NewEmitter(out, Namespace),
+		Store:   store.New(store.NewClient(awsCfg, cfg.DynamoDBEndpoint), cfg.TableName, nil),
+	}, nil
+}
+
+// Proxy is the Lambda entry point of an HTTP handler behind API Gateway
+// (REST API, proxy integration).
+//
+// The adapter builds its URL by pasting the event's path in unescaped, so a
+// path holding "%", "?" or "#" would reach the handler cut or mangled, or
+// fail to parse (a 502). Escaping the path first keeps such a request what
+// it is: a path segment that is no valid id, which the handler answers 404.
+func Proxy(h http.Handler) gateway.Handler {
+	a := httpadapter.New(h)
+	return func(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		ev.Path = (&url.URL{Path: ev.Path}).EscapedPath()
+		return a.ProxyWithContext(ctx, ev)
+	}
+}

@@ -1,0 +1,179 @@
+// Package httpapi is the Plainview HTTP API as net/http handlers. Each
+// Lambda function serves the routes of the route table that name it; the
+// function binary puts the handler behind aws-lambda-go-api-proxy, and the
+// local gateway invokes that same entry point.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/aws/smithy-go"
+
+	"github.com/plainview/serverless/shared/apierror"
+	"github.com/plainview/serverless/shared/domain"
+	"github.com/plainview/serverless/shared/metrics"
+	"github.com/plainview/serverless/shared/routes"
+)
+
+// Reader is what the read routes need from the store.
+type Reader interface {
+	Ping(ctx context.Context) error
+	Valves(ctx context.Context) ([]domain.Valve, error)
+	Valve(ctx context.Context, id string) (domain.Valve, error)
+	Actuations(ctx context.Context, valveID string, p domain.Page) ([]domain.Actuation, string, error)
+	Actuation(ctx context.Context, valveID, id string) (domain.Actuation, error)
+	UnresolvedIncidents(ctx context.Context) ([]domain.Incident, error)
+	RecentIncidents(ctx context.Context, since time.Time, limit int) ([]domain.Incident, error)
+	Incident(ctx context.Context, id string) (domain.Incident, []domain.TimelineEntry, error)
+	IncidentCounts(ctx context.Context) (domain.IncidentCounts, error)
+	ActiveAlerts(ctx context.Context, section string) ([]domain.Alert, error)
+	RecentAlerts(ctx context.Context, limit int) ([]domain.Alert, error)
+	Sections(ctx context.Context) ([]domain.Section, error)
+	Section(ctx context.Context, name string) (domain.Section, error)
+	Events(ctx context.Context, f domain.EventFilter, p domain.Page) ([]domain.Event, string, error)
+	EventsSince(ctx context.Context, f domain.EventFilter, cursor string, limit int) ([]domain.Event, string, error)
+	EventCursor(f domain.EventFilter, eventID string) (string, error)
+}
+
+// Pinger checks a dependency, such as the MQTT broker, for /health.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Config is what a handler is built from.
+type Config struct {
+	Function string // the function whose routes to serve (routes.FuncReads, ...)
+	Version  string
+	Store    Reader
+	MQTT     Pinger // nil when this function has no MQTT connection: "disabled"
+	Logger   *slog.Logger
+	Metrics  *metrics.Emitter
+	Now      func() time.Time // nil means time.Now
+}
+
+// API serves the routes of one function.
+type API struct {
+	cfg     Config
+	started time.Time
+	mux     *http.ServeMux
+	log     *requestLog
+}
+
+// New returns the handler of cfg.Function's routes. Routes of the table that
+// have no implementation yet answer 501 in the error shape.
+func New(cfg Config) *API {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewEmitter(io.Discard, "Plainview")
+	}
+	a := &API{cfg: cfg, started: cfg.Now(), mux: http.NewServeMux()}
+	a.log = &requestLog{function: cfg.Function, logger: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now}
+	impl := a.handlers()
+	for _, r := range routes.Table() {
+		if r.Function != cfg.Function {
+			continue
+		}
+		h, ok := impl[r.Pattern()]
+		if !ok {
+			h = http.HandlerFunc(notImplemented)
+		}
+		a.mux.Handle(r.Pattern(), h)
+	}
+	return a
+}
+
+// ServeHTTP routes the request; anything the table does not hold for this
+// function is a 404 in the error shape, as API Gateway answers it.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.log.serve(w, r, func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := a.mux.Handler(r); pattern == "" {
+			apierror.Write(w, http.StatusNotFound, apierror.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path)
+			return
+		}
+		a.mux.ServeHTTP(w, r)
+	})
+}
+
+func notImplemented(w http.ResponseWriter, r *http.Request) {
+	apierror.Write(w, http.StatusNotImplemented, apierror.CodeNotImplemented, r.Pattern+" is not implemented yet")
+}
+
+// handler is a route's code: it returns the value to send as JSON with
+// 200, or an error that fail turns into the error shape.
+type handler func(r *http.Request) (any, error)
+
+func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	v, err := h(r)
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		apierror.Write(w, http.StatusInternalServerError, apierror.CodeInternal, "internal error")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// statusError is an error with the answer it deserves.
+type statusError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *statusError) Error() string { return e.message }
+
+func badRequest(msg string) error {
+	return &statusError{http.StatusBadRequest, apierror.CodeBadRequest, msg}
+}
+func notFound(msg string) error { return &statusError{http.StatusNotFound, apierror.CodeNotFound, msg} }
+
+// retryAfter is the Retry-After, in seconds, of a 503.
+const retryAfter = "1"
+
+// fail answers err in the error shape. Errors of the domain have their
+// status; a DynamoDB that does not answer is a 503 the client may retry;
+// anything else is a 500 whose cause goes to the log, not the client.
+func fail(w http.ResponseWriter, r *http.Request, err error) {
+	var se *statusError
+	var op *smithy.OperationError
+	switch {
+	case errors.As(err, &se):
+		apierror.Write(w, se.status, se.code, se.message)
+	case errors.Is(err, domain.ErrNotFound):
+		apierror.Write(w, http.StatusNotFound, apierror.CodeNotFound, "no such record")
+	case errors.Is(err, domain.ErrBadCursor):
+		apierror.Write(w, http.StatusBadRequest, apierror.CodeBadRequest, "cursor: "+err.Error())
+	case errors.Is(err, domain.ErrConflict):
+		apierror.Write(w, http.StatusConflict, apierror.CodeConflict, err.Error())
+	case errors.As(err, &op), errors.Is(err, context.DeadlineExceeded):
+		noteError(r, err)
+		w.Header().Set("Retry-After", retryAfter)
+		apierror.Write(w, http.StatusServiceUnavailable, apierror.CodeUnavailable, "a dependency is unavailable, retry later")
+	default:
+		noteError(r, err)
+		apierror.Write(w, http.StatusInternalServerError, apierror.CodeInternal, "internal error")
+	}
+}

@@ -1,0 +1,238 @@
+// Package localstack runs the whole Plainview system on one machine with no
+// AWS account and no Docker: a DynamoDB-compatible server, an MQTT broker
+// standing in for IoT Core, and a local API gateway that invokes the same
+// Lambda handlers the function binaries run.
+package localstack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+
+	"github.com/plainview/serverless/shared/function"
+	"github.com/plainview/serverless/shared/gateway"
+	"github.com/plainview/serverless/shared/httpapi"
+	"github.com/plainview/serverless/shared/metrics"
+	"github.com/plainview/serverless/shared/routes"
+	"github.com/plainview/serverless/shared/store"
+)
+
+// Config says where the stack listens and keeps its data.
+type Config struct {
+	DynamoAddr string // DynamoDB API, e.g. 127.0.0.1:8000 (port 0: any free one)
+	MQTTAddr   string // MQTT broker, e.g. 127.0.0.1:1883
+	HTTPAddr   string // API gateway, e.g. 127.0.0.1:3000
+	DataDir    string // snapshot, operator login, metrics; created if missing
+	TableName  string
+	Version    string
+	Logger     *slog.Logger // the stack's and the handlers' log lines
+	// SnapshotEvery is how often the table is saved after a write; 500 ms
+	// when zero.
+	SnapshotEvery time.Duration
+}
+
+// Stack is a running local stack.
+type Stack struct {
+	DynamoURL string // http://host:port, for DYNAMODB_ENDPOINT and aws --endpoint-url
+	MQTTURL   string // tcp://host:port
+	APIURL    string // http://host:port
+	Operator  Login  // may watch every topic
+	Store     *store.Store
+
+	log      *slog.Logger
+	db       *dynamo
+	dbSrv    *http.Server
+	apiSrv   *http.Server
+	broker   *mqtt.Server
+	metrics  *os.File
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+	closeErr error
+	once     sync.Once
+}
+
+// Start brings the stack up: it loads the snapshot, creates the table and
+// the seed inventory where missing, and starts serving. Close stops it.
+func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.SnapshotEvery == 0 {
+		cfg.SnapshotEvery = 500 * time.Millisecond
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data folder: %w", err)
+	}
+	s := &Stack{log: cfg.Logger}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+
+	// DynamoDB.
+	s.db = newDynamo(cfg.TableName, filepath.Join(cfg.DataDir, "dynamodb.json"))
+	dbLn, err := net.Listen("tcp", cfg.DynamoAddr)
+	if err != nil {
+		return nil, fmt.Errorf("dynamodb listener: %w", err)
+	}
+	s.DynamoURL = "http://" + dbLn.Addr().String()
+	s.dbSrv = &http.Server{Handler: s.db, ReadHeaderTimeout: 10 * time.Second}
+	s.serve(s.dbSrv, dbLn)
+	s.Store = store.New(store.NewClient(store.LocalConfig(), s.DynamoURL), cfg.TableName, nil)
+	if err := s.Store.CreateTable(ctx); err != nil {
+		return nil, err
+	}
+	n, err := s.db.Load()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Store.Seed(ctx); err != nil {
+		return nil, fmt.Errorf("seed: %w", err)
+	}
+	s.log.Info("dynamodb ready", "url", s.DynamoURL, "table", cfg.TableName, "items_loaded", n)
+
+	// MQTT.
+	if s.Operator, err = loadOrCreateLogin(filepath.Join(cfg.DataDir, "operator.json"), "operator"); err != nil {
+		return nil, err
+	}
+	mqLn, err := net.Listen("tcp", cfg.MQTTAddr)
+	if err != nil {
+		return nil, fmt.Errorf("mqtt listener: %w", err)
+	}
+	s.MQTTURL = "tcp://" + mqLn.Addr().String()
+	if s.broker, err = newBroker(mqLn, s.Operator, s.log.With("component", "mqtt")); err != nil {
+		mqLn.Close()
+		return nil, fmt.Errorf("mqtt broker: %w", err)
+	}
+	if err := s.broker.Serve(); err != nil {
+		return nil, fmt.Errorf("mqtt broker: %w", err)
+	}
+
+	// The API: every function of the route table behind the local gateway.
+	if s.metrics, err = os.OpenFile(filepath.Join(cfg.DataDir, "metrics.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600); err != nil {
+		return nil, fmt.Errorf("metrics log: %w", err)
+	}
+	emf := metrics.NewEmitter(s.metrics, function.Namespace)
+	mq := brokerPing{addr: mqLn.Addr().String()}
+	table := routes.Table()
+	handlers := map[string]gateway.Handler{}
+	for _, fn := range routes.Functions(table) {
+		handlers[fn] = function.Proxy(httpapi.New(httpapi.Config{
+			Function: fn, Version: cfg.Version, Store: s.Store, MQTT: mq,
+			Logger: s.log, Metrics: emf,
+		}))
+	}
+	apiLn, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("api listener: %w", err)
+	}
+	s.APIURL = "http://" + apiLn.Addr().String()
+	gw := gateway.New(table, handlers, gateway.Options{Logger: s.log})
+	s.apiSrv = &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
+	s.serve(s.apiSrv, apiLn)
+
+	loopCtx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	s.wg.Add(1)
+	go s.snapshots(loopCtx, cfg.SnapshotEvery)
+	return s, nil
+}
+
+func (s *Stack) serve(srv *http.Server, ln net.Listener) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("server stopped", "addr", ln.Addr().String(), "error", err)
+		}
+	}()
+}
+
+func (s *Stack) snapshots(ctx context.Context, every time.Duration) {
+	defer s.wg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.db.Save(false); err != nil {
+				s.log.Error("snapshot", "error", err)
+			}
+		}
+	}
+}
+
+// Close stops serving, waits for requests in flight, and saves the table.
+func (s *Stack) Close() error {
+	s.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var errs []error
+		if s.apiSrv != nil {
+			errs = append(errs, s.apiSrv.Shutdown(ctx))
+		}
+		if s.broker != nil {
+			errs = append(errs, s.broker.Close())
+		}
+		if s.stop != nil {
+			s.stop()
+		}
+		if s.db != nil && s.dbSrv != nil {
+			errs = append(errs, s.db.Save(false))
+			errs = append(errs, s.dbSrv.Shutdown(ctx))
+		}
+		s.wg.Wait()
+		if s.metrics != nil {
+			errs = append(errs, s.metrics.Close())
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// brokerPing checks that the broker accepts connections.
+type brokerPing struct{ addr string }
+
+func (b brokerPing) Ping(ctx context.Context) error {
+	c, err := (&net.Dialer{}).DialContext(ctx, "tcp", b.addr)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// loadOrCreateLogin reads a login from path, or makes one with a random
+// password and saves it (mode 0600) so it stays the same across restarts.
+func loadOrCreateLogin(path, user string) (Login, error) {
+	var l Login
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if err := json.Unmarshal(b, &l); err != nil || l.Username == "" || l.Password == "" {
+			return l, fmt.Errorf("login file %s is damaged; delete it to make a new login", path)
+		}
+		return l, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return l, fmt.Errorf("login file: %w", err)
+	}
+	l = Login{Username: user, Password: rand.Text()}
+	b, _ = json.Marshal(l)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return l, fmt.Errorf("login file: %w", err)
+	}
+	return l, nil
+}
