@@ -10,7 +10,6 @@ import (
 
 	"github.com/plainview/serverless/shared/function"
 	"github.com/plainview/serverless/shared/gateway"
-	"github.com/plainview/serverless/shared/httpapi"
 	"github.com/plainview/serverless/shared/routes"
 )
 
@@ -23,13 +22,8 @@ func main() {
 	lambda.Start(handler(env))
 }
 
-// handler is the function's entry point, built from its environment.
+// handler is the function's entry point, built from its environment. It
+// has no MQTT connection of its own: /health reports mqtt "disabled".
 func handler(env function.Env) gateway.Handler {
-	return function.Proxy(httpapi.New(httpapi.Config{
-		Function: routes.FuncIncidents,
-		Version:  env.Config.Version,
-		Store:    env.Store,
-		Logger:   env.Logger,
-		Metrics:  env.Metrics,
-	}))
+	return function.API(env, routes.FuncIncidents, nil)
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/plainview/serverless/shared/config"
 	"github.com/plainview/serverless/shared/gateway"
+	"github.com/plainview/serverless/shared/httpapi"
 	"github.com/plainview/serverless/shared/metrics"
 	"github.com/plainview/serverless/shared/store"
 )
@@ -35,9 +36,10 @@ type Env struct {
 }
 
 // Setup reads the configuration through getenv and builds the clients.
-// Logs go through aws-lambda-go's handler (request id from the Lambda
-// context; JSON when the function's log format is JSON, as the stack sets
-// it); metrics go to out as EMF documents.
+// Logs are JSON lines with Lambda's key names (timestamp, message; through
+// lambdacontext.ReplaceAttr) whatever the function's log format setting,
+// so CloudWatch Logs Insights can query them; metrics go to out as EMF
+// documents, which CloudWatch turns into metrics.
 func Setup(ctx context.Context, getenv func(string) string, out io.Writer) (Env, error) {
 	cfg, err := config.Load(getenv)
 	if err != nil {
@@ -49,10 +51,24 @@ func Setup(ctx context.Context, getenv func(string) string, out io.Writer) (Env,
 	}
 	return Env{
 		Config:  cfg,
-		Logger:  slog.New(lambdacontext.NewLogHandler()),
+		Logger:  slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel, ReplaceAttr: lambdacontext.ReplaceAttr})),
 		Metrics: metrics.NewEmitter(out, Namespace),
 		Store:   store.New(store.NewClient(awsCfg, cfg.DynamoDBEndpoint), cfg.TableName, nil),
 	}, nil
+}
+
+// API is the entry point of a function that serves its routes of the
+// route table. The local stack builds its functions with it too, so the
+// same code answers on AWS and on localhost.
+func API(env Env, fn string, mqtt httpapi.Pinger) gateway.Handler {
+	return Proxy(httpapi.New(httpapi.Config{
+		Function: fn,
+		Version:  env.Config.Version,
+		Store:    env.Store,
+		MQTT:     mqtt,
+		Logger:   env.Logger,
+		Metrics:  env.Metrics,
+	}))
 }
 
 // Proxy is the Lambda entry point of an HTTP handler behind API Gateway

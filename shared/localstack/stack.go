@@ -20,9 +20,9 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 
+	"github.com/plainview/serverless/shared/config"
 	"github.com/plainview/serverless/shared/function"
 	"github.com/plainview/serverless/shared/gateway"
-	"github.com/plainview/serverless/shared/httpapi"
 	"github.com/plainview/serverless/shared/metrics"
 	"github.com/plainview/serverless/shared/routes"
 	"github.com/plainview/serverless/shared/store"
@@ -128,11 +128,9 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	mq := brokerPing{addr: mqLn.Addr().String()}
 	table := routes.Table()
 	handlers := map[string]gateway.Handler{}
+	env := function.Env{Config: config.Config{Version: cfg.Version}, Logger: s.log, Metrics: emf, Store: s.Store}
 	for _, fn := range routes.Functions(table) {
-		handlers[fn] = function.Proxy(httpapi.New(httpapi.Config{
-			Function: fn, Version: cfg.Version, Store: s.Store, MQTT: mq,
-			Logger: s.log, Metrics: emf,
-		}))
+		handlers[fn] = function.API(env, fn, mq)
 	}
 	apiLn, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {

@@ -5,8 +5,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/plainview/serverless/shared/domain"
@@ -28,6 +30,11 @@ type scope struct {
 	partition string   // the value of the hash key the Query asks for
 	hashAttr  string   // the attribute holding partition
 	attrs     []string // every key attribute of a LastEvaluatedKey here
+	// sortAttr and sortPrefix, when set, are the sort key attribute and the
+	// prefix the Query's key condition requires of it: DynamoDB refuses an
+	// ExclusiveStartKey outside the key condition, and that must be the
+	// client's 400, not our 503.
+	sortAttr, sortPrefix string
 }
 
 func tableScope(pk string) scope {
@@ -85,6 +92,9 @@ func decodeCursor(sc scope, s string) (map[string]types.AttributeValue, error) {
 	if !slices.Equal(got, want) {
 		return nil, fmt.Errorf("%w: it belongs to another listing", domain.ErrBadCursor)
 	}
+	if sc.sortPrefix != "" && !strings.HasPrefix(c.Key[sc.sortAttr], sc.sortPrefix) {
+		return nil, fmt.Errorf("%w: it belongs to another listing", domain.ErrBadCursor)
+	}
 	start := make(map[string]types.AttributeValue, len(c.Key))
 	for k, v := range c.Key {
 		start[k] = str(v)
@@ -105,7 +115,11 @@ func parseCursor(s string) (cursor, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil || dec.More() {
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("%w: malformed", domain.ErrBadCursor)
+	}
+	// Nothing may follow the value; dec.More would miss a stray } or ].
+	if _, err := dec.Token(); err != io.EOF {
 		return c, fmt.Errorf("%w: malformed", domain.ErrBadCursor)
 	}
 	if c.Partition == "" || len(c.Key) == 0 {

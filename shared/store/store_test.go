@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -306,5 +307,15 @@ func TestPingAndCreateTableTwice(t *testing.T) {
 	}
 	if err := s.CreateTable(ctx); err != nil {
 		t.Fatalf("second create: %v", err)
+	}
+}
+
+func TestACursorOutsideTheKeyConditionIsABadCursor(t *testing.T) {
+	s := seeded(t)
+	// A well-formed cursor for v-101's partition whose sort key is not an
+	// actuation: DynamoDB would refuse it as a start key.
+	forged := base64.RawURLEncoding.EncodeToString([]byte(`{"p":"VALVE#v-101","k":{"pk":"VALVE#v-101","sk":"META"}}`))
+	if _, _, err := s.Actuations(ctx, "v-101", domain.Page{Limit: 1, Cursor: forged}); !errors.Is(err, domain.ErrBadCursor) {
+		t.Errorf("err = %v, want ErrBadCursor", err)
 	}
 }

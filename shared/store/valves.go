@@ -85,8 +85,10 @@ func (s *Store) Actuations(ctx context.Context, valveID string, page domain.Page
 	if _, err := s.Valve(ctx, valveID); err != nil {
 		return nil, "", err
 	}
+	sc := tableScope(valvePK(valveID))
+	sc.sortAttr, sc.sortPrefix = attrSK, actuationPrefix
 	q := query{
-		sc:      tableScope(valvePK(valveID)),
+		sc:      sc,
 		sortKey: "begins_with(#sk, :act)",
 		names:   map[string]string{"#sk": attrSK},
 		values:  map[string]types.AttributeValue{":act": str(actuationPrefix)},

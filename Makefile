@@ -1,0 +1,51 @@
+# The commands a person types. `make run` and `make test` need nothing but
+# Go (and, for the CDK targets later, Node): every tool is pinned in go.mod.
+
+GO        ?= go
+PKGS      := ./...
+FUZZTIME  ?= 30s
+BENCHTIME ?= 1s
+FUNCTIONS := $(notdir $(wildcard functions/*))
+
+.PHONY: run test lint fmt vet staticcheck bench fuzz build clean help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+run: ## run the whole system locally (API :3000, DynamoDB :8000, MQTT :1883)
+	$(GO) run ./scripts/localstack $(ARGS)
+
+test: lint ## lint, then every test (unit, integration against local servers, sample events)
+	$(GO) test -race -count=1 $(PKGS)
+
+lint: fmt vet staticcheck ## gofmt, go vet and staticcheck must be clean
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+staticcheck:
+	$(GO) tool staticcheck $(PKGS)
+
+bench: ## benchmarks: ns/op, B/op and allocs/op
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+fuzz: ## every fuzz target for FUZZTIME each (seed corpora run in `make test` already)
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+build: ## Lambda binaries for provided.al2023 on arm64, in bin/<function>/bootstrap
+	@set -e; for f in $(FUNCTIONS); do \
+	  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' \
+	    -o bin/$$f/bootstrap ./functions/$$f; \
+	  echo "bin/$$f/bootstrap $$(du -h bin/$$f/bootstrap | cut -f1)"; \
+	done
+
+clean: ## remove build output (not the local stack's data: rm -rf .localstack for that)
+	rm -rf bin cdk.out
