@@ -1,29 +1,43 @@
-// Command incidents is the Lambda function that serves incident and leak-alert writes; it may write DynamoDB and notify operators.
+// Command incidents is the Lambda function that serves incident and
+// leak-alert writes; it may write DynamoDB and notify the operators' SNS
+// topic.
 package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/plainview/serverless/shared/function"
 	"github.com/plainview/serverless/shared/gateway"
+	"github.com/plainview/serverless/shared/httpapi"
+	"github.com/plainview/serverless/shared/incidents"
+	"github.com/plainview/serverless/shared/leaks"
+	"github.com/plainview/serverless/shared/notify"
 	"github.com/plainview/serverless/shared/routes"
 )
 
 func main() {
 	env, err := function.Setup(context.Background(), os.Getenv, os.Stdout)
+	if err == nil && os.Getenv("NOTIFY_TOPIC_ARN") == "" {
+		err = fmt.Errorf("NOTIFY_TOPIC_ARN (the operators' SNS topic) is not set")
+	}
 	if err != nil {
 		slog.Error("start", "error", err)
 		os.Exit(1)
 	}
-	lambda.Start(handler(env))
+	lambda.Start(handler(env, notify.NewSNS(sns.NewFromConfig(env.AWS), os.Getenv("NOTIFY_TOPIC_ARN"))))
 }
 
-// handler is the function's entry point, built from its environment. It
-// has no MQTT connection of its own: /health reports mqtt "disabled".
-func handler(env function.Env) gateway.Handler {
-	return function.API(env, routes.FuncIncidents, nil)
+// handler is the function's entry point: incidents and leaks recorded in
+// the store, critical ones sent to n.
+func handler(env function.Env, n incidents.Notifier) gateway.Handler {
+	cfg := function.APIConfig(env, routes.FuncIncidents)
+	cfg.Incidents = incidents.New(env.Store, n, nil, env.Logger)
+	cfg.Leaks = leaks.New(env.Store, n, nil, env.Logger)
+	return function.Proxy(httpapi.New(cfg))
 }

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"testing"
 
+	"github.com/plainview/serverless/shared/function"
 	"github.com/plainview/serverless/shared/function/functiontest"
+	"github.com/plainview/serverless/shared/gateway"
+	"github.com/plainview/serverless/shared/notify"
 	"github.com/plainview/serverless/shared/routes"
 )
 
@@ -13,18 +17,43 @@ const (
 	fn = routes.FuncIncidents
 )
 
-// The writes are not implemented yet: the function answers 501 in the
-// error shape. A later issue implements incident writes and changes this
-// test to expect the incident it opens.
-func TestCreateIncidentIsNotImplementedYet(t *testing.T) {
+// logged builds the function with the log as the operators' channel, as
+// the local stack has it; the SNS adapter has tests of its own.
+func logged(env function.Env) gateway.Handler {
+	return handler(env, notify.NewLog(env.Logger))
+}
+
+func TestCreateIncidentOpensIt(t *testing.T) {
 	t.Parallel()
-	f := functiontest.New(t, fn, handler)
+	f := functiontest.New(t, fn, logged)
 	ev := functiontest.LoadEvent(t, fn, "create-incident.json")
 
 	resp := f.Invoke(t, ev)
 
-	functiontest.CheckError(t, resp, http.StatusNotImplemented, "not_implemented")
-	f.CheckObserved(t, ev, "POST /incidents", http.StatusNotImplemented)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("status = %d; body %s", resp.StatusCode, resp.Body)
+	}
+	var in struct {
+		ID, Status, Severity string
+		Version              int
+		Timeline             []struct{ Kind string }
+	}
+	if err := json.Unmarshal([]byte(resp.Body), &in); err != nil {
+		t.Fatal(err)
+	}
+	if in.Status != "active" || in.Severity != "warning" || in.Version != 1 || len(in.Timeline) != 1 {
+		t.Errorf("incident = %+v", in)
+	}
+	if loc := functiontest.Header(resp, "Location"); loc != "/incidents/"+in.ID {
+		t.Errorf("Location = %q", loc)
+	}
+	if _, _, err := f.Env.Store.Incident(t.Context(), in.ID); err != nil {
+		t.Errorf("not stored: %v", err)
+	}
+	f.CheckObserved(t, ev, "POST /incidents", http.StatusCreated)
+	if m := f.Metrics(t, "IncidentsOpened"); len(m) != 1 || m[0]["Severity"] != "warning" {
+		t.Errorf("incident metric = %v", m)
+	}
 }
 
 // A route of another function never reaches this one through API Gateway;
@@ -40,7 +69,7 @@ func TestRouteOfAnotherFunctionIsNotFound(t *testing.T) {
 	} {
 		t.Run(sample.function+"/"+sample.file, func(t *testing.T) {
 			t.Parallel()
-			f := functiontest.New(t, fn, handler)
+			f := functiontest.New(t, fn, logged)
 			ev := functiontest.LoadEvent(t, sample.function, sample.file)
 
 			resp := f.Invoke(t, ev)

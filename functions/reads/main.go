@@ -1,4 +1,5 @@
-// Command reads is the Lambda function that serves the public and read routes of the API; it may only read DynamoDB.
+// Command reads is the Lambda function that serves the public and read
+// routes of the API; it may only read DynamoDB.
 package main
 
 import (
@@ -10,6 +11,7 @@ import (
 
 	"github.com/plainview/serverless/shared/function"
 	"github.com/plainview/serverless/shared/gateway"
+	"github.com/plainview/serverless/shared/httpapi"
 	"github.com/plainview/serverless/shared/routes"
 )
 
@@ -25,5 +27,5 @@ func main() {
 // handler is the function's entry point, built from its environment. It
 // has no MQTT connection of its own: /health reports mqtt "disabled".
 func handler(env function.Env) gateway.Handler {
-	return function.API(env, routes.FuncReads, nil)
+	return function.Proxy(httpapi.New(function.APIConfig(env, routes.FuncReads)))
 }

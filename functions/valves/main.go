@@ -1,29 +1,44 @@
-// Command valves is the Lambda function that serves valve actuation; it may write DynamoDB and publish to IoT.
+// Command valves is the Lambda function that serves valve actuation; it
+// may write DynamoDB and publish commands to IoT Core.
 package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iotdataplane"
 
+	"github.com/plainview/serverless/shared/actuation"
 	"github.com/plainview/serverless/shared/function"
 	"github.com/plainview/serverless/shared/gateway"
+	"github.com/plainview/serverless/shared/httpapi"
+	"github.com/plainview/serverless/shared/publish"
 	"github.com/plainview/serverless/shared/routes"
 )
 
 func main() {
 	env, err := function.Setup(context.Background(), os.Getenv, os.Stdout)
+	if err == nil && os.Getenv("IOT_ENDPOINT") == "" {
+		err = fmt.Errorf("IOT_ENDPOINT (the account's IoT data endpoint) is not set")
+	}
 	if err != nil {
 		slog.Error("start", "error", err)
 		os.Exit(1)
 	}
-	lambda.Start(handler(env))
+	iot := iotdataplane.NewFromConfig(env.AWS, func(o *iotdataplane.Options) {
+		o.BaseEndpoint = aws.String("https://" + os.Getenv("IOT_ENDPOINT"))
+	})
+	lambda.Start(handler(env, publish.NewIoT(iot)))
 }
 
-// handler is the function's entry point, built from its environment. It
-// has no MQTT connection of its own: /health reports mqtt "disabled".
-func handler(env function.Env) gateway.Handler {
-	return function.API(env, routes.FuncValves, nil)
+// handler is the function's entry point: actuations recorded in the
+// store, commands published through pub.
+func handler(env function.Env, pub actuation.Publisher) gateway.Handler {
+	cfg := function.APIConfig(env, routes.FuncValves)
+	cfg.Actuator = actuation.New(env.Store, pub, nil, env.Logger)
+	return function.Proxy(httpapi.New(cfg))
 }

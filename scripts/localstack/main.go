@@ -12,8 +12,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/plainview/serverless/shared/config"
+	"github.com/plainview/serverless/shared/cors"
 	"github.com/plainview/serverless/shared/localstack"
 )
 
@@ -43,6 +45,18 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 		return err
 	}
 	cfg.TableName, cfg.Version = env.TableName, env.Version
+	cfg.RequireKeyForReads = env.RequireKeyForReads
+	if cfg.CORS, err = cors.Parse(env.CORSOrigins); err != nil {
+		return fmt.Errorf("CORS_ORIGINS: %w", err)
+	}
+	cfg.DevAPIKey = getenv("PLAINVIEW_DEV_API_KEY")
+	for name, d := range map[string]*time.Duration{"KEY_CACHE_TTL": &cfg.KeyCacheTTL, "AUTHORIZER_CACHE_TTL": &cfg.AuthorizerCacheTTL} {
+		if v := getenv(name); v != "" {
+			if *d, err = time.ParseDuration(v); err != nil || *d < 0 {
+				return fmt.Errorf("%s must be a duration such as 60s, not %q", name, v)
+			}
+		}
+	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: env.LogLevel}))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -55,9 +69,18 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
   API:      %s   (try: curl %s/valves)
   DynamoDB: %s   (DYNAMODB_ENDPOINT, aws --endpoint-url; table %q)
   MQTT:     %s   (operator login: %s / %s)
+  Keys:     %s   (go run ./scripts/keys -file %s list)
   Data:     %s
-Ctrl-C stops it.
-`, st.APIURL, st.APIURL, st.DynamoURL, cfg.TableName, st.MQTTURL, st.Operator.Username, st.Operator.Password, cfg.DataDir)
+`, st.APIURL, st.APIURL, st.DynamoURL, cfg.TableName, st.MQTTURL, st.Operator.Username, st.Operator.Password,
+		st.KeysFile, st.KeysFile, cfg.DataDir)
+	if st.DevKey != "" {
+		fmt.Fprintf(stdout, `
+Development API key (shown this once; only its hash is kept):
+  %s
+  curl -H 'X-API-Key: %s' -X POST %s/valves/v-101/actuate -H 'Content-Type: application/json' -d '{"command":"OPEN"}'
+`, st.DevKey, st.DevKey, st.APIURL)
+	}
+	fmt.Fprintln(stdout, "Ctrl-C stops it.")
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping: saving data")
 	return st.Close()

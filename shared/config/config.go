@@ -24,6 +24,12 @@ type Config struct {
 	DynamoDBEndpoint string     // DYNAMODB_ENDPOINT: a DynamoDB-compatible server instead of AWS
 	Version          string     // VERSION: reported by / and /health, default "dev"
 	LogLevel         slog.Level // LOG_LEVEL: debug, info (default), warn, error
+	// RequireKeyForReads: REQUIRE_KEY_FOR_READS=true puts the read routes
+	// behind API keys too (default false: reads are public).
+	RequireKeyForReads bool
+	// CORSOrigins: CORS_ORIGINS, a comma-separated allow-list of browser
+	// origins, or "*". Default "*" in development, none in production.
+	CORSOrigins string
 }
 
 var tableName = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
@@ -51,6 +57,17 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if len(c.Version) > 64 {
 		return c, fmt.Errorf("VERSION is longer than 64 characters")
+	}
+	switch v := strings.TrimSpace(getenv("REQUIRE_KEY_FOR_READS")); v {
+	case "", "false":
+	case "true":
+		c.RequireKeyForReads = true
+	default:
+		return c, fmt.Errorf("REQUIRE_KEY_FOR_READS must be true or false, not %q", v)
+	}
+	c.CORSOrigins = strings.TrimSpace(getenv("CORS_ORIGINS"))
+	if c.CORSOrigins == "" && c.Environment == Development {
+		c.CORSOrigins = "*"
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(or(getenv("LOG_LEVEL"), "info"))); err != nil {
 		return c, fmt.Errorf("LOG_LEVEL: %w", err)

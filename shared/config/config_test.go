@@ -12,7 +12,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{Environment: Development, TableName: "plainview", Version: "dev", LogLevel: slog.LevelInfo}
+	want := Config{Environment: Development, TableName: "plainview", Version: "dev", LogLevel: slog.LevelInfo, CORSOrigins: "*"}
 	if c != want {
 		t.Errorf("defaults = %+v, want %+v", c, want)
 	}
@@ -21,12 +21,13 @@ func TestDefaults(t *testing.T) {
 func TestSettingsAreRead(t *testing.T) {
 	c, err := Load(env(map[string]string{
 		"ENVIRONMENT": "production", "TABLE_NAME": "pv-prod", "DYNAMODB_ENDPOINT": "http://127.0.0.1:8000",
-		"VERSION": "1.2.3", "LOG_LEVEL": "debug",
+		"VERSION": "1.2.3", "LOG_LEVEL": "debug", "REQUIRE_KEY_FOR_READS": "true",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{Environment: Production, TableName: "pv-prod", DynamoDBEndpoint: "http://127.0.0.1:8000", Version: "1.2.3", LogLevel: slog.LevelDebug}
+	// Production allows no browser origin unless CORS_ORIGINS lists them.
+	want := Config{Environment: Production, TableName: "pv-prod", DynamoDBEndpoint: "http://127.0.0.1:8000", Version: "1.2.3", LogLevel: slog.LevelDebug, RequireKeyForReads: true}
 	if c != want {
 		t.Errorf("config = %+v, want %+v", c, want)
 	}
@@ -39,6 +40,7 @@ func TestBadValuesAreRefused(t *testing.T) {
 		"endpoint":    {"DYNAMODB_ENDPOINT": "127.0.0.1:8000"},
 		"scheme":      {"DYNAMODB_ENDPOINT": "ftp://x"},
 		"log level":   {"LOG_LEVEL": "chatty"},
+		"reads":       {"REQUIRE_KEY_FOR_READS": "yes"},
 		"version":     {"VERSION": "0123456789012345678901234567890123456789012345678901234567890123456789"},
 	} {
 		if _, err := Load(env(m)); err == nil {

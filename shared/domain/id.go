@@ -15,11 +15,12 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 func ValidID(s string) bool { return idPattern.MatchString(s) }
 
 // NewID returns an id that sorts by time: the prefix, the Unix time in
-// milliseconds as 12 hex digits, and 16 random hex digits (64 bits, so ids
-// made in the same millisecond do not collide). Listings ordered by id are
-// then ordered by creation time.
+// microseconds as 14 hex digits, and 16 random hex digits (64 bits, so ids
+// made in the same microsecond do not collide). Listings ordered by id are
+// then ordered by creation time, also for the events one request writes
+// within the same millisecond.
 func NewID(prefix string, now time.Time) string {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	return fmt.Sprintf("%s-%012x%s", prefix, now.UnixMilli(), hex.EncodeToString(b[:]))
+	return fmt.Sprintf("%s-%014x%s", prefix, now.UnixMicro(), hex.EncodeToString(b[:]))
 }

@@ -49,16 +49,16 @@ func TestNewIDIsAValidIDCarryingItsTime(t *testing.T) {
 		if !domain.ValidID(id) {
 			t.Errorf("NewID(%q) = %q, not a valid id", prefix, id)
 		}
-		// prefix, "-", 12 hex digits of Unix milliseconds, 16 random hex digits
+		// prefix, "-", 14 hex digits of Unix microseconds, 16 random hex digits
 		rest, ok := strings.CutPrefix(id, prefix+"-")
-		if !ok || len(rest) != 28 {
-			t.Fatalf("NewID(%q) = %q, want %q, a dash and 28 hex digits", prefix, id, prefix)
+		if !ok || len(rest) != 30 {
+			t.Fatalf("NewID(%q) = %q, want %q, a dash and 30 hex digits", prefix, id, prefix)
 		}
-		ms, err := strconv.ParseInt(rest[:12], 16, 64)
-		if err != nil || ms != now.UnixMilli() {
-			t.Errorf("NewID(%q) = %q carries time %d (%v), want %d", prefix, id, ms, err, now.UnixMilli())
+		us, err := strconv.ParseInt(rest[:14], 16, 64)
+		if err != nil || us != now.UnixMicro() {
+			t.Errorf("NewID(%q) = %q carries time %d (%v), want %d", prefix, id, us, err, now.UnixMicro())
 		}
-		if _, err := strconv.ParseUint(rest[12:], 16, 64); err != nil {
+		if _, err := strconv.ParseUint(rest[14:], 16, 64); err != nil {
 			t.Errorf("NewID(%q) = %q: random part not hex: %v", prefix, id, err)
 		}
 	}
@@ -78,7 +78,7 @@ func TestNewIDSortsByTime(t *testing.T) {
 		time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
 		time.Date(2026, 3, 1, 12, 0, 0, int(time.Millisecond), time.UTC),
 		time.Date(2026, 3, 1, 12, 0, 1, 0, time.UTC),
-		time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC),
+		time.Date(2200, 12, 31, 23, 59, 59, 999_999_000, time.UTC),
 	}
 	var ids []string
 	for _, tm := range times {

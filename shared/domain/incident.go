@@ -10,12 +10,32 @@ const (
 	IncidentResolved      = "resolved"
 )
 
+// incidentOrder ranks the statuses: an incident only moves forward.
+var incidentOrder = map[string]int{IncidentActive: 0, IncidentAcknowledged: 1, IncidentInvestigating: 2, IncidentResolved: 3}
+
+// ValidIncidentStatus reports whether s is an incident status.
+func ValidIncidentStatus(s string) bool {
+	_, ok := incidentOrder[s]
+	return ok
+}
+
+// Forward reports whether an incident may move from one status to another:
+// later in the order, never back, never out of resolved.
+func Forward(from, to string) bool {
+	return from != IncidentResolved && incidentOrder[to] > incidentOrder[from]
+}
+
 // Severities of incidents.
 const (
 	SeverityInfo     = "info"
 	SeverityWarning  = "warning"
 	SeverityCritical = "critical"
 )
+
+// ValidSeverity reports whether s is an incident severity.
+func ValidSeverity(s string) bool {
+	return s == SeverityInfo || s == SeverityWarning || s == SeverityCritical
+}
 
 // Incident is something operators work through to resolution.
 type Incident struct {

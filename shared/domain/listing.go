@@ -10,7 +10,32 @@ var (
 	ErrBadCursor = errors.New("invalid cursor")
 	// ErrConflict: a write refused by its condition (changed or exists).
 	ErrConflict = errors.New("conflict")
+	// ErrInvalid: a request's own fields are wrong (HTTP 400); wrapped with
+	// what is wrong.
+	ErrInvalid = errors.New("invalid")
 )
+
+// RuleError is a request that is well formed but that a rule of API.md
+// refuses (HTTP 422): a command to an unavailable valve, a status that
+// would go backwards.
+type RuleError struct {
+	Code    string // machine code, e.g. "valve_unavailable"
+	Message string
+}
+
+func (e *RuleError) Error() string { return e.Message }
+
+// ConflictError is a request refused because of the state of the record
+// (HTTP 409): an actuation already open, a stale version.
+type ConflictError struct {
+	Code    string
+	Message string
+}
+
+func (e *ConflictError) Error() string { return e.Message }
+
+// Is makes every ConflictError match ErrConflict.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 
 // Listing limits of API.md.
 const (

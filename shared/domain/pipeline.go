@@ -1,6 +1,9 @@
 package domain
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Leak severities, as an alert carries them. Devices report LOW, MED, HIGH
 // and CRITICAL; LOW is minor, MED major, HIGH and CRITICAL critical.
@@ -9,6 +12,37 @@ const (
 	LeakMajor    = "major"
 	LeakCritical = "critical"
 )
+
+// ValidLeakSeverity reports whether s is a leak severity.
+func ValidLeakSeverity(s string) bool {
+	return s == LeakMinor || s == LeakMajor || s == LeakCritical
+}
+
+// LeakSeverityOfDevice maps a device's severity word to an alert's.
+func LeakSeverityOfDevice(s string) (string, bool) {
+	switch s {
+	case "LOW":
+		return LeakMinor, true
+	case "MED":
+		return LeakMajor, true
+	case "HIGH", "CRITICAL":
+		return LeakCritical, true
+	}
+	return "", false
+}
+
+// IncidentSeverityOfLeak is the severity of an incident a leak opens:
+// critical for a critical leak, warning for the others.
+func IncidentSeverityOfLeak(s string) string {
+	if s == LeakCritical {
+		return SeverityCritical
+	}
+	return SeverityWarning
+}
+
+// CorrelationWindow: an alert that arrives within this time of the start
+// of an unresolved incident joins it instead of opening another.
+const CorrelationWindow = 2 * time.Minute
 
 // Alert statuses: active until acknowledged, then repaired when resolved.
 const (
@@ -21,6 +55,14 @@ const (
 type Location struct {
 	Lat float64 `json:"lat"`
 	Lon float64 `json:"lon"`
+}
+
+// Validate checks the coordinates are on Earth.
+func (l Location) Validate() error {
+	if l.Lat < -90 || l.Lat > 90 || l.Lon < -180 || l.Lon > 180 {
+		return fmt.Errorf("location must have lat from -90 to 90 and lon from -180 to 180")
+	}
+	return nil
 }
 
 // Alert is a leak on a pipeline section, from a device or a person.

@@ -3,7 +3,10 @@
 // incident statistics. It knows nothing of HTTP or DynamoDB.
 package domain
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // ValveStatus is what a valve's readings say about it.
 type ValveStatus string
@@ -47,6 +50,23 @@ type Valve struct {
 	LastActuationTime    *time.Time
 	EstimatedMaintenance *time.Time
 	LastSeen             *time.Time
+	// OpenActuation is the actuation the valve is carrying out, if any,
+	// and OpenDeadline when it times out: one open actuation at a time.
+	OpenActuation string
+	OpenDeadline  *time.Time
+}
+
+// Available reports whether the valve takes commands other than STOP
+// without an override: not offline, not in maintenance.
+func (v Valve) Available(now time.Time) bool {
+	st := v.Status(now)
+	return st != StatusOffline && st != StatusMaintenance
+}
+
+// Busy reports whether an open actuation still blocks a new one: it does
+// until its deadline, after which it counts as timed out.
+func (v Valve) Busy(now time.Time) bool {
+	return v.OpenActuation != "" && v.OpenDeadline != nil && now.Before(*v.OpenDeadline)
 }
 
 // Status applies the rules of API.md: offline, then maintenance, then
@@ -105,6 +125,32 @@ const (
 	ActuationRejected   = "rejected"
 )
 
+// Commands a valve understands. An empty actuation request means
+// TORQUE_TEST, as it did in the old service.
+const (
+	CommandOpen       = "OPEN"
+	CommandClose      = "CLOSE"
+	CommandTorqueTest = "TORQUE_TEST"
+	CommandIndex      = "INDEX"
+	CommandStop       = "STOP"
+)
+
+// Commands lists the valid commands.
+var Commands = []string{CommandOpen, CommandClose, CommandTorqueTest, CommandIndex, CommandStop}
+
+// ActuationTimeout is how long a device has to report DONE.
+const ActuationTimeout = 30 * time.Second
+
+// OpenActuationStates are the states of an actuation still under way.
+var OpenActuationStates = []string{ActuationQueued, ActuationSent, ActuationInProgress}
+
+// Reasons an actuation ends other than by success.
+const (
+	ReasonStopped       = "stopped"
+	ReasonTimedOut      = "timed_out"
+	ReasonUndeliverable = "undeliverable"
+)
+
 // Actuation is one command sent to a valve and what became of it.
 type Actuation struct {
 	ID          string          `json:"actuation_id"`
@@ -126,4 +172,25 @@ type ActuationParams struct {
 	TargetAngleDeg *float64 `json:"target_angle_deg,omitempty"`
 	TorqueLimitNm  *float64 `json:"torque_limit_nm,omitempty"`
 	Speed          *float64 `json:"speed,omitempty"`
+}
+
+// Parameter ranges: a quarter- or multi-turn valve's angle in degrees, the
+// torque limit of the actuators in the field, and speed as a fraction of
+// the actuator's full speed.
+const (
+	MaxTargetAngleDeg = 360
+	MaxTorqueLimitNm  = 5000
+)
+
+// Validate checks the parameters' ranges; it names the first bad one.
+func (p ActuationParams) Validate() error {
+	switch {
+	case p.TargetAngleDeg != nil && (*p.TargetAngleDeg < 0 || *p.TargetAngleDeg > MaxTargetAngleDeg):
+		return fmt.Errorf("params.target_angle_deg must be from 0 to %d", MaxTargetAngleDeg)
+	case p.TorqueLimitNm != nil && (*p.TorqueLimitNm <= 0 || *p.TorqueLimitNm > MaxTorqueLimitNm):
+		return fmt.Errorf("params.torque_limit_nm must be over 0 and at most %d", MaxTorqueLimitNm)
+	case p.Speed != nil && (*p.Speed <= 0 || *p.Speed > 1):
+		return fmt.Errorf("params.speed must be over 0 and at most 1 (a fraction of full speed)")
+	}
+	return nil
 }

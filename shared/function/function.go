@@ -14,10 +14,12 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/plainview/serverless/shared/config"
+	"github.com/plainview/serverless/shared/cors"
 	"github.com/plainview/serverless/shared/gateway"
 	"github.com/plainview/serverless/shared/httpapi"
 	"github.com/plainview/serverless/shared/metrics"
@@ -30,6 +32,8 @@ const Namespace = "Plainview"
 // Env is a function's configuration and the clients built from it.
 type Env struct {
 	Config  config.Config
+	AWS     aws.Config
+	CORS    cors.Policy
 	Logger  *slog.Logger
 	Metrics *metrics.Emitter
 	Store   *store.Store
@@ -45,30 +49,39 @@ func Setup(ctx context.Context, getenv func(string) string, out io.Writer) (Env,
 	if err != nil {
 		return Env{}, fmt.Errorf("configuration: %w", err)
 	}
+	policy, err := cors.Parse(cfg.CORSOrigins)
+	if err != nil {
+		return Env{}, fmt.Errorf("configuration: CORS_ORIGINS: %w", err)
+	}
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		return Env{}, fmt.Errorf("aws configuration: %w", err)
 	}
 	return Env{
 		Config:  cfg,
+		AWS:     awsCfg,
+		CORS:    policy,
 		Logger:  slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel, ReplaceAttr: lambdacontext.ReplaceAttr})),
 		Metrics: metrics.NewEmitter(out, Namespace),
 		Store:   store.New(store.NewClient(awsCfg, cfg.DynamoDBEndpoint), cfg.TableName, nil),
 	}, nil
 }
 
-// API is the entry point of a function that serves its routes of the
-// route table. The local stack builds its functions with it too, so the
-// same code answers on AWS and on localhost.
-func API(env Env, fn string, mqtt httpapi.Pinger) gateway.Handler {
-	return Proxy(httpapi.New(httpapi.Config{
-		Function: fn,
-		Version:  env.Config.Version,
-		Store:    env.Store,
-		MQTT:     mqtt,
-		Logger:   env.Logger,
-		Metrics:  env.Metrics,
-	}))
+// APIConfig is the handler configuration of a function that serves its
+// routes of the route table; the function adds the services its routes
+// need. The local stack builds its functions the same way, so the same
+// code answers on AWS and on localhost.
+func APIConfig(env Env, fn string) httpapi.Config {
+	return httpapi.Config{
+		Function:           fn,
+		Version:            env.Config.Version,
+		Store:              env.Store,
+		Logger:             env.Logger,
+		Metrics:            env.Metrics,
+		RequireKeyForReads: env.Config.RequireKeyForReads,
+		CORS:               env.CORS,
+		Idempotency:        env.Store,
+	}
 }
 
 // Proxy is the Lambda entry point of an HTTP handler behind API Gateway

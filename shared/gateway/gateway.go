@@ -9,7 +9,15 @@
 // payload limit, the 29 s integration timeout, 502 for a failed or
 // malformed invocation, and the x-amzn-RequestId header. Every answer the
 // gateway makes itself uses the API's one error shape (package apierror),
-// as the deployed stack's gateway responses do.
+// as the deployed stack's gateway responses do, and carries the CORS
+// headers of the policy.
+//
+// Before the function runs, it does what API Gateway does, in API
+// Gateway's order: match the route (an OPTIONS on a known path is a CORS
+// preflight, answered here), throttle (a token bucket per route and one for
+// the stage), run the REQUEST authorizer with X-API-Key as its identity
+// source (optionally caching its answers), and only then take the body
+// and invoke the function.
 package gateway
 
 import (
@@ -36,6 +44,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/plainview/serverless/shared/apierror"
+	"github.com/plainview/serverless/shared/cors"
 	"github.com/plainview/serverless/shared/routes"
 )
 
@@ -66,16 +75,44 @@ const (
 // common log format ("09/Apr/2015:12:34:56 +0000").
 const requestTimeLayout = "02/Jan/2006:15:04:05 -0700"
 
-// Options tunes a Gateway. The zero value gives API Gateway's defaults.
+// Options tunes a Gateway. The zero value gives API Gateway's defaults:
+// throttling at the table's and the account's limits, no authorizer, and
+// no origin allowed by CORS.
 type Options struct {
 	Stage   string        // the stage name in the event's requestContext; default "local"
 	Logger  *slog.Logger  // gateway-side failures; default discards
 	MaxBody int64         // bigger request bodies get 413; default API Gateway's 10 MB
-	Timeout time.Duration // the handler's deadline, then 504; default API Gateway's 29 s
+	Timeout time.Duration // the handler's (and the authorizer's) deadline, then 504; default API Gateway's 29 s
+
+	// Authorizer runs before the function on every route that needs a key
+	// (see RequireKeyForReads). Without one no route needs a key: every
+	// request goes through, as on a stack deployed without the authorizer.
+	Authorizer AuthorizerHandler
+	// AuthorizerCacheTTL is how long the authorizer's answer for one key
+	// (Allow or Deny) is reused, as API Gateway's authorizer result cache.
+	// Zero, the local stack's default, asks the authorizer every time.
+	AuthorizerCacheTTL time.Duration
+	// RequireKeyForReads puts the read routes behind the authorizer too;
+	// otherwise they are public, like the routes of scope routes.Public.
+	RequireKeyForReads bool
+
+	// CORS answers preflights and labels the gateway's own answers. The
+	// zero Policy allows no origin.
+	CORS cors.Policy
+
+	// StageThrottle is the token bucket of the whole stage, shared by every
+	// route and client; zero means API Gateway's account default
+	// (DefaultStageRate, DefaultStageBurst). Each route's own bucket comes
+	// from its Throttle in the table.
+	StageThrottle routes.Throttle
+	// DisableThrottling turns both kinds of bucket off, for tests that
+	// hammer a route.
+	DisableThrottling bool
 }
 
 // Gateway serves a route table by invoking Lambda handlers. It is safe for
-// concurrent use: nothing in it changes after New.
+// concurrent use: only the token buckets and the authorizer cache change
+// after New, and each guards itself.
 type Gateway struct {
 	table     []routes.Route
 	functions map[string]Handler
@@ -83,6 +120,18 @@ type Gateway struct {
 	log       *slog.Logger
 	maxBody   int64
 	timeout   time.Duration
+
+	authorizer   AuthorizerHandler
+	authCache    *authCache // nil: no caching
+	keysForReads bool
+	cors         cors.Policy
+	limits       *throttle // nil: no throttling
+
+	// resources has one route per path of the table, method OPTIONS, so
+	// that routes.Match finds the resource of a preflight as API Gateway
+	// would (literal segments first); methods lists each path's methods.
+	resources []routes.Route
+	methods   map[string][]string
 }
 
 // New returns an http.Handler serving table, dispatching each route to
@@ -99,6 +148,23 @@ func New(table []routes.Route, functions map[string]Handler, opts Options) *Gate
 		log:       opts.Logger,
 		maxBody:   opts.MaxBody,
 		timeout:   opts.Timeout,
+
+		authorizer:   opts.Authorizer,
+		authCache:    newAuthCache(opts.AuthorizerCacheTTL),
+		keysForReads: opts.RequireKeyForReads,
+		cors:         opts.CORS,
+		methods:      map[string][]string{},
+	}
+	if !opts.DisableThrottling {
+		g.limits = newThrottle(table, opts.StageThrottle, time.Now)
+	}
+	for _, r := range table {
+		if _, seen := g.methods[r.Path]; !seen {
+			g.resources = append(g.resources, routes.Route{Method: http.MethodOptions, Path: r.Path})
+		}
+		if !slices.Contains(g.methods[r.Path], r.Method) {
+			g.methods[r.Path] = append(g.methods[r.Path], r.Method)
+		}
 	}
 	if g.stage == "" {
 		g.stage = DefaultStage
@@ -130,41 +196,65 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	route, params, ok := routes.Match(g.table, r.Method, r.URL.Path)
 	if !ok {
+		if methods := g.preflightMethods(r); methods != nil {
+			// API Gateway answers a preflight itself (a mock integration):
+			// no function, no authorizer, no throttle. An origin the policy
+			// refuses gets the same 204 without CORS headers, and the
+			// browser stops there.
+			g.cors.Preflight(w.Header(), r.Header.Get("Origin"), methods)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		// API Gateway answers MISSING_AUTHENTICATION_TOKEN (403) for an
 		// unknown resource or method; our stack maps that gateway response
 		// to 404 in the error shape.
-		apierror.Write(w, http.StatusNotFound, apierror.CodeNotFound,
+		g.fail(w, r, http.StatusNotFound, apierror.CodeNotFound,
 			fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 		return
 	}
+
+	// Throttling, then the authorizer, as API Gateway orders them: a
+	// throttled request costs no authorizer call, and a refused one never
+	// reaches the function nor has its body read.
+	if g.limits != nil {
+		if wait, ok := g.limits.admit(route); !ok {
+			w.Header().Set("Retry-After", retryAfter(wait))
+			g.fail(w, r, http.StatusTooManyRequests, apierror.CodeThrottled, "too many requests")
+			return
+		}
+	}
+	ev := g.event(r, route, params, ids, start)
+	if g.needsAuthorizer(route) {
+		authCtx, refused := g.authorize(r.Context(), r, ev, ids)
+		if refused != nil {
+			g.fail(w, r, refused.status, refused.code, refused.message)
+			return
+		}
+		ev.RequestContext.Authorizer = authCtx
+	}
+
 	fn, ok := g.functions[route.Function]
 	if !ok {
 		g.log.ErrorContext(r.Context(), "gateway: no handler for the route's function",
 			"request_id", ids.request, "route", route.Pattern(), "function", route.Function)
-		writeInternal(w, http.StatusBadGateway)
+		g.fail(w, r, http.StatusBadGateway, apierror.CodeInternal, internalMessage)
 		return
 	}
-
-	// Seam: the authorizer (route.Scope) and throttling (route.Throttle)
-	// run here, as in API Gateway: after the route is known, before the
-	// body is taken and the function invoked. A refused request never
-	// reaches the handler.
 
 	body, err := readBody(w, r, g.maxBody)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			apierror.Write(w, http.StatusRequestEntityTooLarge, apierror.CodeTooLarge,
+			g.fail(w, r, http.StatusRequestEntityTooLarge, apierror.CodeTooLarge,
 				fmt.Sprintf("request body is larger than %d bytes", g.maxBody))
 			return
 		}
 		// The client went away or sent a broken chunked body: nobody is
 		// left to read a detailed answer.
-		apierror.Write(w, http.StatusBadRequest, apierror.CodeBadRequest, "could not read the request body")
+		g.fail(w, r, http.StatusBadRequest, apierror.CodeBadRequest, "could not read the request body")
 		return
 	}
-
-	ev := g.event(r, route, params, body, ids, start)
+	setBody(&ev, body)
 
 	// The handler's context carries only the deadline, not the client's
 	// cancellation: Lambda keeps running when the caller hangs up, and a
@@ -184,7 +274,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.log.ErrorContext(r.Context(), "gateway: function timed out",
 			"request_id", ids.request, "aws_request_id", ids.lambda,
 			"route", route.Pattern(), "function", route.Function, "timeout", g.timeout)
-		apierror.Write(w, http.StatusGatewayTimeout, apierror.CodeInternal, "endpoint request timed out")
+		g.fail(w, r, http.StatusGatewayTimeout, apierror.CodeInternal, "endpoint request timed out")
 		return
 	}
 	if err == nil {
@@ -196,8 +286,29 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.log.ErrorContext(r.Context(), "gateway: function failed",
 			"request_id", ids.request, "aws_request_id", ids.lambda,
 			"route", route.Pattern(), "function", route.Function, "err", err)
-		writeInternal(w, http.StatusBadGateway)
+		g.fail(w, r, http.StatusBadGateway, apierror.CodeInternal, internalMessage)
 	}
+}
+
+// preflightMethods returns the methods of the resource an OPTIONS request
+// names, or nil when r is not an OPTIONS request on a path of the table.
+func (g *Gateway) preflightMethods(r *http.Request) []string {
+	if r.Method != http.MethodOptions {
+		return nil
+	}
+	res, _, ok := routes.Match(g.resources, http.MethodOptions, r.URL.Path)
+	if !ok {
+		return nil
+	}
+	return g.methods[res.Path]
+}
+
+// fail sends an answer the gateway makes itself, in the error shape and
+// with the CORS headers a browser needs to let the page read it: a page
+// that cannot see a 429 or a 401 cannot react to it.
+func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, status int, code, message string) {
+	g.cors.Apply(w.Header(), r.Header.Get("Origin"))
+	apierror.Write(w, status, code, message)
 }
 
 // requestIDs are the ids of one request. API Gateway and Lambda each give
@@ -209,11 +320,9 @@ type requestIDs struct {
 	lambda   string // the LambdaContext's AwsRequestID
 }
 
-// writeInternal answers a failure on the function's side without saying
+// internalMessage answers a failure on the function's side without saying
 // what it was.
-func writeInternal(w http.ResponseWriter, status int) {
-	apierror.Write(w, status, apierror.CodeInternal, "internal server error")
-}
+const internalMessage = "internal server error"
 
 // readBody reads the whole request body, failing with *http.MaxBytesError
 // past limit bytes. It reads at most limit+1 bytes whatever the client
@@ -226,8 +335,9 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	return body, nil
 }
 
-// event builds the proxy event API Gateway would send for r.
-func (g *Gateway) event(r *http.Request, route routes.Route, params map[string]string, body []byte, ids requestIDs, start time.Time) events.APIGatewayProxyRequest {
+// event builds the proxy event API Gateway would send for r, but for the
+// body (setBody), which is read only once the request is let through.
+func (g *Gateway) event(r *http.Request, route routes.Route, params map[string]string, ids requestIDs, start time.Time) events.APIGatewayProxyRequest {
 	headers, multiHeaders := headerMaps(r)
 	query, multiQuery := queryMaps(r.URL.RawQuery)
 
@@ -261,6 +371,11 @@ func (g *Gateway) event(r *http.Request, route routes.Route, params map[string]s
 			DomainName:       r.Host,
 		},
 	}
+	return ev
+}
+
+// setBody puts the request body into the event.
+func setBody(ev *events.APIGatewayProxyRequest, body []byte) {
 	// The event is JSON, and JSON strings are UTF-8: anything else would be
 	// mangled into U+FFFD on the way, so such a body travels as base64.
 	// (API Gateway decides by its binaryMediaTypes instead; this rule gives
@@ -271,7 +386,6 @@ func (g *Gateway) event(r *http.Request, route routes.Route, params map[string]s
 		ev.Body = base64.StdEncoding.EncodeToString(body)
 		ev.IsBase64Encoded = true
 	}
-	return ev
 }
 
 // headerMaps gives the request headers as API Gateway does: the last value
@@ -332,45 +446,65 @@ func resourceID(path string) string {
 }
 
 // invoke calls fn as the Lambda runtime would: the event and the response
-// both pass through JSON, a panic is an error, and the caller gets control
-// back at ctx's deadline even from a handler that ignores ctx (the handler
-// then runs on, unobserved, as a timed-out invocation does).
+// both pass through JSON, and run's rules hold for panics and deadlines.
 func invoke(ctx context.Context, fn Handler, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 	var in events.APIGatewayProxyRequest
 	if err := jsonRoundTrip(ev, &in); err != nil {
 		return events.APIGatewayProxyResponse{}, fmt.Errorf("serialise event: %w", err)
 	}
 
-	type result struct {
-		resp events.APIGatewayProxyResponse
-		err  error
-	}
-	done := make(chan result, 1) // buffered: a late handler must not block forever
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				done <- result{err: fmt.Errorf("handler panicked: %v\n%s", p, debug.Stack())}
-			}
-		}()
-		resp, err := fn(ctx, in)
-		done <- result{resp: resp, err: err}
-	}()
-
-	var res result
-	select {
-	case res = <-done:
-	case <-ctx.Done():
-		return events.APIGatewayProxyResponse{}, fmt.Errorf("invoke: %w", ctx.Err())
-	}
-	if res.err != nil {
-		return events.APIGatewayProxyResponse{}, fmt.Errorf("handler: %w", res.err)
+	resp, err := run(ctx, fn, in)
+	if err != nil {
+		return events.APIGatewayProxyResponse{}, err
 	}
 	var out events.APIGatewayProxyResponse
-	if err := jsonRoundTrip(res.resp, &out); err != nil {
+	if err := jsonRoundTrip(resp, &out); err != nil {
 		return events.APIGatewayProxyResponse{}, fmt.Errorf("serialise response: %w", err)
 	}
 	return out, nil
 }
+
+// run calls a Lambda function: a panic is an error, and the caller gets
+// control back at ctx's deadline even from a function that ignores ctx (the
+// function then runs on, unobserved, as a timed-out invocation does). An
+// error the function returned comes back as a *functionError.
+func run[In, Out any](ctx context.Context, fn func(context.Context, In) (Out, error), in In) (Out, error) {
+	type result struct {
+		out Out
+		err error
+	}
+	done := make(chan result, 1) // buffered: a late function must not block forever
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- result{err: fmt.Errorf("function panicked: %v\n%s", p, debug.Stack())}
+			}
+		}()
+		out, err := fn(ctx, in)
+		done <- result{out: out, err: err}
+	}()
+
+	var zero Out
+	select {
+	case res := <-done:
+		if res.err != nil {
+			return zero, &functionError{err: res.err}
+		}
+		return res.out, nil
+	case <-ctx.Done():
+		return zero, fmt.Errorf("invoke: %w", ctx.Err())
+	}
+}
+
+// functionError is an error the function itself returned, as opposed to a
+// panic, a timeout or a serialisation failure: API Gateway reads the
+// message of this one (an authorizer's "Unauthorized").
+type functionError struct {
+	err error
+}
+
+func (e *functionError) Error() string { return "function: " + e.err.Error() }
+func (e *functionError) Unwrap() error { return e.err }
 
 // jsonRoundTrip copies from into to through JSON, as the Lambda runtime
 // moves events and responses: what does not survive it here would not

@@ -10,12 +10,16 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/aws/smithy-go"
 
+	"github.com/plainview/serverless/shared/actuation"
 	"github.com/plainview/serverless/shared/apierror"
+	"github.com/plainview/serverless/shared/cors"
 	"github.com/plainview/serverless/shared/domain"
 	"github.com/plainview/serverless/shared/metrics"
 	"github.com/plainview/serverless/shared/routes"
@@ -39,6 +43,7 @@ type Reader interface {
 	Events(ctx context.Context, f domain.EventFilter, p domain.Page) ([]domain.Event, string, error)
 	EventsSince(ctx context.Context, f domain.EventFilter, cursor string, limit int) ([]domain.Event, string, error)
 	EventCursor(f domain.EventFilter, eventID string) (string, error)
+	Alert(ctx context.Context, id string) (domain.Alert, error)
 }
 
 // Pinger checks a dependency, such as the MQTT broker, for /health.
@@ -55,6 +60,18 @@ type Config struct {
 	Logger   *slog.Logger
 	Metrics  *metrics.Emitter
 	Now      func() time.Time // nil means time.Now
+
+	// RequireKeyForReads: read routes need a key with the read scope, as
+	// the deployment's REQUIRE_KEY_FOR_READS says.
+	RequireKeyForReads bool
+	// CORS says which browser origins may read the answers.
+	CORS cors.Policy
+
+	// The write side; a function gets the services its routes need.
+	Actuator    Actuator
+	Incidents   IncidentWriter
+	Leaks       LeakWriter
+	Idempotency Idempotency
 }
 
 // API serves the routes of one function.
@@ -80,6 +97,7 @@ func New(cfg Config) *API {
 	a := &API{cfg: cfg, started: cfg.Now(), mux: http.NewServeMux()}
 	a.log = &requestLog{function: cfg.Function, logger: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now}
 	impl := a.handlers()
+	maps.Copy(impl, a.writeHandlers())
 	for _, r := range routes.Table() {
 		if r.Function != cfg.Function {
 			continue
@@ -88,7 +106,7 @@ func New(cfg Config) *API {
 		if !ok {
 			h = http.HandlerFunc(notImplemented)
 		}
-		a.mux.Handle(r.Pattern(), h)
+		a.mux.Handle(r.Pattern(), a.guard(r, h))
 	}
 	return a
 }
@@ -96,6 +114,7 @@ func New(cfg Config) *API {
 // ServeHTTP routes the request; anything the table does not hold for this
 // function is a 404 in the error shape, as API Gateway answers it.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.cfg.CORS.Apply(w.Header(), r.Header.Get("Origin"))
 	a.log.serve(w, r, func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := a.mux.Handler(r); pattern == "" {
 			apierror.Write(w, http.StatusNotFound, apierror.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path)
@@ -150,6 +169,29 @@ func badRequest(msg string) error {
 }
 func notFound(msg string) error { return &statusError{http.StatusNotFound, apierror.CodeNotFound, msg} }
 
+func forbidden(msg string) error {
+	return &statusError{http.StatusForbidden, apierror.CodeForbidden, msg}
+}
+
+// errorClass names an error for metrics: the code a client sees.
+func errorClass(err error) string {
+	var rule *domain.RuleError
+	var conflict *domain.ConflictError
+	switch {
+	case errors.As(err, &rule):
+		return rule.Code
+	case errors.As(err, &conflict):
+		return conflict.Code
+	case errors.Is(err, actuation.ErrUndeliverable):
+		return domain.ActuationRejected
+	case errors.Is(err, domain.ErrInvalid):
+		return "invalid"
+	case errors.Is(err, domain.ErrNotFound):
+		return "not_found"
+	}
+	return "error"
+}
+
 // retryAfter is the Retry-After, in seconds, of a 503.
 const retryAfter = "1"
 
@@ -159,9 +201,20 @@ const retryAfter = "1"
 func fail(w http.ResponseWriter, r *http.Request, err error) {
 	var se *statusError
 	var op *smithy.OperationError
+	var rule *domain.RuleError
+	var conflict *domain.ConflictError
 	switch {
 	case errors.As(err, &se):
 		apierror.Write(w, se.status, se.code, se.message)
+	case errors.As(err, &rule):
+		apierror.Write(w, http.StatusUnprocessableEntity, rule.Code, rule.Message)
+	case errors.As(err, &conflict):
+		apierror.Write(w, http.StatusConflict, conflict.Code, conflict.Message)
+	case errors.Is(err, domain.ErrInvalid):
+		apierror.Write(w, http.StatusBadRequest, apierror.CodeBadRequest, strings.TrimPrefix(err.Error(), domain.ErrInvalid.Error()+": "))
+	case errors.Is(err, actuation.ErrUndeliverable):
+		w.Header().Set("Retry-After", retryAfter)
+		apierror.Write(w, http.StatusServiceUnavailable, apierror.CodeUnavailable, err.Error())
 	case errors.Is(err, domain.ErrNotFound):
 		apierror.Write(w, http.StatusNotFound, apierror.CodeNotFound, "no such record")
 	case errors.Is(err, domain.ErrBadCursor):

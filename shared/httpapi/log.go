@@ -43,14 +43,25 @@ func (r *recorder) Write(b []byte) (int, error) {
 	return r.ResponseWriter.Write(b)
 }
 
-type errorNote struct{ err error }
+// requestNote carries what the handlers learn to the request log line.
+type requestNote struct {
+	err   error
+	keyID string
+}
 
-type noteKey struct{}
+type noteCtxKey struct{}
 
 // noteError hands the cause of a 5xx to the request log line.
 func noteError(r *http.Request, err error) {
-	if n, ok := r.Context().Value(noteKey{}).(*errorNote); ok {
+	if n, ok := r.Context().Value(noteCtxKey{}).(*requestNote); ok {
 		n.err = err
+	}
+}
+
+// noteKey hands the key id (never the key) to the request log line.
+func noteKey(r *http.Request, id string) {
+	if n, ok := r.Context().Value(noteCtxKey{}).(*requestNote); ok {
+		n.keyID = id
 	}
 }
 
@@ -58,8 +69,8 @@ func (l *requestLog) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	start := l.now()
 	cold := !l.served.Swap(true)
 	rec := &recorder{ResponseWriter: w}
-	note := &errorNote{}
-	r = r.WithContext(context.WithValue(r.Context(), noteKey{}, note))
+	note := &requestNote{}
+	r = r.WithContext(context.WithValue(r.Context(), noteCtxKey{}, note))
 	defer func() {
 		if p := recover(); p != nil {
 			note.err = panicError{p}
@@ -67,7 +78,7 @@ func (l *requestLog) serve(w http.ResponseWriter, r *http.Request, next http.Han
 				apierror.Write(rec, http.StatusInternalServerError, apierror.CodeInternal, "internal error")
 			}
 		}
-		l.write(r, rec.status, l.now().Sub(start), cold, note.err)
+		l.write(r, rec.status, l.now().Sub(start), cold, note)
 	}()
 	next(rec, r)
 }
@@ -76,7 +87,7 @@ type panicError struct{ v any }
 
 func (p panicError) Error() string { return "panic" }
 
-func (l *requestLog) write(r *http.Request, status int, latency time.Duration, cold bool, cause error) {
+func (l *requestLog) write(r *http.Request, status int, latency time.Duration, cold bool, note *requestNote) {
 	route := r.Pattern
 	if route == "" {
 		route = "unmatched"
@@ -92,11 +103,14 @@ func (l *requestLog) write(r *http.Request, status int, latency time.Duration, c
 		slog.Float64("latency_ms", ms),
 		slog.Bool("cold_start", cold),
 	}
+	if note.keyID != "" {
+		attrs = append(attrs, slog.String("key_id", note.keyID))
+	}
 	level := slog.LevelInfo
 	if status >= 500 {
 		level = slog.LevelError
-		if cause != nil {
-			attrs = append(attrs, slog.String("error", cause.Error()))
+		if note.err != nil {
+			attrs = append(attrs, slog.String("error", note.err.Error()))
 		}
 	}
 	l.logger.LogAttrs(r.Context(), level, "request", attrs...)

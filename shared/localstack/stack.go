@@ -18,12 +18,18 @@ import (
 	"sync"
 	"time"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
-
+	"github.com/plainview/serverless/shared/actuation"
+	"github.com/plainview/serverless/shared/auth"
 	"github.com/plainview/serverless/shared/config"
+	"github.com/plainview/serverless/shared/cors"
 	"github.com/plainview/serverless/shared/function"
 	"github.com/plainview/serverless/shared/gateway"
+	"github.com/plainview/serverless/shared/httpapi"
+	"github.com/plainview/serverless/shared/incidents"
+	"github.com/plainview/serverless/shared/leaks"
 	"github.com/plainview/serverless/shared/metrics"
+	"github.com/plainview/serverless/shared/notify"
+	"github.com/plainview/serverless/shared/publish"
 	"github.com/plainview/serverless/shared/routes"
 	"github.com/plainview/serverless/shared/store"
 )
@@ -40,6 +46,18 @@ type Config struct {
 	// SnapshotEvery is how often the table is saved after a write; 500 ms
 	// when zero.
 	SnapshotEvery time.Duration
+
+	// DevAPIKey, when set, is registered as the development key instead
+	// of a generated one (PLAINVIEW_DEV_API_KEY).
+	DevAPIKey string
+	// KeyCacheTTL and AuthorizerCacheTTL are how long the key file and the
+	// authorizer's answers are cached; 0 (the local default) means a
+	// revoked key stops working at once.
+	KeyCacheTTL, AuthorizerCacheTTL time.Duration
+	RequireKeyForReads              bool
+	CORS                            cors.Policy
+	// DisableThrottling turns the route throttles off (load tests).
+	DisableThrottling bool
 }
 
 // Stack is a running local stack.
@@ -49,12 +67,17 @@ type Stack struct {
 	APIURL    string // http://host:port
 	Operator  Login  // may watch every topic
 	Store     *store.Store
+	KeysFile  string // the key file: scripts/keys -file
+	// DevKey is the development key when this start created it: it is
+	// shown this once, and only its hash is kept.
+	DevKey string
 
 	log      *slog.Logger
 	db       *dynamo
 	dbSrv    *http.Server
 	apiSrv   *http.Server
-	broker   *mqtt.Server
+	broker   *broker
+	pub      *publish.MQTT
 	metrics  *os.File
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
@@ -112,7 +135,9 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		return nil, fmt.Errorf("mqtt listener: %w", err)
 	}
 	s.MQTTURL = "tcp://" + mqLn.Addr().String()
-	if s.broker, err = newBroker(mqLn, s.Operator, s.log.With("component", "mqtt")); err != nil {
+	// The functions' own login lives only as long as this process.
+	cloud := Login{Username: "plainview-cloud", Password: rand.Text()}
+	if s.broker, err = newBroker(mqLn, s.Operator, cloud, s.log.With("component", "mqtt")); err != nil {
 		mqLn.Close()
 		return nil, fmt.Errorf("mqtt broker: %w", err)
 	}
@@ -125,19 +150,51 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		return nil, fmt.Errorf("metrics log: %w", err)
 	}
 	emf := metrics.NewEmitter(s.metrics, function.Namespace)
-	mq := brokerPing{addr: mqLn.Addr().String()}
+	if s.pub, err = publish.NewMQTT(publish.MQTTOptions{URL: s.MQTTURL, ClientID: "plainview-cloud", Username: cloud.Username,
+		Password: cloud.Password, Logger: s.log.With("component", "publisher")}); err != nil {
+		return nil, fmt.Errorf("command publisher: %w", err)
+	}
+	note := notify.NewLog(s.log)
+	env := function.Env{
+		Config: config.Config{Version: cfg.Version, RequireKeyForReads: cfg.RequireKeyForReads},
+		CORS:   cfg.CORS, Logger: s.log, Metrics: emf, Store: s.Store,
+	}
 	table := routes.Table()
 	handlers := map[string]gateway.Handler{}
-	env := function.Env{Config: config.Config{Version: cfg.Version}, Logger: s.log, Metrics: emf, Store: s.Store}
 	for _, fn := range routes.Functions(table) {
-		handlers[fn] = function.API(env, fn, mq)
+		// Each function gets the services of its routes, as on AWS.
+		api := function.APIConfig(env, fn)
+		api.MQTT = brokerPing{addr: mqLn.Addr().String()}
+		switch fn {
+		case routes.FuncValves:
+			api.Actuator = actuation.New(s.Store, s.pub, nil, s.log)
+		case routes.FuncIncidents:
+			api.Incidents = incidents.New(s.Store, note, nil, s.log)
+			api.Leaks = leaks.New(s.Store, note, nil, s.log)
+		}
+		handlers[fn] = function.Proxy(httpapi.New(api))
 	}
+
+	// Keys: the key file, the development key, and the authorizer over them.
+	s.KeysFile = filepath.Join(cfg.DataDir, "keys.json")
+	keyFile := auth.FileStore{Path: s.KeysFile}
+	if s.DevKey, err = ensureDevKey(ctx, keyFile, cfg.DevAPIKey); err != nil {
+		return nil, err
+	}
+	authorizer := auth.NewAuthorizer(auth.NewCache(keyFile, cfg.KeyCacheTTL, nil), s.log.With("component", "authorizer"))
 	apiLn, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("api listener: %w", err)
 	}
 	s.APIURL = "http://" + apiLn.Addr().String()
-	gw := gateway.New(table, handlers, gateway.Options{Logger: s.log})
+	gw := gateway.New(table, handlers, gateway.Options{
+		Logger:             s.log,
+		Authorizer:         gateway.AuthorizerHandler(authorizer),
+		AuthorizerCacheTTL: cfg.AuthorizerCacheTTL,
+		RequireKeyForReads: cfg.RequireKeyForReads,
+		CORS:               cfg.CORS,
+		DisableThrottling:  cfg.DisableThrottling,
+	})
 	s.apiSrv = &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
 	s.serve(s.apiSrv, apiLn)
 
@@ -183,8 +240,11 @@ func (s *Stack) Close() error {
 		if s.apiSrv != nil {
 			errs = append(errs, s.apiSrv.Shutdown(ctx))
 		}
+		if s.pub != nil {
+			s.pub.Close()
+		}
 		if s.broker != nil {
-			errs = append(errs, s.broker.Close())
+			errs = append(errs, s.StopBroker())
 		}
 		if s.stop != nil {
 			s.stop()
@@ -200,6 +260,47 @@ func (s *Stack) Close() error {
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
+}
+
+// StopBroker stops the MQTT broker alone, as an outage would: the API
+// stays up and commands can no longer be delivered.
+func (s *Stack) StopBroker() error { return s.broker.stop() }
+
+// devScopes are the development key's: everything.
+var devScopes = []string{"read", "valves:actuate", "valves:override", "incidents:write", "alerts:write", "admin"}
+
+// ensureDevKey gives a new key file its development key (API.md): the
+// given one, or a generated one that is returned to be shown this once. A
+// key file that has keys already is left alone, except that a given key
+// missing from it is added.
+func ensureDevKey(ctx context.Context, keys auth.FileStore, given string) (created string, err error) {
+	ring, err := keys.Load(ctx)
+	if err != nil {
+		return "", fmt.Errorf("key file: %w", err)
+	}
+	var k auth.Key
+	switch {
+	case given != "":
+		if k, err = auth.KeyFromPlaintext(given, devScopes, nil, time.Now()); err != nil {
+			return "", fmt.Errorf("PLAINVIEW_DEV_API_KEY: %w", err)
+		}
+		if ring.Has(k.ID) {
+			return "", nil
+		}
+	case len(ring.Keys) > 0:
+		return "", nil
+	default:
+		if created, k, err = auth.Generate("dev", devScopes, nil, time.Now()); err != nil {
+			return "", err
+		}
+	}
+	if err := ring.Add(k); err != nil {
+		return "", fmt.Errorf("key file: %w", err)
+	}
+	if err := keys.Save(ctx, ring); err != nil {
+		return "", fmt.Errorf("key file: %w", err)
+	}
+	return created, nil
 }
 
 // brokerPing checks that the broker accepts connections.

@@ -282,19 +282,8 @@ func TestReadRoutesThroughTheLocalGateway(t *testing.T) {
 	}
 }
 
-func TestWriteRoutesAnswerNotImplementedUntilTheWritesLand(t *testing.T) {
+func TestAMethodThePathDoesNotHaveIsNoRoute(t *testing.T) {
 	st := start(t, t.TempDir())
-	for _, r := range routes.Table() {
-		if r.Method != http.MethodPost {
-			continue
-		}
-		path := strings.NewReplacer("{id}", "x-1").Replace(r.Path)
-		a := call(t, http.MethodPost, st.APIURL+path)
-		if a.status != 501 || errorCode(t, a) != "not_implemented" {
-			t.Errorf("POST %s: %d %s", path, a.status, a.body)
-		}
-	}
-	// A method the table does not have for a path is no route at all.
 	if a := call(t, http.MethodDelete, st.APIURL+"/valves/v-101"); a.status != 404 || errorCode(t, a) != "not_found" {
 		t.Errorf("DELETE: %d %s", a.status, a.body)
 	}

@@ -33,6 +33,7 @@ type countsItem struct {
 const (
 	incidentsPartition   = "INCIDENTS"
 	unresolvedPartition  = "UNRESOLVED_INCIDENTS"
+	resolvedPartition    = "RESOLVED_INCIDENTS"
 	timelinePrefix       = "TL#"
 	statsPK, incidentsSK = "STATS", "INCIDENTS"
 )

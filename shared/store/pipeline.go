@@ -59,8 +59,9 @@ func alertsOf(items []alertItem) []domain.Alert {
 }
 
 const (
-	alertsPartition       = "ALERTS"
-	activeAlertsPartition = "ACTIVE_ALERTS"
+	alertsPartition         = "ALERTS"
+	activeAlertsPartition   = "ACTIVE_ALERTS"
+	repairedAlertsPartition = "REPAIRED_ALERTS"
 )
 
 // ActiveAlerts returns the leaks not yet repaired, newest first; with a

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 
@@ -72,12 +73,25 @@ func (tx *Tx) PutIncident(in domain.Incident) {
 }
 
 // PutTimeline adds an entry to an incident's timeline; seq orders entries
-// written in the same millisecond.
+// written in the same millisecond by one writer, and a random tail keeps
+// entries of two writers in the same millisecond apart.
 func (tx *Tx) PutTimeline(incidentID string, seq int, e domain.TimelineEntry) {
 	tx.putNew(timelineItem{
-		keys:          keys{PK: incidentPK(incidentID), SK: fmt.Sprintf("%s%s#%04d", timelinePrefix, sortTime(e.At), seq)},
+		keys:          keys{PK: incidentPK(incidentID), SK: fmt.Sprintf("%s%s#%04d#%s", timelinePrefix, sortTime(e.At), seq, rand.Text()[:8])},
 		TimelineEntry: e,
 	})
+}
+
+// update adds a conditional UpdateItem to the transaction.
+func (tx *Tx) update(pk, sk, expr, cond string, names map[string]string, values map[string]types.AttributeValue) {
+	u := &types.Update{Key: key(pk, sk), UpdateExpression: aws.String(expr), ExpressionAttributeNames: names}
+	if len(values) > 0 {
+		u.ExpressionAttributeValues = values
+	}
+	if cond != "" {
+		u.ConditionExpression = aws.String(cond)
+	}
+	tx.items = append(tx.items, types.TransactWriteItem{Update: u})
 }
 
 // PutAlert records a new alert; an alert with the same id makes the

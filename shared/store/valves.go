@@ -32,6 +32,7 @@ func (it valveItem) valve() domain.Valve {
 		ID: it.ID, Name: it.Name, TemperatureC: it.TemperatureC, PressurePa: it.PressurePa,
 		LastTorqueNm: it.LastTorqueNm, LastActuationTime: it.LastActuationTime,
 		EstimatedMaintenance: it.EstimatedMaintenance, LastSeen: it.LastSeen,
+		OpenActuation: it.OpenActuation, OpenDeadline: it.OpenDeadline,
 	}
 }
 

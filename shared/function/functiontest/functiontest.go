@@ -162,14 +162,9 @@ func (f *Fixture) CheckObserved(t *testing.T, ev events.APIGatewayProxyRequest, 
 		}
 	}
 
-	var docs []map[string]any
-	for _, line := range jsonLines(t, "EMF", &f.emf) {
-		if _, ok := line["_aws"]; ok {
-			docs = append(docs, line)
-		}
-	}
+	docs := f.Metrics(t, "Requests")
 	if len(docs) != 1 {
-		t.Fatalf("%d EMF documents, want 1:\n%s", len(docs), f.emf.String())
+		t.Fatalf("%d request EMF documents, want 1:\n%s", len(docs), f.emf.String())
 	}
 	doc := docs[0]
 	if doc["Function"] != f.fn || doc["Route"] != route || doc["request_id"] != requestID {
@@ -187,6 +182,21 @@ func (f *Fixture) CheckObserved(t *testing.T, ev events.APIGatewayProxyRequest, 
 		len(meta.CloudWatchMetrics[0].Dimensions) != 1 || !slices.Contains(meta.CloudWatchMetrics[0].Dimensions[0], "Function") {
 		t.Errorf("EMF document: Function is not a dimension: _aws = %s", raw)
 	}
+}
+
+// Metrics returns the EMF documents that carry the metric name.
+func (f *Fixture) Metrics(t *testing.T, name string) []map[string]any {
+	t.Helper()
+	var docs []map[string]any
+	for _, line := range jsonLines(t, "EMF", &f.emf) {
+		if _, ok := line["_aws"]; !ok {
+			continue
+		}
+		if _, ok := line[name]; ok {
+			docs = append(docs, line)
+		}
+	}
+	return docs
 }
 
 // jsonLines parses every line of out as a JSON object.

@@ -1,0 +1,63 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/awslabs/aws-lambda-go-api-proxy/core"
+
+	"github.com/plainview/serverless/shared/apierror"
+	"github.com/plainview/serverless/shared/auth"
+	"github.com/plainview/serverless/shared/routes"
+)
+
+type principalKey struct{}
+
+// principalOf is the key the authorizer admitted for this request, if any.
+func principalOf(r *http.Request) (auth.Principal, bool) {
+	p, ok := r.Context().Value(principalKey{}).(auth.Principal)
+	return p, ok
+}
+
+// guard enforces a route's scope with what the authorizer put in the
+// request context. API Gateway runs the authorizer before any route that
+// needs a key; checking again here means a route wired without it fails
+// closed. On a public route a key, good or bad, is ignored.
+func (a *API) guard(rt routes.Route, next http.Handler) http.Handler {
+	needsKey := rt.Scope != routes.Public && (rt.Scope != routes.Read || a.cfg.RequireKeyForReads)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !needsKey {
+			next.ServeHTTP(w, r)
+			return
+		}
+		var p auth.Principal
+		ok := false
+		if gw, found := core.GetAPIGatewayContextFromContext(r.Context()); found {
+			p, ok = auth.PrincipalFromContext(gw.Authorizer)
+		}
+		if !ok {
+			apierror.Write(w, http.StatusUnauthorized, apierror.CodeUnauthorized, "an API key (X-API-Key) is required")
+			return
+		}
+		noteKey(r, p.KeyID)
+		if !p.Has(string(rt.Scope)) {
+			apierror.Write(w, http.StatusForbidden, apierror.CodeForbidden, "the key lacks the scope "+string(rt.Scope))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	})
+}
+
+// mayUse refuses an asset the key is restricted away from.
+func mayUse(r *http.Request, asset string) error {
+	if p, ok := principalOf(r); ok && !p.MayUse(asset) {
+		return &statusError{http.StatusForbidden, apierror.CodeForbidden, "the key may not act on " + asset}
+	}
+	return nil
+}
+
+// keyID is the id of the request's key, "" without one.
+func keyID(r *http.Request) string {
+	p, _ := principalOf(r)
+	return p.KeyID
+}

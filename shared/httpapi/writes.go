@@ -1,0 +1,280 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/plainview/serverless/shared/actuation"
+	"github.com/plainview/serverless/shared/domain"
+	"github.com/plainview/serverless/shared/incidents"
+	"github.com/plainview/serverless/shared/leaks"
+	"github.com/plainview/serverless/shared/metrics"
+	"github.com/plainview/serverless/shared/routes"
+)
+
+// Actuator carries out valve commands.
+type Actuator interface {
+	Actuate(ctx context.Context, r actuation.Request) (domain.Actuation, error)
+}
+
+// IncidentWriter opens and updates incidents.
+type IncidentWriter interface {
+	Create(ctx context.Context, n incidents.Opening) (domain.Incident, error)
+	Apply(ctx context.Context, u incidents.Update) (domain.Incident, []domain.TimelineEntry, error)
+}
+
+// LeakWriter records and moves leak alerts.
+type LeakWriter interface {
+	Report(ctx context.Context, r leaks.Report) (leaks.Result, error)
+	Acknowledge(ctx context.Context, id, keyID string) (domain.Alert, error)
+	Resolve(ctx context.Context, id, keyID string) (domain.Alert, error)
+}
+
+// writeHandlers maps the write routes to their code; a function gets those
+// whose service it was given.
+func (a *API) writeHandlers() map[string]http.Handler {
+	h := map[string]http.Handler{}
+	if a.cfg.Actuator != nil {
+		h["POST /valves/{id}/actuate"] = a.idempotent(a.actuate)
+	}
+	if a.cfg.Incidents != nil {
+		h["POST /incidents"] = a.idempotent(a.createIncident)
+		h["POST /incidents/{id}/update"] = a.idempotent(a.updateIncident)
+	}
+	if a.cfg.Leaks != nil {
+		h["POST /pipeline/alerts"] = a.idempotent(a.reportLeak)
+		h["POST /pipeline/alerts/{id}/acknowledge"] = a.idempotent(a.acknowledgeAlert)
+		h["POST /pipeline/alerts/{id}/resolve"] = a.idempotent(a.resolveAlert)
+	}
+	return h
+}
+
+// answer is a write's answer: a status other than 200, and headers.
+type answer struct {
+	status   int
+	location string
+	body     any
+}
+
+// writer is a write route's code.
+type writer func(r *http.Request) (answer, error)
+
+// maxReason bounds an override's reason.
+const maxReason = 500
+
+type actuateBody struct {
+	Command  string                  `json:"command"`
+	Params   *domain.ActuationParams `json:"params"`
+	Override *struct {
+		Reason string `json:"reason"`
+	} `json:"override"`
+}
+
+func (a *API) actuate(r *http.Request) (answer, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return answer{}, err
+	}
+	if err := noQuery(r); err != nil {
+		return answer{}, err
+	}
+	if err := mayUse(r, id); err != nil {
+		return answer{}, err
+	}
+	var body actuateBody
+	if _, err := decodeBody(r, &body, true); err != nil {
+		return answer{}, err
+	}
+	req := actuation.Request{ValveID: id, Command: body.Command, KeyID: keyID(r)}
+	if req.Command == "" {
+		req.Command = domain.CommandTorqueTest // the old service's meaning of an empty request
+	}
+	if body.Params != nil {
+		req.Params = *body.Params
+	}
+	if body.Override != nil {
+		reason := strings.TrimSpace(body.Override.Reason)
+		if reason == "" || utf8.RuneCountInString(reason) > maxReason {
+			return answer{}, badRequest("override.reason must be 1 to 500 characters")
+		}
+		if p, ok := principalOf(r); !ok || !p.Has(string(routes.ValvesOverride)) {
+			return answer{}, forbidden("an override needs a key with the scope valves:override")
+		}
+		req.OverrideReason = reason
+	}
+	if err := req.Validate(); err != nil {
+		return answer{}, err
+	}
+	act, err := a.cfg.Actuator.Actuate(r.Context(), req)
+	a.count(r, "Actuations", act.State, metrics.Dimension{Name: "Command", Value: req.Command}, err)
+	if err != nil {
+		return answer{}, err
+	}
+	loc := "/valves/" + id + "/actuations/" + act.ID
+	return answer{status: http.StatusAccepted, location: loc, body: map[string]any{
+		"ok": true, "actuation_id": act.ID, "valve_id": id, "command": act.Command,
+		"state": act.State, "location": loc,
+	}}, nil
+}
+
+type incidentBody struct {
+	Title           string   `json:"title"`
+	Severity        string   `json:"severity"`
+	AffectedModules []string `json:"affected_modules"`
+	Description     string   `json:"description"`
+}
+
+func (a *API) createIncident(r *http.Request) (answer, error) {
+	if err := noQuery(r); err != nil {
+		return answer{}, err
+	}
+	var body incidentBody
+	if _, err := decodeBody(r, &body, false); err != nil {
+		return answer{}, err
+	}
+	in, err := a.cfg.Incidents.Create(r.Context(), incidents.Opening{
+		Title: body.Title, Severity: body.Severity, AffectedModules: body.AffectedModules,
+		Description: body.Description, KeyID: keyID(r),
+	})
+	if err != nil {
+		return answer{}, err
+	}
+	a.count(r, "IncidentsOpened", "", metrics.Dimension{Name: "Severity", Value: in.Severity}, nil)
+	timeline, err := a.timelineOf(r, in.ID)
+	if err != nil {
+		return answer{}, err
+	}
+	return answer{status: http.StatusCreated, location: "/incidents/" + in.ID, body: withTimeline(in, timeline)}, nil
+}
+
+func (a *API) timelineOf(r *http.Request, id string) ([]domain.TimelineEntry, error) {
+	_, tl, err := a.cfg.Store.Incident(r.Context(), id)
+	return tl, err
+}
+
+func withTimeline(in domain.Incident, tl []domain.TimelineEntry) any {
+	return struct {
+		domain.Incident
+		Timeline []domain.TimelineEntry `json:"timeline"`
+	}{in, nonNil(tl)}
+}
+
+type updateBody struct {
+	Status     *string `json:"status"`
+	RootCause  *string `json:"root_cause"`
+	Resolution *string `json:"resolution"`
+	Version    *int    `json:"version"`
+}
+
+func (a *API) updateIncident(r *http.Request) (answer, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return answer{}, err
+	}
+	if err := noQuery(r); err != nil {
+		return answer{}, err
+	}
+	var body updateBody
+	if _, err := decodeBody(r, &body, false); err != nil {
+		return answer{}, err
+	}
+	in, tl, err := a.cfg.Incidents.Apply(r.Context(), incidents.Update{
+		ID: id, Status: body.Status, RootCause: body.RootCause, Resolution: body.Resolution,
+		Version: body.Version, KeyID: keyID(r),
+	})
+	if err != nil {
+		return answer{}, err
+	}
+	return answer{status: http.StatusOK, body: withTimeline(in, tl)}, nil
+}
+
+type leakBody struct {
+	Section        string           `json:"section"`
+	Severity       string           `json:"severity"`
+	VolumeEstimate *float64         `json:"volume_estimate"`
+	Location       *domain.Location `json:"location"`
+	Notes          string           `json:"notes"`
+}
+
+func (a *API) reportLeak(r *http.Request) (answer, error) {
+	if err := noQuery(r); err != nil {
+		return answer{}, err
+	}
+	var body leakBody
+	if _, err := decodeBody(r, &body, false); err != nil {
+		return answer{}, err
+	}
+	if domain.ValidID(body.Section) {
+		if err := mayUse(r, body.Section); err != nil {
+			return answer{}, err
+		}
+	}
+	res, err := a.cfg.Leaks.Report(r.Context(), leaks.Report{
+		Section: body.Section, Severity: body.Severity, VolumeEstimate: body.VolumeEstimate,
+		Location: body.Location, Notes: body.Notes, KeyID: keyID(r),
+	})
+	if err != nil {
+		return answer{}, err
+	}
+	a.count(r, "Alerts", "", metrics.Dimension{Name: "Severity", Value: res.Alert.Severity}, nil)
+	if res.Opened {
+		a.count(r, "IncidentsOpened", "", metrics.Dimension{Name: "Severity", Value: res.Incident.Severity}, nil)
+	}
+	return answer{status: http.StatusCreated, body: struct {
+		domain.Alert
+		IncidentOpened bool `json:"incident_opened"`
+	}{res.Alert, res.Opened}}, nil
+}
+
+func (a *API) acknowledgeAlert(r *http.Request) (answer, error) {
+	return a.moveAlert(r, a.cfg.Leaks.Acknowledge)
+}
+
+func (a *API) resolveAlert(r *http.Request) (answer, error) {
+	return a.moveAlert(r, a.cfg.Leaks.Resolve)
+}
+
+func (a *API) moveAlert(r *http.Request, move func(ctx context.Context, id, keyID string) (domain.Alert, error)) (answer, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return answer{}, err
+	}
+	if err := noQuery(r); err != nil {
+		return answer{}, err
+	}
+	// These routes take no body; one that is there must still be JSON.
+	var none struct{}
+	if _, err := decodeBody(r, &none, true); err != nil {
+		return answer{}, err
+	}
+	al, err := a.cfg.Store.Alert(r.Context(), id)
+	if err != nil {
+		return answer{}, err
+	}
+	if err := mayUse(r, al.Section); err != nil {
+		return answer{}, err
+	}
+	al, err = move(r.Context(), id, keyID(r))
+	if err != nil {
+		return answer{}, err
+	}
+	return answer{status: http.StatusOK, body: al}, nil
+}
+
+// count emits one domain metric: name by function, the given dimension and,
+// for outcomes, the result (the state reached, or the error's class).
+func (a *API) count(r *http.Request, name, result string, dim metrics.Dimension, err error) {
+	dims := []metrics.Dimension{{Name: "Function", Value: a.cfg.Function}, dim}
+	if result != "" || err != nil {
+		if err != nil {
+			result = errorClass(err)
+		}
+		dims = append(dims, metrics.Dimension{Name: "Result", Value: result})
+	}
+	if err := a.cfg.Metrics.Emit(a.cfg.Now(), dims, []metrics.Metric{{Name: name, Unit: metrics.Count, Value: 1}},
+		map[string]any{"request_id": requestID(r)}); err != nil {
+		a.cfg.Logger.Error("emit metrics", "error", err)
+	}
+}
