@@ -18,6 +18,16 @@ type incidentItem struct {
 	domain.Incident
 }
 
+// incident is the record as the API shows it: an empty list of modules is
+// [] (DynamoDB keeps no empty list apart from a missing one).
+func (it incidentItem) incident() domain.Incident {
+	in := it.Incident
+	if in.AffectedModules == nil {
+		in.AffectedModules = []string{}
+	}
+	return in
+}
+
 type timelineItem struct {
 	keys
 	domain.TimelineEntry
@@ -43,7 +53,7 @@ func incidentPK(id string) string { return "INCIDENT#" + id }
 func incidentsOf(items []incidentItem) []domain.Incident {
 	out := make([]domain.Incident, len(items))
 	for i, it := range items {
-		out[i] = it.Incident
+		out[i] = it.incident()
 	}
 	return out
 }
@@ -102,7 +112,8 @@ func (s *Store) Incident(ctx context.Context, id string) (domain.Incident, []dom
 			if err := unmarshal(item, &it); err != nil {
 				return domain.Incident{}, nil, err
 			}
-			inc = &it.Incident
+			in := it.incident()
+			inc = &in
 		case strings.HasPrefix(k.SK, timelinePrefix):
 			var it timelineItem
 			if err := unmarshal(item, &it); err != nil {
