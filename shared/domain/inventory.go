@@ -39,3 +39,31 @@ func Modules() []Module {
 		{Key: "incidents", Title: "Incidents", Description: "Incident tracking from first alert to resolution."},
 	}
 }
+
+// Device kinds.
+const (
+	DeviceValve = "valve" // a valve actuator: statuses, telemetry, leaks
+	DeviceGauge = "gauge" // a section's pressure gauge: pressure, leaks
+)
+
+// Device is a field device of the inventory. Its id is its MQTT client id
+// (its IoT thing name); Asset is the valve or section it reports for.
+type Device struct {
+	ID    string `json:"id"`
+	Kind  string `json:"kind"`
+	Asset string `json:"asset"`
+}
+
+// SeedDevices are the devices of the seed inventory: every valve, and a
+// pressure gauge named after each section.
+func SeedDevices() []Device {
+	valves, sections := SeedInventory()
+	var out []Device
+	for _, v := range valves {
+		out = append(out, Device{ID: v.ID, Kind: DeviceValve, Asset: v.ID})
+	}
+	for _, s := range sections {
+		out = append(out, Device{ID: s, Kind: DeviceGauge, Asset: s})
+	}
+	return out
+}

@@ -32,13 +32,25 @@ type authHook struct {
 	mqtt.HookBase
 	operator Login
 	cloud    Login
+	devices  deviceAuth
 	live     *sync.WaitGroup // connections not yet fully detached
+	// published receives every publish the broker accepted from a
+	// client: the local rules engine.
+	published func(clientID, topic string, payload []byte)
 }
 
 func (h *authHook) ID() string { return "plainview-auth" }
 
 func (h *authHook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnSessionEstablished || b == mqtt.OnDisconnect
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnSessionEstablished ||
+		b == mqtt.OnDisconnect || b == mqtt.OnPublished
+}
+
+// OnPublished hands what a client published, once accepted, to the rules.
+func (h *authHook) OnPublished(cl *mqtt.Client, pk packets.Packet) {
+	if h.published != nil && !cl.Net.Inline {
+		h.published(cl.ID, pk.TopicName, pk.Payload)
+	}
 }
 
 func (h *authHook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
@@ -60,7 +72,11 @@ func (l Login) matches(pk packets.Packet) bool {
 }
 
 func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	return h.operator.matches(pk) || h.cloud.matches(pk)
+	if h.operator.matches(pk) || h.cloud.matches(pk) {
+		return true
+	}
+	_, ok := h.devices.login([]byte(cl.ID), pk.Connect.Username, pk.Connect.Password)
+	return ok
 }
 
 func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
@@ -69,6 +85,9 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return true
 	case bytes.Equal(cl.Properties.Username, []byte(h.cloud.Username)):
 		return write && isCommandTopic(topic)
+	}
+	if d, ok := h.devices[string(cl.Properties.Username)]; ok && cl.ID == d.ID {
+		return deviceRights(d.Device, topic, write)
 	}
 	return false
 }
@@ -149,7 +168,7 @@ func (l *trackingListener) closeAll() {
 // newBroker returns an MQTT broker serving ln. Its limits are raised past
 // mochi's defaults, which silently drop QoS 1 messages past 8,192 in
 // flight per client; IoT Core supports QoS 0 and 1 only.
-func newBroker(ln net.Listener, operator, cloud Login, logger *slog.Logger) (*broker, error) {
+func newBroker(ln net.Listener, operator, cloud Login, devices []DeviceLogin, published func(clientID, topic string, payload []byte), logger *slog.Logger) (*broker, error) {
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumClientWritesPending = 1 << 16
 	caps.MaximumInflight = math.MaxUint16
@@ -157,7 +176,11 @@ func newBroker(ln net.Listener, operator, cloud Login, logger *slog.Logger) (*br
 	caps.MaximumPacketSize = 128 << 10 // IoT Core's message limit
 	srv := mqtt.New(&mqtt.Options{Capabilities: caps, InlineClient: true, Logger: logger})
 	b := &broker{Server: srv, ln: &trackingListener{Listener: ln, conns: map[net.Conn]struct{}{}}, live: &sync.WaitGroup{}}
-	if err := srv.AddHook(&authHook{operator: operator, cloud: cloud, live: b.live}, nil); err != nil {
+	auth := deviceAuth{}
+	for _, d := range devices {
+		auth[d.ID] = d
+	}
+	if err := srv.AddHook(&authHook{operator: operator, cloud: cloud, devices: auth, live: b.live, published: published}, nil); err != nil {
 		return nil, err
 	}
 	if err := srv.AddListener(listeners.NewNet("tcp", b.ln)); err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/plainview/serverless/shared/gateway"
 	"github.com/plainview/serverless/shared/httpapi"
 	"github.com/plainview/serverless/shared/incidents"
+	"github.com/plainview/serverless/shared/ingest"
 	"github.com/plainview/serverless/shared/leaks"
 	"github.com/plainview/serverless/shared/metrics"
 	"github.com/plainview/serverless/shared/notify"
@@ -58,6 +59,9 @@ type Config struct {
 	CORS                            cors.Policy
 	// DisableThrottling turns the route throttles off (load tests).
 	DisableThrottling bool
+	// TimeoutEvery is how often open actuations past their deadline are
+	// timed out; 1 s when zero (a minute on AWS, where it is a schedule).
+	TimeoutEvery time.Duration
 }
 
 // Stack is a running local stack.
@@ -71,6 +75,10 @@ type Stack struct {
 	// DevKey is the development key when this start created it: it is
 	// shown this once, and only its hash is kept.
 	DevKey string
+	// Devices are the inventory's devices with their broker logins, also
+	// written to DevicesFile for the simulator.
+	Devices     []DeviceLogin
+	DevicesFile string
 
 	log      *slog.Logger
 	db       *dynamo
@@ -78,6 +86,7 @@ type Stack struct {
 	apiSrv   *http.Server
 	broker   *broker
 	pub      *publish.MQTT
+	engine   *rulesEngine
 	metrics  *os.File
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
@@ -93,6 +102,9 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	}
 	if cfg.SnapshotEvery == 0 {
 		cfg.SnapshotEvery = 500 * time.Millisecond
+	}
+	if cfg.TimeoutEvery == 0 {
+		cfg.TimeoutEvery = time.Second
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
@@ -126,6 +138,26 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	}
 	s.log.Info("dynamodb ready", "url", s.DynamoURL, "table", cfg.TableName, "items_loaded", n)
 
+	// Metrics (the local stand-in for CloudWatch) and the operators'
+	// channel (the log, where AWS has SNS).
+	if s.metrics, err = os.OpenFile(filepath.Join(cfg.DataDir, "metrics.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600); err != nil {
+		return nil, fmt.Errorf("metrics log: %w", err)
+	}
+	emf := metrics.NewEmitter(s.metrics, function.Namespace)
+	note := notify.NewLog(s.log)
+
+	// Devices: the inventory's logins, and ingestion behind the rules.
+	inventory, err := s.Store.Devices(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("device inventory: %w", err)
+	}
+	s.DevicesFile = filepath.Join(cfg.DataDir, "devices.json")
+	if s.Devices, err = loadOrCreateDevices(ctx, s.DevicesFile, inventory); err != nil {
+		return nil, err
+	}
+	ingester := ingest.New(s.Store, leaks.New(s.Store, note, nil, s.log), note, emf, nil, s.log.With("component", "ingest"))
+	s.engine = newRulesEngine(ingest.Lambda(ingester), ingester.DeadLetter, s.log.With("component", "rules"))
+
 	// MQTT.
 	if s.Operator, err = loadOrCreateLogin(filepath.Join(cfg.DataDir, "operator.json"), "operator"); err != nil {
 		return nil, err
@@ -137,7 +169,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	s.MQTTURL = "tcp://" + mqLn.Addr().String()
 	// The functions' own login lives only as long as this process.
 	cloud := Login{Username: "plainview-cloud", Password: rand.Text()}
-	if s.broker, err = newBroker(mqLn, s.Operator, cloud, s.log.With("component", "mqtt")); err != nil {
+	if s.broker, err = newBroker(mqLn, s.Operator, cloud, s.Devices, s.engine.published, s.log.With("component", "mqtt")); err != nil {
 		mqLn.Close()
 		return nil, fmt.Errorf("mqtt broker: %w", err)
 	}
@@ -146,15 +178,10 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	}
 
 	// The API: every function of the route table behind the local gateway.
-	if s.metrics, err = os.OpenFile(filepath.Join(cfg.DataDir, "metrics.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600); err != nil {
-		return nil, fmt.Errorf("metrics log: %w", err)
-	}
-	emf := metrics.NewEmitter(s.metrics, function.Namespace)
 	if s.pub, err = publish.NewMQTT(publish.MQTTOptions{URL: s.MQTTURL, ClientID: "plainview-cloud", Username: cloud.Username,
 		Password: cloud.Password, Logger: s.log.With("component", "publisher")}); err != nil {
 		return nil, fmt.Errorf("command publisher: %w", err)
 	}
-	note := notify.NewLog(s.log)
 	env := function.Env{
 		Config: config.Config{Version: cfg.Version, RequireKeyForReads: cfg.RequireKeyForReads},
 		CORS:   cfg.CORS, Logger: s.log, Metrics: emf, Store: s.Store,
@@ -200,8 +227,9 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 
 	loopCtx, stop := context.WithCancel(context.Background())
 	s.stop = stop
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.snapshots(loopCtx, cfg.SnapshotEvery)
+	go s.timeouts(loopCtx, actuation.NewTimeouts(s.Store, note, nil, s.log.With("component", "timeouts")), cfg.TimeoutEvery)
 	return s, nil
 }
 
@@ -213,6 +241,24 @@ func (s *Stack) serve(srv *http.Server, ln net.Listener) {
 			s.log.Error("server stopped", "addr", ln.Addr().String(), "error", err)
 		}
 	}()
+}
+
+// timeouts runs the actuation timeout schedule, as EventBridge runs the
+// timeouts function on AWS.
+func (s *Stack) timeouts(ctx context.Context, t *actuation.Timeouts, every time.Duration) {
+	defer s.wg.Done()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if _, err := t.Run(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("actuation timeouts", "error", err)
+			}
+		}
+	}
 }
 
 func (s *Stack) snapshots(ctx context.Context, every time.Duration) {
@@ -245,6 +291,9 @@ func (s *Stack) Close() error {
 		}
 		if s.broker != nil {
 			errs = append(errs, s.StopBroker())
+		}
+		if s.engine != nil {
+			s.engine.close() // what the broker took in is ingested before the save
 		}
 		if s.stop != nil {
 			s.stop()

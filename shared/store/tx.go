@@ -108,7 +108,12 @@ func (tx *Tx) PutAlert(a domain.Alert) {
 // PutActuation records a new actuation of a valve.
 func (tx *Tx) PutActuation(a domain.Actuation) {
 	it := actuationItem{
-		keys:       keys{PK: valvePK(a.ValveID), SK: actuationPrefix + a.ID},
+		keys: keys{
+			PK: valvePK(a.ValveID), SK: actuationPrefix + a.ID,
+			// While open it is in the set the timeout schedule reads,
+			// ordered by deadline.
+			GSI2PK: openActuationsPartition, GSI2SK: sortTime(a.Deadline) + "#" + a.ValveID + "#" + a.ID,
+		},
 		Actuation:  a,
 		DeadlineAt: a.Deadline,
 	}

@@ -137,7 +137,7 @@ func (s *Store) Seed(ctx context.Context) error {
 			return fmt.Errorf("seed section %s: %w", name, err)
 		}
 	}
-	return nil
+	return s.seedDevices(ctx)
 }
 
 // putNew writes an item unless one with its key exists already.

@@ -63,10 +63,17 @@ func (s *Store) StartActuation(ctx context.Context, a domain.Actuation, requeste
 
 func (tx *Tx) closeActuation(c Closing) {
 	tx.update(valvePK(c.ValveID), actuationPrefix+c.ActuationID,
-		"SET #state = :to, #reason = :reason, #completed = :at", openStates,
-		map[string]string{"#state": "state", "#reason": "reason", "#completed": "completed_at"},
-		openStateValues(map[string]types.AttributeValue{":to": str(c.State), ":reason": str(c.Reason), ":at": timeValue(c.At)}))
+		"SET #state = :to, #reason = :reason, #completed = :at, #set = :closed", openStates,
+		map[string]string{"#state": "state", "#reason": "reason", "#completed": "completed_at", "#set": attrGSI2PK},
+		openStateValues(map[string]types.AttributeValue{":to": str(c.State), ":reason": str(c.Reason), ":at": timeValue(c.At), ":closed": str(closedActuationsPartition)}))
 }
+
+// Partitions of gsi2 for actuations: the open ones, by deadline, and the
+// ended ones (a value, not REMOVE: see UpdateIncident).
+const (
+	openActuationsPartition   = "OPEN_ACTUATIONS"
+	closedActuationsPartition = "CLOSED_ACTUATIONS"
+)
 
 // Transition moves an actuation forward.
 type Transition struct {
@@ -103,7 +110,8 @@ func (s *Store) MoveActuation(ctx context.Context, t Transition) error {
 	}
 	if t.Final {
 		names["#completed"], values[":at"] = "completed_at", timeValue(t.At)
-		expr += ", #completed = :at"
+		names["#set"], values[":closed"] = attrGSI2PK, str(closedActuationsPartition)
+		expr += ", #completed = :at, #set = :closed"
 	}
 	tx.update(valvePK(t.ValveID), actuationPrefix+t.ActuationID, expr, cond, names, values)
 	if t.Final {

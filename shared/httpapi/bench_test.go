@@ -1,0 +1,224 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/plainview/serverless/shared/actuation"
+	"github.com/plainview/serverless/shared/domain"
+	"github.com/plainview/serverless/shared/function"
+	"github.com/plainview/serverless/shared/gateway"
+	"github.com/plainview/serverless/shared/httpapi"
+	"github.com/plainview/serverless/shared/metrics"
+	"github.com/plainview/serverless/shared/routes"
+	"github.com/plainview/serverless/shared/store"
+)
+
+// The benchmarks below put a sample API Gateway event through the Lambda
+// entry point twice: through our handler (routing table, auth context,
+// request log and metrics), and through the same adapter in front of a
+// bare ServeMux that writes the same answer, the floor of the adapter. See
+// docs/benchmarks.md for how to run them and what they showed.
+
+// loadEvent reads a sample API Gateway REST proxy event.
+func loadEvent(b *testing.B, path string) events.APIGatewayProxyRequest {
+	b.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ev events.APIGatewayProxyRequest
+	if err := json.Unmarshal(data, &ev); err != nil {
+		b.Fatalf("%s: %v", path, err)
+	}
+	return ev
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// benchValves is the in-memory store's content: the valve of the sample
+// events, with every field set so the answer is full size.
+func benchValves() map[string]domain.Valve {
+	now := time.Now().UTC()
+	return map[string]domain.Valve{
+		"v-101": {
+			ID:                   "v-101",
+			Name:                 "Main line intake",
+			TemperatureC:         ptr(41.5),
+			PressurePa:           ptr(512000.0),
+			LastTorqueNm:         ptr(87.25),
+			LastActuationTime:    ptr(now.Add(-3 * time.Hour)),
+			EstimatedMaintenance: ptr(now.Add(90 * 24 * time.Hour)),
+			LastSeen:             ptr(now),
+		},
+	}
+}
+
+// memReader is an in-memory httpapi.Reader. Only Valve is implemented;
+// the other methods panic through the nil embedded interface.
+type memReader struct {
+	httpapi.Reader
+	valves map[string]domain.Valve
+}
+
+func (m memReader) Valve(_ context.Context, id string) (domain.Valve, error) {
+	v, ok := m.valves[id]
+	if !ok {
+		return domain.Valve{}, domain.ErrNotFound
+	}
+	return v, nil
+}
+
+// memActuations is an in-memory actuation.Store that keeps nothing: every
+// valve is found without an open actuation, so every request is accepted.
+type memActuations struct {
+	valves map[string]domain.Valve
+}
+
+func (m memActuations) Valve(_ context.Context, id string) (domain.Valve, error) {
+	v, ok := m.valves[id]
+	if !ok {
+		return domain.Valve{}, domain.ErrNotFound
+	}
+	return v, nil
+}
+
+func (memActuations) StartActuation(context.Context, domain.Actuation, domain.Event, *store.Closing) error {
+	return nil
+}
+
+func (memActuations) MoveActuation(context.Context, store.Transition) error { return nil }
+
+// nopPublisher takes every command.
+type nopPublisher struct{}
+
+func (nopPublisher) Publish(context.Context, string, []byte) error { return nil }
+
+// benchConfig is the handler configuration of fn over the in-memory store,
+// with a JSON logger (so each log line is really formatted) and a metrics
+// emitter, both writing to io.Discard.
+func benchConfig(fn string, valves map[string]domain.Valve) httpapi.Config {
+	return httpapi.Config{
+		Function: fn,
+		Store:    memReader{valves: valves},
+		Logger:   slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Metrics:  metrics.NewEmitter(io.Discard, "Plainview"),
+	}
+}
+
+// benchProxy measures one invocation of proxy with ev. It checks the first
+// answer's status before the loop, so a broken path is not measured.
+func benchProxy(b *testing.B, proxy gateway.Handler, ev events.APIGatewayProxyRequest, status int) {
+	ctx := context.Background()
+	resp, err := proxy(ctx, ev)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if resp.StatusCode != status {
+		b.Fatalf("status %d, want %d: %s", resp.StatusCode, status, resp.Body)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := proxy(ctx, ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// floorValveView has the fields our GET /valves/{id} writes.
+type floorValveView struct {
+	ID                   string             `json:"id"`
+	Name                 string             `json:"name"`
+	Status               domain.ValveStatus `json:"status"`
+	Temperature          *float64           `json:"temperature"`
+	PressurePa           *float64           `json:"pressure_pa"`
+	LastTorqueNm         *float64           `json:"last_torque_nm"`
+	LastActuationTime    *time.Time         `json:"last_actuation_time"`
+	EstimatedMaintenance *time.Time         `json:"estimated_maintenance"`
+	Connected            bool               `json:"connected"`
+	LastSeen             *time.Time         `json:"last_seen"`
+}
+
+// floorJSON writes v as JSON with status, as plainly as net/http allows.
+func floorJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func BenchmarkGetValve(b *testing.B) {
+	ev := loadEvent(b, "../../events/reads/get-valve.json")
+	valves := benchValves()
+
+	b.Run("plainview", func(b *testing.B) {
+		proxy := function.Proxy(httpapi.New(benchConfig(routes.FuncReads, valves)))
+		benchProxy(b, proxy, ev, http.StatusOK)
+	})
+
+	b.Run("floor", func(b *testing.B) {
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /valves/{id}", func(w http.ResponseWriter, r *http.Request) {
+			v, ok := valves[r.PathValue("id")]
+			if !ok {
+				http.NotFound(w, r)
+				return
+			}
+			now := time.Now()
+			floorJSON(w, http.StatusOK, floorValveView{
+				ID: v.ID, Name: v.Name, Status: v.Status(now),
+				Temperature: v.TemperatureC, PressurePa: v.PressurePa, LastTorqueNm: v.LastTorqueNm,
+				LastActuationTime: v.LastActuationTime, EstimatedMaintenance: v.EstimatedMaintenance,
+				Connected: v.Connected(now), LastSeen: v.LastSeen,
+			})
+		})
+		benchProxy(b, httpadapter.New(mux).ProxyWithContext, ev, http.StatusOK)
+	})
+}
+
+func BenchmarkActuate(b *testing.B) {
+	ev := loadEvent(b, "../../events/valves/actuate.json")
+	valves := benchValves()
+
+	b.Run("plainview", func(b *testing.B) {
+		cfg := benchConfig(routes.FuncValves, valves)
+		cfg.Actuator = actuation.New(memActuations{valves: valves}, nopPublisher{}, nil, nil)
+		proxy := function.Proxy(httpapi.New(cfg))
+		benchProxy(b, proxy, ev, http.StatusAccepted)
+	})
+
+	b.Run("floor", func(b *testing.B) {
+		mux := http.NewServeMux()
+		mux.HandleFunc("POST /valves/{id}/actuate", func(w http.ResponseWriter, r *http.Request) {
+			var body struct {
+				Command string `json:"command"`
+			}
+			if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			id := r.PathValue("id")
+			actID := domain.NewID("act", time.Now())
+			loc := "/valves/" + id + "/actuations/" + actID
+			w.Header().Set("Location", loc)
+			floorJSON(w, http.StatusAccepted, map[string]any{
+				"ok": true, "actuation_id": actID, "valve_id": id, "command": body.Command,
+				"state": domain.ActuationSent, "location": loc,
+			})
+		})
+		benchProxy(b, httpadapter.New(mux).ProxyWithContext, ev, http.StatusAccepted)
+	})
+}
