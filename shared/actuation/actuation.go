@@ -45,10 +45,11 @@ type Request struct {
 
 // Service carries out actuations.
 type Service struct {
-	store Store
-	pub   Publisher
-	now   func() time.Time
-	log   *slog.Logger
+	store   Store
+	pub     Publisher
+	now     func() time.Time
+	log     *slog.Logger
+	timeout time.Duration
 }
 
 // New returns a service; now nil means time.Now.
@@ -59,7 +60,14 @@ func New(st Store, pub Publisher, now func() time.Time, log *slog.Logger) *Servi
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: st, pub: pub, now: now, log: log}
+	return &Service{store: st, pub: pub, now: now, log: log, timeout: domain.ActuationTimeout}
+}
+
+// WithTimeout sets how long a device has to report DONE (API.md's 30 s by
+// default); tests shorten it.
+func (s *Service) WithTimeout(d time.Duration) *Service {
+	s.timeout = d
+	return s
 }
 
 // attempts bounds the retries of a start that lost a race to a change of
@@ -101,7 +109,7 @@ func (s *Service) Actuate(ctx context.Context, r Request) (domain.Actuation, err
 		}
 		a = domain.Actuation{
 			ID: domain.NewID("act", now), ValveID: v.ID, Command: r.Command, Params: r.Params,
-			State: domain.ActuationQueued, RequestedAt: now, Deadline: now.Add(domain.ActuationTimeout),
+			State: domain.ActuationQueued, RequestedAt: now, Deadline: now.Add(s.timeout),
 			KeyID: r.KeyID,
 		}
 		requested := s.event(domain.EventActuationRequested, a, now, map[string]any{

@@ -107,6 +107,29 @@ func (s *Service) settle(ctx context.Context, m rules.Message, err error) error 
 	return s.DeadLetter(ctx, m, b.reason)
 }
 
+// Redrive ingests a dead letter again, after a fix. A message that is
+// still bad is an error with the reason, and stays where it is.
+func (s *Service) Redrive(ctx context.Context, d store.DeadLetter) error {
+	m := rules.Message{Payload: d.Payload, Topic: d.Topic, ClientID: d.ClientID, ReceivedMs: d.ReceivedMs}
+	var err error
+	if r, ok := rules.Match(rules.Table(), m.Topic); ok && r.Target == rules.Queue {
+		_, rd, rerr := s.reading(ctx, m)
+		err = rerr
+		if err == nil {
+			if err = s.store.PutReadings(ctx, []store.Reading{rd}, ReadingTTL); err == nil {
+				s.count("ReadingsStored", 1)
+			}
+		}
+	} else {
+		err = s.handle(ctx, m)
+	}
+	var b *badMessage
+	if errors.As(err, &b) {
+		return fmt.Errorf("still bad: %s", b.reason)
+	}
+	return err
+}
+
 // DeadLetter keeps a message with the reason it could not be ingested.
 func (s *Service) DeadLetter(ctx context.Context, m rules.Message, reason string) error {
 	now := s.now().UTC()

@@ -11,11 +11,14 @@ import (
 	"github.com/plainview/serverless/shared/rules"
 )
 
+// Handler is the ingest function's entry point.
+type Handler = func(ctx context.Context, raw json.RawMessage) (*events.SQSEventResponse, error)
+
 // Lambda is the ingest function's entry point. It takes both of its
 // sources: a message a topic rule delivers directly (an asynchronous
 // invoke), and a batch from the telemetry queue (an SQS event), for which
 // it reports the messages to deliver again (partial batch failures).
-func Lambda(s *Service) func(ctx context.Context, raw json.RawMessage) (*events.SQSEventResponse, error) {
+func Lambda(s *Service) Handler {
 	return func(ctx context.Context, raw json.RawMessage) (*events.SQSEventResponse, error) {
 		var probe struct {
 			Records []events.SQSMessage `json:"Records"`

@@ -121,7 +121,7 @@ func (s *Service) HandleBatch(ctx context.Context, batch []rules.Message) []int 
 	// The latest readings per device: one update per device per batch.
 	latest := map[string]int{}
 	for i, r := range readings {
-		if j, ok := latest[r.Device]; !ok || r.At.After(readings[j].At) {
+		if j, ok := latest[r.Device]; !ok || !r.At.Before(readings[j].At) { // the later in the batch wins a tie
 			latest[r.Device] = i
 		}
 	}

@@ -59,6 +59,9 @@ type Config struct {
 	CORS                            cors.Policy
 	// DisableThrottling turns the route throttles off (load tests).
 	DisableThrottling bool
+	// ActuationTimeout is how long a device has to report DONE; API.md's
+	// 30 s when zero (tests shorten it).
+	ActuationTimeout time.Duration
 	// TimeoutEvery is how often open actuations past their deadline are
 	// timed out; 1 s when zero (a minute on AWS, where it is a schedule).
 	TimeoutEvery time.Duration
@@ -194,7 +197,11 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		api.MQTT = brokerPing{addr: mqLn.Addr().String()}
 		switch fn {
 		case routes.FuncValves:
-			api.Actuator = actuation.New(s.Store, s.pub, nil, s.log)
+			act := actuation.New(s.Store, s.pub, nil, s.log)
+			if cfg.ActuationTimeout > 0 {
+				act.WithTimeout(cfg.ActuationTimeout)
+			}
+			api.Actuator = act
 		case routes.FuncIncidents:
 			api.Incidents = incidents.New(s.Store, note, nil, s.log)
 			api.Leaks = leaks.New(s.Store, note, nil, s.log)
