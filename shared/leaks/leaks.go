@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"slices"
 	"time"
 	"unicode/utf8"
@@ -24,6 +25,7 @@ type Store interface {
 	Section(ctx context.Context, name string) (domain.Section, error)
 	Alert(ctx context.Context, id string) (domain.Alert, error)
 	UnresolvedIncidents(ctx context.Context) ([]domain.Incident, error)
+	CorrelationVersion(ctx context.Context) (int, error)
 	RecordLeak(ctx context.Context, l store.Leak) error
 	ChangeAlert(ctx context.Context, c store.AlertChange) error
 }
@@ -93,8 +95,10 @@ type Result struct {
 	Duplicate bool // the alert id was reported before: nothing was written
 }
 
-// attempts bounds retries when the incident to join was resolved meanwhile.
-const attempts = 3
+// attempts bounds retries when another leak was recorded meanwhile (leak
+// reports are serialised, so the second of two at once joins the first's
+// incident) or the incident to join was resolved.
+const attempts = 8
 
 // Report records a leak. An unknown section is refused (422). A report
 // whose id was seen before is a duplicate: it changes nothing and answers
@@ -127,12 +131,20 @@ func (s *Service) Report(ctx context.Context, r Report) (Result, error) {
 		if try+1 == attempts {
 			return Result{}, &domain.ConflictError{Code: "conflict", Message: "incidents changed while the alert was being recorded; retry"}
 		}
+		// Spread out the reports that collided.
+		time.Sleep(time.Duration(mrand.IntN(20*(try+1))) * time.Millisecond)
 	}
 }
 
 // plan decides what a report writes: the alert, and the incident it opens
 // or joins by the two-minute rule (any section, server time).
 func (s *Service) plan(ctx context.Context, r Report) (Result, store.Leak, error) {
+	// The version first: an incident opened after it was read makes the
+	// write conflict, and the report is planned again.
+	version, err := s.store.CorrelationVersion(ctx)
+	if err != nil {
+		return Result{}, store.Leak{}, err
+	}
 	open, err := s.store.UnresolvedIncidents(ctx)
 	if err != nil {
 		return Result{}, store.Leak{}, err
@@ -154,7 +166,7 @@ func (s *Service) plan(ctx context.Context, r Report) (Result, store.Leak, error
 			break
 		}
 	}
-	leak := store.Leak{}
+	leak := store.Leak{Correlation: version}
 	alertData := map[string]any{"alert_id": a.ID, "section": a.Section, "severity": a.Severity}
 	if join != nil {
 		res.Incident = *join

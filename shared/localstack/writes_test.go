@@ -605,3 +605,22 @@ func setReading(t *testing.T, st *localstack.Stack, valve, attr string, v float6
 		t.Fatal(err)
 	}
 }
+
+func TestLeaksReportedAtOnceOpenOneIncident(t *testing.T) {
+	st := writeStack(t)
+	key := newKey(t, st, "field", []string{"alerts:write"})
+	statuses := fire(t, 10, func() answer {
+		return post(t, st, key, "/pipeline/alerts", `{"section":"D-East","severity":"major"}`)
+	})
+	if statuses[201] != 10 {
+		t.Fatalf("statuses = %v", statuses)
+	}
+	inc := want(t, call(t, http.MethodGet, st.APIURL+"/incidents"), 200)
+	if inc["active_count"] != 1.0 {
+		t.Fatalf("%v incidents, want 1", inc["active_count"])
+	}
+	id := inc["active_incidents"].([]any)[0].(map[string]any)["id"].(string)
+	if tl := want(t, call(t, http.MethodGet, st.APIURL+"/incidents/"+id), 200)["timeline"].([]any); len(tl) != 10 {
+		t.Errorf("timeline has %d entries, want one per alert", len(tl))
+	}
+}

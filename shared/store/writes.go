@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -180,12 +181,36 @@ type Leak struct {
 	NewIncident bool // open Incident; otherwise join it
 	Timeline    []domain.TimelineEntry
 	Events      []domain.Event
+	// Correlation is the CorrelationVersion the decision to open or join
+	// was made at: the write succeeds only if no other leak was recorded
+	// since, so two leaks at once cannot both open an incident.
+	Correlation int
+}
+
+const correlationSK = "CORRELATION"
+
+// CorrelationVersion counts the leaks recorded so far. Read it before the
+// unresolved incidents a leak is correlated with, and hand it to
+// RecordLeak.
+func (s *Store) CorrelationVersion(ctx context.Context) (int, error) {
+	var it struct {
+		keys
+		Version int `json:"version"`
+	}
+	err := s.get(ctx, statsPK, correlationSK, &it)
+	if errors.Is(err, domain.ErrNotFound) {
+		return 0, nil
+	}
+	return it.Version, err
 }
 
 // RecordLeak writes a leak report. An alert id seen before, or an incident
 // to join that was resolved meanwhile, makes it ErrConflict.
 func (s *Store) RecordLeak(ctx context.Context, l Leak) error {
 	var tx Tx
+	tx.update(statsPK, correlationSK, "SET #v = :next", "attribute_not_exists(#v) OR #v = :cur",
+		map[string]string{"#v": "version"},
+		map[string]types.AttributeValue{":next": num(float64(l.Correlation + 1)), ":cur": num(float64(l.Correlation))})
 	tx.PutAlert(l.Alert)
 	if l.NewIncident {
 		tx.PutIncident(l.Incident)
