@@ -17,6 +17,7 @@ import (
 	"github.com/plainview/serverless/shared/config"
 	"github.com/plainview/serverless/shared/cors"
 	"github.com/plainview/serverless/shared/localstack"
+	"github.com/plainview/serverless/shared/simulator"
 )
 
 func main() {
@@ -24,6 +25,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "localstack:", err)
 		os.Exit(1)
 	}
+}
+
+// simDevices are the stack's device logins as the simulator takes them.
+func simDevices(logins []localstack.DeviceLogin) []simulator.Device {
+	out := make([]simulator.Device, len(logins))
+	for i, d := range logins {
+		out[i] = simulator.Device{ID: d.ID, Kind: d.Kind, Asset: d.Asset, Token: d.Token}
+	}
+	return out
 }
 
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -34,6 +44,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	fs.StringVar(&cfg.MQTTAddr, "mqtt-addr", "127.0.0.1:1883", "address of the MQTT broker")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:3000", "address of the API gateway")
 	fs.StringVar(&cfg.DataDir, "data", ".localstack", "folder for the data kept across restarts")
+	noSim := fs.Bool("no-simulator", false, "do not run the device simulator")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -80,8 +91,30 @@ Development API key (shown this once; only its hash is kept):
   curl -H 'X-API-Key: %s' -X POST %s/valves/v-101/actuate -H 'Content-Type: application/json' -d '{"command":"OPEN"}'
 `, st.DevKey, st.DevKey, st.APIURL)
 	}
+	waitSim := func() {}
+	if !*noSim {
+		sim, err := simulator.New(simulator.Options{
+			URL: st.MQTTURL, Devices: simDevices(st.Devices), LeakEvery: 10 * time.Minute,
+			Logger: cfg.Logger.With("component", "simulator"),
+		})
+		if err != nil {
+			return fmt.Errorf("simulator: %w", err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- sim.Run(ctx) }()
+		// The devices go first at Ctrl-C, so what they send is taken in
+		// before the stack saves and stops.
+		waitSim = func() {
+			if err := <-done; err != nil {
+				fmt.Fprintln(stderr, "simulator:", err)
+			}
+			fmt.Fprintln(stdout, "simulator:", sim.Stats())
+		}
+		fmt.Fprintf(stdout, "  Simulator: %d devices (telemetry every 5 s, a leak about every 10 min; -no-simulator turns it off)\n", len(st.Devices))
+	}
 	fmt.Fprintln(stdout, "Ctrl-C stops it.")
 	<-ctx.Done()
+	waitSim()
 	fmt.Fprintln(stdout, "stopping: saving data")
 	return st.Close()
 }

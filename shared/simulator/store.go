@@ -1,0 +1,112 @@
+package simulator
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
+)
+
+// kind is what a topic carries, as Stats counts it.
+type kind int
+
+const (
+	kindOther kind = iota
+	kindTelemetry
+	kindPressure
+	kindStatus
+	kindLeak
+)
+
+// kindOf sorts a topic of API.md's MQTT section.
+func kindOf(topic string) kind {
+	parts := strings.Split(topic, "/")
+	switch {
+	case len(parts) == 4 && parts[0] == "plainview" && parts[1] == "devices" && parts[3] == "telemetry":
+		return kindTelemetry
+	case len(parts) == 3 && parts[0] == "pipeline" && parts[1] == "pressure":
+		return kindPressure
+	case len(parts) == 3 && parts[0] == "valves" && parts[2] == "status":
+		return kindStatus
+	case topic == "plainview/leaks":
+		return kindLeak
+	}
+	return kindOther
+}
+
+// ackStore is paho's ordered in-memory store, watched so that Stats can
+// count what the broker acknowledged.
+//
+// paho's token is no measure of that: when a QoS 1 message waits in the
+// store across a reconnect, client.resume (client.go, v1.5.1) claims its
+// message id for a fresh token, and messageIds.claimID completes the old
+// token, the one Publish returned, without an error — before the message
+// is even sent again. The store, though, keeps a QoS 1 PUBLISH from the
+// moment Publish takes it until the broker's PUBACK arrives
+// (persistOutbound / persistInbound in store.go), and with CleanSession
+// false nothing else removes it. So a message counts as published when
+// its PUBACK takes it out of the store, and as pending while it is in.
+//
+// The ordered store, not the plain one, because resume sends what the
+// store holds in the store's order: a valve's statuses go out again
+// ALIGNING before DONE.
+type ackStore struct {
+	*paho.OrderedMemoryStore
+	acked func(kind) // called once per acknowledged message
+
+	mu      sync.Mutex
+	pending map[string]kind // store key ("o.<message id>") → kind
+}
+
+func newAckStore(acked func(kind)) *ackStore {
+	return &ackStore{OrderedMemoryStore: paho.NewOrderedMemoryStore(), acked: acked, pending: map[string]kind{}}
+}
+
+func (s *ackStore) Put(key string, m packets.ControlPacket) {
+	s.OrderedMemoryStore.Put(key, m)
+	pub, ok := m.(*packets.PublishPacket)
+	if !ok || !strings.HasPrefix(key, "o.") {
+		return // a subscription, or an inbound command awaiting our PUBACK
+	}
+	if s.OrderedMemoryStore.Get(key) == nil {
+		return // the store was closed: paho did not keep it
+	}
+	s.mu.Lock()
+	s.pending[key] = kindOf(pub.TopicName)
+	s.mu.Unlock()
+}
+
+func (s *ackStore) Del(key string) {
+	s.OrderedMemoryStore.Del(key)
+	s.mu.Lock()
+	k, ok := s.pending[key]
+	delete(s.pending, key)
+	s.mu.Unlock()
+	if ok {
+		s.acked(k)
+	}
+}
+
+func (s *ackStore) Reset() {
+	s.OrderedMemoryStore.Reset()
+	s.mu.Lock()
+	clear(s.pending)
+	s.mu.Unlock()
+}
+
+// holds reports whether the message with this id waits in the store.
+func (s *ackStore) holds(id uint16) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.pending["o."+strconv.Itoa(int(id))]
+	return ok
+}
+
+// size is the number of messages waiting for their PUBACK.
+func (s *ackStore) size() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending)
+}
