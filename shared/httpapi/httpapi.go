@@ -23,6 +23,7 @@ import (
 	"github.com/plainview/serverless/shared/domain"
 	"github.com/plainview/serverless/shared/metrics"
 	"github.com/plainview/serverless/shared/routes"
+	"github.com/plainview/serverless/shared/store"
 )
 
 // Reader is what the read routes need from the store.
@@ -44,6 +45,7 @@ type Reader interface {
 	EventsSince(ctx context.Context, f domain.EventFilter, cursor string, limit int) ([]domain.Event, string, error)
 	EventCursor(f domain.EventFilter, eventID string) (string, error)
 	Alert(ctx context.Context, id string) (domain.Alert, error)
+	Readings(ctx context.Context, device string, from, to time.Time, page domain.Page) ([]store.Reading, string, error)
 }
 
 // Pinger checks a dependency, such as the MQTT broker, for /health.

@@ -31,6 +31,10 @@ func (a *API) handlers() map[string]http.Handler {
 		"GET /pipeline/health":             a.strict(a.pipelineHealth),
 		"GET /pipeline/sections/{section}": a.strict(a.section),
 		"GET /events":                      handler(a.events),
+		"GET /telemetry":                   handler(a.telemetry),
+		"GET /flow/metrics":                a.strict(a.flowMetrics),
+		"GET /flow/anomalies":              handler(a.flowAnomalies),
+		"GET /flow/health":                 a.strict(a.flowHealth),
 	}
 }
 

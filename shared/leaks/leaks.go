@@ -93,7 +93,10 @@ type Result struct {
 	Incident  domain.Incident
 	Opened    bool // the alert opened Incident; otherwise it joined it
 	Duplicate bool // the alert id was reported before: nothing was written
+	Escalated bool // the joined incident's severity was raised
 }
+
+var severityRank = map[string]int{domain.SeverityInfo: 0, domain.SeverityWarning: 1, domain.SeverityCritical: 2}
 
 // attempts bounds retries when another leak was recorded meanwhile (leak
 // reports are serialised, so the second of two at once joins the first's
@@ -169,6 +172,11 @@ func (s *Service) plan(ctx context.Context, r Report) (Result, store.Leak, error
 	leak := store.Leak{Correlation: version}
 	alertData := map[string]any{"alert_id": a.ID, "section": a.Section, "severity": a.Severity}
 	if join != nil {
+		if sev := domain.IncidentSeverityOfLeak(a.Severity); severityRank[sev] > severityRank[join.Severity] {
+			// The incident is as grave as its gravest leak.
+			join.Severity, leak.Escalate = sev, sev
+			res.Escalated = true
+		}
 		res.Incident = *join
 		a.IncidentID = join.ID
 		leak.Timeline = []domain.TimelineEntry{{At: now, Kind: "alert", AlertID: a.ID, KeyID: r.KeyID,
@@ -197,7 +205,7 @@ func (s *Service) plan(ctx context.Context, r Report) (Result, store.Leak, error
 
 // page tells the operators about a critical leak or a critical incident.
 func (s *Service) page(ctx context.Context, res Result) {
-	if res.Alert.Severity != domain.LeakCritical && !(res.Opened && res.Incident.Severity == domain.SeverityCritical) {
+	if res.Alert.Severity != domain.LeakCritical && !((res.Opened || res.Escalated) && res.Incident.Severity == domain.SeverityCritical) {
 		return
 	}
 	subject := fmt.Sprintf("Critical leak on %s", res.Alert.Section)

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -83,18 +84,22 @@ type Stack struct {
 	Devices     []DeviceLogin
 	DevicesFile string
 
-	log      *slog.Logger
-	db       *dynamo
-	dbSrv    *http.Server
-	apiSrv   *http.Server
-	broker   *broker
-	pub      *publish.MQTT
-	engine   *rulesEngine
-	metrics  *os.File
-	stop     context.CancelFunc
-	wg       sync.WaitGroup
-	closeErr error
-	once     sync.Once
+	log    *slog.Logger
+	db     *dynamo
+	dbSrv  *http.Server
+	apiSrv *http.Server
+	broker *broker
+	pub    *publish.MQTT
+	engine *rulesEngine
+	// newBroker makes a broker on a listener (RestartBroker uses it);
+	// brokerMu guards which broker is current.
+	newBroker func(net.Listener) (*broker, error)
+	brokerMu  sync.Mutex
+	metrics   *os.File
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+	closeErr  error
+	once      sync.Once
 }
 
 // Start brings the stack up: it loads the snapshot, creates the table and
@@ -172,7 +177,10 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	s.MQTTURL = "tcp://" + mqLn.Addr().String()
 	// The functions' own login lives only as long as this process.
 	cloud := Login{Username: "plainview-cloud", Password: rand.Text()}
-	if s.broker, err = newBroker(mqLn, s.Operator, cloud, s.Devices, s.engine.published, s.log.With("component", "mqtt")); err != nil {
+	s.newBroker = func(ln net.Listener) (*broker, error) {
+		return newBroker(ln, s.Operator, cloud, s.Devices, s.engine.published, s.log.With("component", "mqtt"))
+	}
+	if s.broker, err = s.newBroker(mqLn); err != nil {
 		mqLn.Close()
 		return nil, fmt.Errorf("mqtt broker: %w", err)
 	}
@@ -320,7 +328,38 @@ func (s *Stack) Close() error {
 
 // StopBroker stops the MQTT broker alone, as an outage would: the API
 // stays up and commands can no longer be delivered.
-func (s *Stack) StopBroker() error { return s.broker.stop() }
+func (s *Stack) StopBroker() error {
+	s.brokerMu.Lock()
+	defer s.brokerMu.Unlock()
+	return s.broker.stop()
+}
+
+// RestartBroker stops the broker and starts a new one on the same
+// address, as an IoT Core outage ends: clients must reconnect, and
+// persistent sessions' queued messages are gone with the old broker, as
+// the devices' own stores are what brings them back.
+func (s *Stack) RestartBroker() error {
+	s.brokerMu.Lock()
+	defer s.brokerMu.Unlock()
+	addr := strings.TrimPrefix(s.MQTTURL, "tcp://")
+	if err := s.broker.stop(); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("mqtt listener: %w", err)
+	}
+	b, err := s.newBroker(ln)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if err := b.Serve(); err != nil {
+		return err
+	}
+	s.broker = b
+	return nil
+}
 
 // devScopes are the development key's: everything.
 var devScopes = []string{"read", "valves:actuate", "valves:override", "incidents:write", "alerts:write", "admin"}

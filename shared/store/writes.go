@@ -181,6 +181,9 @@ type Leak struct {
 	NewIncident bool // open Incident; otherwise join it
 	Timeline    []domain.TimelineEntry
 	Events      []domain.Event
+	// Escalate, when joining, raises the incident's severity to this one
+	// (a critical leak joining a warning incident makes it critical).
+	Escalate string
 	// Correlation is the CorrelationVersion the decision to open or join
 	// was made at: the write succeeds only if no other leak was recorded
 	// since, so two leaks at once cannot both open an incident.
@@ -215,9 +218,14 @@ func (s *Store) RecordLeak(ctx context.Context, l Leak) error {
 	if l.NewIncident {
 		tx.PutIncident(l.Incident)
 	} else {
-		tx.update(incidentPK(l.Incident.ID), metaSK, "SET #updated = :at", "attribute_exists(pk) AND #status <> :resolved",
-			map[string]string{"#updated": "updated_at", "#status": "status"},
-			map[string]types.AttributeValue{":at": timeValue(l.Alert.CreatedAt), ":resolved": str(domain.IncidentResolved)})
+		names := map[string]string{"#updated": "updated_at", "#status": "status"}
+		values := map[string]types.AttributeValue{":at": timeValue(l.Alert.CreatedAt), ":resolved": str(domain.IncidentResolved)}
+		expr := "SET #updated = :at"
+		if l.Escalate != "" {
+			names["#sev"], values[":sev"] = "severity", str(l.Escalate)
+			expr += ", #sev = :sev"
+		}
+		tx.update(incidentPK(l.Incident.ID), metaSK, expr, "attribute_exists(pk) AND #status <> :resolved", names, values)
 	}
 	for i, e := range l.Timeline {
 		tx.PutTimeline(l.Incident.ID, i, e)
