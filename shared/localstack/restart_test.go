@@ -81,3 +81,36 @@ func TestABrokerRestartMidStreamLosesAndDuplicatesNothing(t *testing.T) {
 		t.Errorf("stored %d readings, the simulator had %d acknowledged (%s)", stored, published, s)
 	}
 }
+
+func TestTheSimulatorAnswersAnActuation(t *testing.T) {
+	st := deviceStack(t)
+	key := newKey(t, st, "ops", allScopes)
+	var devices []simulator.Device
+	for _, d := range st.Devices {
+		devices = append(devices, simulator.Device{ID: d.ID, Kind: d.Kind, Asset: d.Asset, Token: d.Token})
+	}
+	sim, err := simulator.New(simulator.Options{URL: st.MQTTURL, Devices: devices, Rand: rand.New(rand.NewPCG(3, 4))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sim.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	eventually(t, "valves subscribed", func() bool { return sim.Stats().Telemetry > 0 })
+
+	id := want(t, post(t, st, key, "/valves/v-101/actuate", `{"command":"OPEN","params":{"target_angle_deg":90}}`), 202)["actuation_id"].(string)
+	eventually(t, "succeeded", func() bool {
+		return getJSON(t, st, "/valves/v-101/actuations/"+id)["state"] == "succeeded"
+	})
+	v := getJSON(t, st, "/valves/v-101")
+	if torque, ok := v["last_torque_nm"].(float64); !ok || torque < 40 || torque > 60 {
+		t.Errorf("last_torque_nm = %v, want about 50", v["last_torque_nm"])
+	}
+	// A torque limit below what the move needs: the valve refuses.
+	low := want(t, post(t, st, key, "/valves/v-101/actuate", `{"command":"CLOSE","params":{"torque_limit_nm":5}}`), 202)["actuation_id"].(string)
+	eventually(t, "failed on over-torque", func() bool {
+		a := getJSON(t, st, "/valves/v-101/actuations/"+low)
+		return a["state"] == "failed" && a["reason"] == "over_torque"
+	})
+}
