@@ -49,3 +49,29 @@ build: ## Lambda binaries for provided.al2023 on arm64, in bin/<function>/bootst
 
 clean: ## remove build output (not the local stack's data: rm -rf .localstack for that)
 	rm -rf bin cdk.out
+
+# --- infrastructure (infra/, docs/infrastructure.md) -----------------------
+# The CDK CLI is pinned in infra/package.json and installed on first use; it
+# runs the Go app in infra/ (`go run .`), which reads the binaries that
+# `make build` leaves in bin/. Context goes in CONTEXT, for example
+#   make deploy CONTEXT="-c environment=production -c cors_origins=https://ops.example.com \
+#     -c alarm_email=oncall@example.com -c iot_endpoint=xxxx-ats.iot.eu-west-1.amazonaws.com"
+CONTEXT ?=
+RELEASE ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+CDK     := cd infra && CDK_DISABLE_CLI_TELEMETRY=true JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
+	./node_modules/.bin/cdk --no-notices -c version=$(RELEASE)
+
+.PHONY: synth deploy sam-template
+
+synth: build ## synthesize the CDK stack into infra/cdk.out, offline (CONTEXT="-c key=value ...")
+	@test -x infra/node_modules/.bin/cdk || (cd infra && npm ci --no-audit --no-fund)
+	$(CDK) synth --quiet $(CONTEXT)
+	@ls infra/cdk.out/*.template.json
+
+deploy: build ## deploy the stack with your AWS credentials (CONTEXT as for synth; see docs/infrastructure.md)
+	@test -x infra/node_modules/.bin/cdk || (cd infra && npm ci --no-audit --no-fund)
+	$(CDK) deploy --require-approval broadening $(CONTEXT)
+
+sam-template: ## regenerate template.yaml (for sam local) from shared/routes and infra/spec
+	$(GO) run ./infra/samtemplate > template.yaml.tmp
+	mv template.yaml.tmp template.yaml

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/plainview/serverless/infra/spec"
+	"github.com/plainview/serverless/shared/routes"
+)
+
+// logRetention is how long function and access logs are kept: long enough
+// to look back over a month's incidents, short enough that logs (which
+// hold key ids and request ids, never keys) do not pile up.
+const logRetention = awslogs.RetentionDays_ONE_MONTH
+
+// addFunctions declares every function of spec.Functions with its own log
+// group and its own role, holding only what its code calls.
+func (st *stack) addFunctions() error {
+	env := map[string]*string{
+		spec.EnvTableName:          st.table.TableName(),
+		spec.EnvEnvironment:        jsii.String(st.settings.environment),
+		spec.EnvVersion:            jsii.String(st.settings.version),
+		spec.EnvLogLevel:           jsii.String(st.settings.logLevel),
+		spec.EnvRequireKeyForReads: jsii.String(strconv.FormatBool(st.settings.requireKeyForReads)),
+		spec.EnvCORSOrigins:        jsii.String(st.settings.corsOrigins),
+		spec.EnvIoTEndpoint:        jsii.String(st.settings.iotEndpoint),
+		spec.EnvNotifyTopicARN:     st.topic.TopicArn(),
+		spec.EnvKeysSecretID:       st.secret.SecretArn(),
+		spec.EnvKeyCacheTTL:        jsii.String(st.settings.keyCacheTTL.String()),
+	}
+	if st.settings.iotEndpoint == "" {
+		awscdk.Annotations_Of(st.scope).AddWarningV2(jsii.String("plainview:iot-endpoint"), jsii.String(
+			"no iot_endpoint context: the valves function will not start; set it to the output of aws iot describe-endpoint --endpoint-type iot:Data-ATS"))
+	}
+
+	for _, f := range spec.Functions() {
+		if f.MemoryMB == 0 || f.Timeout == 0 {
+			return fmt.Errorf("function %s has no memory or timeout in infra/spec", f.Name)
+		}
+		id := spec.LogicalID(f.Name)
+		vars := map[string]*string{}
+		for _, name := range f.Env {
+			v, ok := env[name]
+			if !ok {
+				return fmt.Errorf("function %s reads %s, which the stack does not set", f.Name, name)
+			}
+			vars[name] = v
+		}
+
+		logs := awslogs.NewLogGroup(st.scope, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
+			Retention:     logRetention,
+			RemovalPolicy: st.removalPolicy(),
+		})
+		// A role per function, without the AWSLambdaBasicExecutionRole
+		// managed policy: that one may write to every log group of the
+		// account, this one to its own.
+		role := awsiam.NewRole(st.scope, jsii.String(id+"Role"), &awsiam.RoleProps{
+			AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+			Description: jsii.String("Plainview " + f.Name + " function"),
+		})
+		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("OwnLogs"),
+			Actions:   jsii.Strings("logs:CreateLogStream", "logs:PutLogEvents"),
+			Resources: &[]*string{logs.LogGroupArn()},
+		}))
+		if err := st.grant(f.Name, role); err != nil {
+			return err
+		}
+		st.roles[f.Name] = role
+
+		st.functions[f.Name] = awslambda.NewFunction(st.scope, jsii.String(id), &awslambda.FunctionProps{
+			Description:  jsii.String(f.Description),
+			Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
+			Architecture: awslambda.Architecture_ARM_64(),
+			Handler:      jsii.String(spec.Handler),
+			// The binary `make build` leaves in bin/<name>/bootstrap: the
+			// asset is that folder, zipped.
+			Code:          awslambda.Code_FromAsset(jsii.String(filepath.Join(st.settings.assetsDir, f.Name)), nil),
+			MemorySize:    jsii.Number(f.MemoryMB),
+			Timeout:       awscdk.Duration_Seconds(jsii.Number(f.Timeout.Seconds())),
+			Role:          role,
+			LogGroup:      logs,
+			LoggingFormat: awslambda.LoggingFormat_JSON,
+			Tracing:       awslambda.Tracing_ACTIVE,
+			Environment:   &vars,
+		})
+	}
+	return nil
+}
+
+// grant gives a function's role what its code calls, and nothing else.
+func (st *stack) grant(name string, role awsiam.Role) error {
+	// The DynamoDB actions are what the store calls (shared/store): reads
+	// are GetItem and Query, writes are transactions, conditional puts and
+	// updates, and the idempotency claim's delete. Nothing scans;
+	// BatchWriteItem is the ingest function's (device issue).
+	tableReadActions := []string{"dynamodb:GetItem", "dynamodb:Query"}
+	tableWriteActions := []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:TransactWriteItems"}
+	tableResources := &[]*string{st.table.TableArn(), jsii.String(*st.table.TableArn() + "/index/*")}
+	allow := func(sid string, actions []string, resources *[]*string) {
+		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String(sid),
+			Actions:   jsii.Strings(actions...),
+			Resources: resources,
+		}))
+	}
+	switch name {
+	case routes.FuncReads:
+		// DescribeTable is the health check's (GET /health, /readyz),
+		// which only this function serves.
+		allow("TableRead", append(tableReadActions, "dynamodb:DescribeTable"), tableResources)
+	case routes.FuncValves:
+		allow("TableRead", tableReadActions, tableResources)
+		allow("TableWrite", tableWriteActions, &[]*string{st.table.TableArn()})
+		// Commands only, to any valve: valves/{id}/command.
+		allow("PublishCommands", []string{"iot:Publish"}, &[]*string{st.scope.FormatArn(&awscdk.ArnComponents{
+			Service:      jsii.String("iot"),
+			Resource:     jsii.String("topic"),
+			ResourceName: jsii.String("valves/*/command"),
+			ArnFormat:    awscdk.ArnFormat_SLASH_RESOURCE_NAME,
+		})})
+	case routes.FuncIncidents:
+		allow("TableRead", tableReadActions, tableResources)
+		allow("TableWrite", tableWriteActions, &[]*string{st.table.TableArn()})
+		allow("NotifyOperators", []string{"sns:Publish"}, &[]*string{st.topic.TopicArn()})
+	case spec.FuncAuthorizer:
+		allow("ReadKeys", []string{"secretsmanager:GetSecretValue"}, &[]*string{st.secret.SecretArn()})
+	default:
+		return fmt.Errorf("function %s: no permissions declared in infra/functions.go", name)
+	}
+	return nil
+}

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/plainview/serverless/infra/spec"
+	"github.com/plainview/serverless/shared/domain"
+	"github.com/plainview/serverless/shared/function"
+	"github.com/plainview/serverless/shared/routes"
+)
+
+// period is the period of every alarm and graph: CloudWatch's standard
+// resolution for Lambda and API Gateway metrics is one minute, but five
+// smooth the low traffic of an operator's API into numbers worth alarming
+// on.
+const period = 5
+
+// The alarm thresholds; docs/infrastructure.md gives the reasons.
+const (
+	api5xxRateThreshold    = 0.05 // fraction of requests, over two periods
+	apiLatencyP99Threshold = 2500 // milliseconds, over three periods
+	emf5xxThreshold        = 5    // 5xx answers of one function in one period
+)
+
+// addMonitoring declares the alarms, all to the operators' topic, and the
+// operators' dashboard.
+func (st *stack) addMonitoring() {
+	every := awscdk.Duration_Minutes(jsii.Number(period))
+	action := awscloudwatchactions.NewSnsAction(st.topic)
+	var alarms []awscloudwatch.IAlarm
+	alarm := func(id, description string, metric awscloudwatch.IMetric, threshold float64, periods int) {
+		a := awscloudwatch.NewAlarm(st.scope, jsii.String(id+"Alarm"), &awscloudwatch.AlarmProps{
+			AlarmDescription:   jsii.String(description),
+			Metric:             metric,
+			Threshold:          jsii.Number(threshold),
+			EvaluationPeriods:  jsii.Number(periods),
+			DatapointsToAlarm:  jsii.Number(periods),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			// No traffic is no failure: an idle API must not page anyone.
+			TreatMissingData: awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+		a.AddAlarmAction(action)
+		a.AddOkAction(action) // the all-clear goes to the same people
+		alarms = append(alarms, a)
+	}
+	sum := &awscloudwatch.MetricOptions{Period: every, Statistic: jsii.String("Sum")}
+
+	// Functions: any error (a crash, a timeout, an authorizer that could
+	// not answer) or throttle is worth a look; the handlers turn every
+	// expected failure into an HTTP answer, not a function error.
+	for _, f := range spec.Functions() {
+		fn, id := st.functions[f.Name], spec.LogicalID(f.Name)
+		alarm(id+"Errors", fmt.Sprintf("The %s function failed (crash, timeout or error result).", f.Name), fn.MetricErrors(sum), 1, 1)
+		alarm(id+"Throttles", fmt.Sprintf("The %s function was throttled: concurrency limit reached.", f.Name), fn.MetricThrottles(sum), 1, 1)
+	}
+
+	// The API: its own view, which includes answers no function made
+	// (integration failures and timeouts).
+	alarm("Api5xxRate", "More than 5% of API requests answered 5xx for 10 minutes.",
+		st.api.MetricServerError(&awscloudwatch.MetricOptions{Period: every, Statistic: jsii.String("Average")}),
+		api5xxRateThreshold, 2)
+	alarm("ApiLatencyP99", "API p99 latency above 2.5 s for 15 minutes.",
+		st.api.MetricLatency(&awscloudwatch.MetricOptions{Period: every, Statistic: jsii.String("p99")}),
+		apiLatencyP99Threshold, 3)
+
+	// The functions' own metrics (EMF, shared/httpapi): which function
+	// answers 5xx, and commands that could not reach a valve. Each EMF
+	// document has one dimension set ({Function, Route} for requests), so
+	// an alarm across routes is a Metrics Insights query over that schema.
+	for _, name := range routes.Functions(routes.Table()) {
+		alarm(spec.LogicalID(name)+"Answers5xx",
+			fmt.Sprintf("The %s function answered 5xx at least %d times in %d minutes.", name, emf5xxThreshold, period),
+			insights(fmt.Sprintf("SELECT SUM(Errors5xx) FROM SCHEMA(%q, Function, Route) WHERE Function = '%s'", function.Namespace, name), every),
+			emf5xxThreshold, 1)
+	}
+	alarm("ActuationsRejected", "A valve command could not be delivered to IoT Core (actuation rejected, 503).",
+		insights(fmt.Sprintf("SELECT SUM(Actuations) FROM SCHEMA(%q, Command, Function, Result) WHERE Result = '%s'", function.Namespace, domain.ActuationRejected), every),
+		1, 1)
+
+	// DynamoDB: on-demand tables still throttle a hot partition, and
+	// system errors are AWS's side failing our writes.
+	ops := &[]awsdynamodb.Operation{
+		awsdynamodb.Operation_GET_ITEM, awsdynamodb.Operation_QUERY, awsdynamodb.Operation_PUT_ITEM,
+		awsdynamodb.Operation_UPDATE_ITEM, awsdynamodb.Operation_DELETE_ITEM, awsdynamodb.Operation_TRANSACT_WRITE_ITEMS,
+	}
+	alarm("TableThrottles", "DynamoDB throttled requests (a hot partition).",
+		st.table.MetricThrottledRequestsForOperations(&awsdynamodb.OperationsMetricOptions{Operations: ops, Period: every}), 10, 1)
+	alarm("TableSystemErrors", "DynamoDB answered with system errors.",
+		st.table.MetricSystemErrorsForOperations(&awsdynamodb.SystemErrorsForOperationsMetricOptions{Operations: ops, Period: every}), 1, 1)
+
+	st.addDashboard(alarms, every)
+}
+
+// insights is a Metrics Insights query as a metric: what an alarm needs to
+// add up a metric over a dimension it was not published without.
+func insights(query string, every awscdk.Duration) awscloudwatch.IMetric {
+	return awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression: jsii.String(query),
+		Period:     every,
+	})
+}
+
+// search is a SEARCH expression over the Plainview namespace: one line
+// per combination of dimension values, whatever values appear.
+func search(metric string, dims []string, stat string, every awscdk.Duration) awscloudwatch.IMetric {
+	schema := "{" + function.Namespace
+	for _, d := range dims {
+		schema += "," + d
+	}
+	schema += "}"
+	return awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression: jsii.String(fmt.Sprintf(`SEARCH('%s MetricName="%s"', '%s', %d)`, schema, metric, stat, int(*every.ToSeconds(nil)))),
+		Period:     every,
+	})
+}
+
+// addDashboard declares the operators' dashboard: the API, each function,
+// and what the functions count (actuations, incidents, alerts).
+func (st *stack) addDashboard(alarms []awscloudwatch.IAlarm, every awscdk.Duration) {
+	opts := func(stat string) *awscloudwatch.MetricOptions {
+		return &awscloudwatch.MetricOptions{Period: every, Statistic: jsii.String(stat)}
+	}
+	graph := func(title string, width int, left ...awscloudwatch.IMetric) awscloudwatch.IWidget {
+		return awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{
+			Title: jsii.String(title), Width: jsii.Number(width), Height: jsii.Number(6), Left: &left,
+		})
+	}
+
+	rows := [][]awscloudwatch.IWidget{
+		{awscloudwatch.NewAlarmStatusWidget(&awscloudwatch.AlarmStatusWidgetProps{
+			Title: jsii.String("Alarms"), Alarms: &alarms, Width: jsii.Number(24),
+		})},
+		{
+			graph("API requests", 6, st.api.MetricCount(opts("Sum"))),
+			graph("API latency (ms)", 6, st.api.MetricLatency(opts("p50")), st.api.MetricLatency(opts("p99"))),
+			graph("API 4xx", 6, st.api.MetricClientError(opts("Sum"))),
+			graph("API 5xx", 6, st.api.MetricServerError(opts("Sum"))),
+		},
+	}
+	var invocations, errors, durations []awscloudwatch.IMetric
+	for _, f := range spec.Functions() {
+		fn := st.functions[f.Name]
+		label := &awscloudwatch.MetricOptions{Period: every, Label: jsii.String(f.Name)}
+		label.Statistic = jsii.String("Sum")
+		invocations = append(invocations, fn.MetricInvocations(label))
+		errors = append(errors, fn.MetricErrors(label))
+		durations = append(durations, fn.MetricDuration(&awscloudwatch.MetricOptions{Period: every, Label: jsii.String(f.Name + " p99"), Statistic: jsii.String("p99")}))
+	}
+	rows = append(rows, []awscloudwatch.IWidget{
+		graph("Function invocations", 8, invocations...),
+		graph("Function errors", 8, errors...),
+		graph("Function duration p99 (ms)", 8, durations...),
+	}, []awscloudwatch.IWidget{
+		graph("Answers 5xx by function and route", 8, search("Errors5xx", []string{"Function", "Route"}, "Sum", every)),
+		graph("Latency p99 by route (ms)", 8, search("Latency", []string{"Function", "Route"}, "p99", every)),
+		graph("Requests by route", 8, search("Requests", []string{"Function", "Route"}, "Sum", every)),
+	}, []awscloudwatch.IWidget{
+		graph("Actuations by command and result", 8, search("Actuations", []string{"Command", "Function", "Result"}, "Sum", every)),
+		graph("Incidents opened by severity", 8, search("IncidentsOpened", []string{"Function", "Severity"}, "Sum", every)),
+		graph("Leak alerts by severity", 8, search("Alerts", []string{"Function", "Severity"}, "Sum", every)),
+	})
+	// Device issue seam: device messages in and rejected, dead letters,
+	// actuation timeouts and the telemetry queue's age join here.
+
+	widgets := make([]*[]awscloudwatch.IWidget, len(rows))
+	for i := range rows {
+		widgets[i] = &rows[i]
+	}
+	dash := awscloudwatch.NewDashboard(st.scope, jsii.String("Dashboard"), &awscloudwatch.DashboardProps{
+		DashboardName:   jsii.String("plainview-" + st.settings.environment),
+		DefaultInterval: awscdk.Duration_Hours(jsii.Number(3)),
+		Widgets:         &widgets,
+	})
+	awscdk.NewCfnOutput(st.scope, jsii.String("DashboardName"), &awscdk.CfnOutputProps{
+		Description: jsii.String("The operators' CloudWatch dashboard"),
+		Value:       dash.DashboardName(),
+	})
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/plainview/serverless/infra/spec"
+	"github.com/plainview/serverless/shared/routes"
+)
+
+// suppressNagFindings records, on each resource it concerns and with its
+// reason, every cdk-nag AwsSolutions finding the stack accepts. Nothing is
+// suppressed stack-wide: a new resource meets every rule afresh.
+func (st *stack) suppressNagFindings() {
+	suppress := func(construct any, id, reason string, appliesTo ...any) {
+		s := &cdknag.NagPackSuppression{Id: jsii.String(id), Reason: jsii.String(reason)}
+		if len(appliesTo) > 0 {
+			s.AppliesTo = &appliesTo
+		}
+		cdknag.NagSuppressions_AddResourceSuppressions(construct, &[]*cdknag.NagPackSuppression{s}, jsii.Bool(true))
+	}
+
+	// Routes without a key are the API's contract, not an oversight.
+	for _, r := range routes.Table() {
+		m, ok := st.methods[r.Pattern()]
+		if !ok {
+			continue // no method, nothing to suppress; the tests name the route
+		}
+		if spec.NeedsAuthorizer(r, st.settings.requireKeyForReads) {
+			suppress(m, "AwsSolutions-COG4",
+				"Customers authenticate with API keys (X-API-Key), checked by the REQUEST authorizer against hashed keys in Secrets Manager (API.md); there are no Cognito users to pool.")
+			continue
+		}
+		reason := "Public by API.md: service name, health, liveness, readiness and modules need no key."
+		if r.Scope == routes.Read {
+			reason = "Reads are public unless the deployment sets require_key_for_reads (API.md); the handler checks the scope itself when it is set."
+		}
+		suppress(m, "AwsSolutions-APIG4", reason)
+		suppress(m, "AwsSolutions-COG4", reason)
+	}
+
+	// Every function traces with X-Ray, whose write actions have no
+	// resource-level permissions.
+	xray := "Resource::*"
+	for name, role := range st.roles {
+		suppress(role.Node().FindChild(jsii.String("DefaultPolicy")), "AwsSolutions-IAM5",
+			"xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions (X-Ray active tracing)", xray)
+		if name == routes.FuncReads || name == routes.FuncValves || name == routes.FuncIncidents {
+			suppress(role.Node().FindChild(jsii.String("DefaultPolicy")), "AwsSolutions-IAM5",
+				"Reads query the table's own global secondary indexes (gsi1..gsi3, docs/data-model.md); index/* names only those of this table.",
+				&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::<Table[0-9A-F]{8}\.Arn>\/index\/\*$/g`)})
+		}
+	}
+	suppress(st.roles[routes.FuncValves].Node().FindChild(jsii.String("DefaultPolicy")), "AwsSolutions-IAM5",
+		"The valves function publishes commands to the valve it actuates, any valve: the wildcard is the valve id in valves/{id}/command and nothing else.",
+		&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:topic\/valves\/\*\/command$/g`)})
+
+	suppress(st.api.Node().FindChild(jsii.String("CloudWatchRole")), "AwsSolutions-IAM4",
+		"API Gateway's account-level logging role uses the policy AWS documents for it (AmazonAPIGatewayPushToCloudWatchLogs); execution logging (AwsSolutions-APIG6) needs it.",
+		"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")
+	suppress(st.api, "AwsSolutions-APIG2",
+		"Every handler validates its input strictly (size limits, strict JSON, ids and enums; fuzz-tested) and answers the API's error shape; an API Gateway model would be a second copy of the contract to drift.")
+	suppress(st.secret, "AwsSolutions-SMG4",
+		"The secret is the keyring of customer API keys (hashes and scopes), not a credential Secrets Manager can rotate: keys are rotated by issuing a new one and revoking the old with scripts/keys.")
+}
