@@ -202,12 +202,13 @@ func (e *Emitter) encode(t time.Time, dims []Dimension, ms []Metric, props map[s
 	// object, so their names share one space: a second member of the same
 	// name would silently replace the first, and CloudWatch would publish
 	// the wrong value or none.
-	root := make(map[string]any, 1+len(dims)+len(ms)+len(props))
-	root[metadataKey] = nil // reserved; filled in below
+	taken := make(map[string]struct{}, 1+len(dims)+len(ms)+len(props))
+	taken[metadataKey] = struct{}{}
 	claim := func(kind, name string) error {
-		if _, taken := root[name]; taken {
+		if _, ok := taken[name]; ok {
 			return fmt.Errorf("%w: %s %q", errCollision, kind, name)
 		}
+		taken[name] = struct{}{}
 		return nil
 	}
 
@@ -225,7 +226,6 @@ func (e *Emitter) encode(t time.Time, dims []Dimension, ms []Metric, props map[s
 		if d.Value == "" || utf8.RuneCountInString(d.Value) > maxDimensionValueLen || !utf8.ValidString(d.Value) {
 			return nil, fmt.Errorf("%w: %s=%q must be 1 to %d characters of UTF-8", errDimensionValue, d.Name, d.Value, maxDimensionValueLen)
 		}
-		root[d.Name] = d.Value
 		names = append(names, d.Name)
 	}
 
@@ -245,38 +245,92 @@ func (e *Emitter) encode(t time.Time, dims []Dimension, ms []Metric, props map[s
 		if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
 			return nil, fmt.Errorf("%w: %s=%v", errValue, m.Name, m.Value)
 		}
-		root[m.Name] = m.Value
 		defs = append(defs, definition{Name: m.Name, Unit: m.Unit})
 	}
 
-	for k, v := range props {
+	for k := range props {
 		if !utf8.ValidString(k) {
 			return nil, fmt.Errorf("%w: name %q is not UTF-8", errProperty, k)
 		}
 		if err := claim("property", k); err != nil {
 			return nil, err
 		}
-		root[k] = v
 	}
 
-	root[metadataKey] = metadata{
+	// The document is written member by member rather than as a map: a
+	// map[string]any makes encoding/json sort the keys and reflect over
+	// every value, which was the largest cost of a request (see
+	// docs/benchmarks.md). The members are the same.
+	w := newDocWriter()
+	if err := w.member(metadataKey, metadata{
 		Timestamp: ts,
 		CloudWatchMetrics: []directive{{
 			Namespace:  e.namespace,
 			Dimensions: [][]string{names},
 			Metrics:    defs,
 		}},
+	}); err != nil {
+		return nil, err
 	}
+	for _, d := range dims {
+		if err := w.member(d.Name, d.Value); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range ms {
+		if err := w.member(m.Name, m.Value); err != nil {
+			return nil, err
+		}
+	}
+	for k, v := range props {
+		if err := w.member(k, v); err != nil {
+			return nil, fmt.Errorf("%w: %w", errProperty, err)
+		}
+	}
+	return w.end(), nil
+}
 
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+// docWriter writes one JSON object, member by member, on one line.
+type docWriter struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+	n   int
+}
+
+func newDocWriter() *docWriter {
+	w := &docWriter{}
+	w.buf.WriteByte('{')
+	w.enc = json.NewEncoder(&w.buf)
 	// Log lines are not HTML; escaping <, > and & only makes them harder
 	// to read and search.
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(root); err != nil { // Encode ends the line with '\n'
-		return nil, fmt.Errorf("%w: %w", errProperty, err)
+	w.enc.SetEscapeHTML(false)
+	return w
+}
+
+// value writes v as JSON without the newline Encode adds.
+func (w *docWriter) value(v any) error {
+	if err := w.enc.Encode(v); err != nil {
+		return err
 	}
-	return buf.Bytes(), nil
+	w.buf.Truncate(w.buf.Len() - 1)
+	return nil
+}
+
+func (w *docWriter) member(name string, v any) error {
+	if w.n > 0 {
+		w.buf.WriteByte(',')
+	}
+	w.n++
+	if err := w.value(name); err != nil {
+		return err
+	}
+	w.buf.WriteByte(':')
+	return w.value(v)
+}
+
+func (w *docWriter) end() []byte {
+	w.buf.WriteString("}\n")
+	return w.buf.Bytes()
 }
 
 // checkName checks a dimension or metric name. Invalid UTF-8 is refused
