@@ -5,12 +5,10 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/plainview/serverless/shared/function"
 	"github.com/plainview/serverless/shared/gateway"
@@ -23,14 +21,15 @@ import (
 
 func main() {
 	env, err := function.Setup(context.Background(), os.Getenv, os.Stdout)
-	if err == nil && os.Getenv("NOTIFY_TOPIC_ARN") == "" {
-		err = fmt.Errorf("NOTIFY_TOPIC_ARN (the operators' SNS topic) is not set")
+	var operators *notify.SNS
+	if err == nil {
+		operators, err = function.Operators(env, os.Getenv)
 	}
 	if err != nil {
 		slog.Error("start", "error", err)
 		os.Exit(1)
 	}
-	lambda.Start(handler(env, notify.NewSNS(sns.NewFromConfig(env.AWS), os.Getenv("NOTIFY_TOPIC_ARN"))))
+	lambda.Start(handler(env, operators))
 }
 
 // handler is the function's entry point: incidents and leaks recorded in

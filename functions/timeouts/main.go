@@ -5,12 +5,10 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/plainview/serverless/shared/actuation"
 	"github.com/plainview/serverless/shared/function"
@@ -19,14 +17,15 @@ import (
 
 func main() {
 	env, err := function.Setup(context.Background(), os.Getenv, os.Stdout)
-	if err == nil && os.Getenv("NOTIFY_TOPIC_ARN") == "" {
-		err = fmt.Errorf("NOTIFY_TOPIC_ARN (the operators' SNS topic) is not set")
+	var operators *notify.SNS
+	if err == nil {
+		operators, err = function.Operators(env, os.Getenv)
 	}
 	if err != nil {
 		slog.Error("start", "error", err)
 		os.Exit(1)
 	}
-	lambda.Start(handler(env, notify.NewSNS(sns.NewFromConfig(env.AWS), os.Getenv("NOTIFY_TOPIC_ARN"))))
+	lambda.Start(handler(env, operators))
 }
 
 // handler runs one pass of the schedule and reports how many it ended.

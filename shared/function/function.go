@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/plainview/serverless/shared/config"
@@ -23,6 +24,7 @@ import (
 	"github.com/plainview/serverless/shared/gateway"
 	"github.com/plainview/serverless/shared/httpapi"
 	"github.com/plainview/serverless/shared/metrics"
+	"github.com/plainview/serverless/shared/notify"
 	"github.com/plainview/serverless/shared/store"
 )
 
@@ -65,6 +67,16 @@ func Setup(ctx context.Context, getenv func(string) string, out io.Writer) (Env,
 		Metrics: metrics.NewEmitter(out, Namespace),
 		Store:   store.New(store.NewClient(awsCfg, cfg.DynamoDBEndpoint), cfg.TableName, nil),
 	}, nil
+}
+
+// Operators is the operators' SNS topic named by NOTIFY_TOPIC_ARN, for the
+// functions that page people (incidents, ingest, timeouts).
+func Operators(env Env, getenv func(string) string) (*notify.SNS, error) {
+	arn := getenv("NOTIFY_TOPIC_ARN")
+	if arn == "" {
+		return nil, fmt.Errorf("configuration: NOTIFY_TOPIC_ARN (the operators' SNS topic) is not set")
+	}
+	return notify.NewSNS(sns.NewFromConfig(env.AWS), arn), nil
 }
 
 // APIConfig is the handler configuration of a function that serves its
