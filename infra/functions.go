@@ -95,12 +95,16 @@ func (st *stack) addFunctions() error {
 	return nil
 }
 
+// timeoutsIndex is the index the timeouts function queries for open
+// actuations by deadline (docs/data-model.md).
+const timeoutsIndex = "gsi2"
+
 // grant gives a function's role what its code calls, and nothing else.
 func (st *stack) grant(name string, role awsiam.Role) error {
 	// The DynamoDB actions are what the store calls (shared/store): reads
 	// are GetItem and Query, writes are transactions, conditional puts and
 	// updates, and the idempotency claim's delete. Nothing scans;
-	// BatchWriteItem is the ingest function's (device issue).
+	// BatchWriteItem is the ingest function's (telemetry batches).
 	tableReadActions := []string{"dynamodb:GetItem", "dynamodb:Query"}
 	tableWriteActions := []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:TransactWriteItems"}
 	tableResources := &[]*string{st.table.TableArn(), jsii.String(*st.table.TableArn() + "/index/*")}
@@ -129,6 +133,20 @@ func (st *stack) grant(name string, role awsiam.Role) error {
 	case routes.FuncIncidents:
 		allow("TableRead", tableReadActions, tableResources)
 		allow("TableWrite", tableWriteActions, &[]*string{st.table.TableArn()})
+		allow("NotifyOperators", []string{"sns:Publish"}, &[]*string{st.topic.TopicArn()})
+	case spec.FuncIngest:
+		// BatchWriteItem is the telemetry batches' (readings, 25 at a
+		// time); ingestion deletes nothing and has no health check, so no
+		// DeleteItem or DescribeTable. The queues' actions are granted
+		// where the queues are declared (addDevices): receive from the
+		// telemetry queue, send to the dead-letter queue.
+		allow("TableRead", tableReadActions, tableResources)
+		allow("TableWrite", []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:TransactWriteItems", "dynamodb:BatchWriteItem"}, &[]*string{st.table.TableArn()})
+		allow("NotifyOperators", []string{"sns:Publish"}, &[]*string{st.topic.TopicArn()})
+	case spec.FuncTimeouts:
+		// Open actuations past their deadline are found on gsi2 only.
+		allow("TableQueryDeadlines", []string{"dynamodb:Query"}, &[]*string{jsii.String(*st.table.TableArn() + "/index/" + timeoutsIndex)})
+		allow("TableWrite", []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:TransactWriteItems"}, &[]*string{st.table.TableArn()})
 		allow("NotifyOperators", []string{"sns:Publish"}, &[]*string{st.topic.TopicArn()})
 	case spec.FuncAuthorizer:
 		allow("ReadKeys", []string{"secretsmanager:GetSecretValue"}, &[]*string{st.secret.SecretArn()})

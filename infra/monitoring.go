@@ -26,6 +26,7 @@ const (
 	api5xxRateThreshold    = 0.05 // fraction of requests, over two periods
 	apiLatencyP99Threshold = 2500 // milliseconds, over three periods
 	emf5xxThreshold        = 5    // 5xx answers of one function in one period
+	telemetryAgeThreshold  = 300  // seconds the oldest telemetry message waits
 )
 
 // addMonitoring declares the alarms, all to the operators' topic, and the
@@ -93,6 +94,22 @@ func (st *stack) addMonitoring() {
 		st.table.MetricThrottledRequestsForOperations(&awsdynamodb.OperationsMetricOptions{Operations: ops, Period: every}), 10, 1)
 	alarm("TableSystemErrors", "DynamoDB answered with system errors.",
 		st.table.MetricSystemErrorsForOperations(&awsdynamodb.SystemErrorsForOperationsMetricOptions{Operations: ops, Period: every}), 1, 1)
+
+	// Device traffic: any dead letter waits for a person; a telemetry
+	// queue falling behind is ingest failing or throttled.
+	peak := &awscloudwatch.MetricOptions{Period: every, Statistic: jsii.String("Maximum")}
+	alarm("DeadLetters", "Device messages could not be ingested: they wait in the dead-letter queue.",
+		st.deadLetters.MetricApproximateNumberOfMessagesVisible(peak), 1, 1)
+	// What ingest itself dead-lettered (shared/ingest: invalid or unknown
+	// device messages, written to the table for a person to see).
+	alarm("IngestDeadLetters", "The ingest function refused device messages (EMF DeadLetters).",
+		awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace: jsii.String(function.Namespace), MetricName: jsii.String("DeadLetters"),
+			DimensionsMap: &map[string]*string{"Function": jsii.String(spec.FuncIngest)},
+			Period:        every, Statistic: jsii.String("Sum"),
+		}), 1, 1)
+	alarm("TelemetryQueueAge", fmt.Sprintf("The oldest telemetry message has waited %d seconds or more.", telemetryAgeThreshold),
+		st.telemetry.MetricApproximateAgeOfOldestMessage(peak), telemetryAgeThreshold, 1)
 
 	st.addDashboard(alarms, every)
 }
@@ -165,8 +182,12 @@ func (st *stack) addDashboard(alarms []awscloudwatch.IAlarm, every awscdk.Durati
 		graph("Incidents opened by severity", 8, search("IncidentsOpened", []string{"Function", "Severity"}, "Sum", every)),
 		graph("Leak alerts by severity", 8, search("Alerts", []string{"Function", "Severity"}, "Sum", every)),
 	})
-	// Device issue seam: device messages in and rejected, dead letters,
-	// actuation timeouts and the telemetry queue's age join here.
+	rows = append(rows, []awscloudwatch.IWidget{
+		graph("Telemetry queue: sent and received", 8,
+			st.telemetry.MetricNumberOfMessagesSent(opts("Sum")), st.telemetry.MetricNumberOfMessagesReceived(opts("Sum"))),
+		graph("Telemetry queue: oldest message (s)", 8, st.telemetry.MetricApproximateAgeOfOldestMessage(opts("Maximum"))),
+		graph("Dead letters waiting", 8, st.deadLetters.MetricApproximateNumberOfMessagesVisible(opts("Maximum"))),
+	})
 
 	widgets := make([]*[]awscloudwatch.IWidget, len(rows))
 	for i := range rows {

@@ -45,7 +45,7 @@ func (st *stack) suppressNagFindings() {
 	for name, role := range st.roles {
 		suppress(role.Node().FindChild(jsii.String("DefaultPolicy")), "AwsSolutions-IAM5",
 			"xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions (X-Ray active tracing)", xray)
-		if name == routes.FuncReads || name == routes.FuncValves || name == routes.FuncIncidents {
+		if name == routes.FuncReads || name == routes.FuncValves || name == routes.FuncIncidents || name == spec.FuncIngest {
 			suppress(role.Node().FindChild(jsii.String("DefaultPolicy")), "AwsSolutions-IAM5",
 				"Reads query the table's own global secondary indexes (gsi1..gsi3, docs/data-model.md); index/* names only those of this table.",
 				&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::<Table[0-9A-F]{8}\.Arn>\/index\/\*$/g`)})
@@ -54,6 +54,9 @@ func (st *stack) suppressNagFindings() {
 	suppress(st.roles[routes.FuncValves].Node().FindChild(jsii.String("DefaultPolicy")), "AwsSolutions-IAM5",
 		"The valves function publishes commands to the valve it actuates, any valve: the wildcard is the valve id in valves/{id}/command and nothing else.",
 		&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:topic\/valves\/\*\/command$/g`)})
+
+	suppress(st.deadLetters, "AwsSolutions-SQS3",
+		"This is the dead-letter queue: of the telemetry queue, of ingest's asynchronous invokes and of the topic rules' error actions. A dead letter waits 14 days for a person, and an alarm fires on the first.")
 
 	suppress(st.api.Node().FindChild(jsii.String("CloudWatchRole")), "AwsSolutions-IAM4",
 		"API Gateway's account-level logging role uses the policy AWS documents for it (AmazonAPIGatewayPushToCloudWatchLogs); execution logging (AwsSolutions-APIG6) needs it.",

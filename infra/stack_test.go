@@ -88,6 +88,11 @@ func TestStack(t *testing.T) {
 			t.Run("alarms", func(t *testing.T) { checkAlarms(t, tpl) })
 			t.Run("dashboard", func(t *testing.T) { checkDashboard(t, tpl) })
 			t.Run("outputs", func(t *testing.T) { checkOutputs(t, tpl, tc.ctx) })
+			t.Run("queues", func(t *testing.T) { checkQueues(t, tpl, production) })
+			t.Run("ingest sources", func(t *testing.T) { checkIngestSources(t, tpl) })
+			t.Run("topic rules", func(t *testing.T) { checkTopicRules(t, tpl, tc.ctx) })
+			t.Run("device policy", func(t *testing.T) { checkDevicePolicy(t, tpl) })
+			t.Run("timeouts schedule", func(t *testing.T) { checkTimeoutsSchedule(t, tpl) })
 			t.Run("cdk-nag", func(t *testing.T) { checkNag(t, stack) })
 		})
 	}
@@ -557,6 +562,28 @@ func checkPermissions(t *testing.T, tpl template) {
 	want[routes.FuncValves]["iot:Publish"] = []string{"arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:topic/valves/*/command"}
 	want[routes.FuncIncidents]["sns:Publish"] = []string{"${" + tpl.at(t, "Operators") + "}"}
 	want[spec.FuncAuthorizer]["secretsmanager:GetSecretValue"] = []string{"${" + tpl.at(t, "ApiKeys") + "}"}
+	for _, a := range read {
+		want[spec.FuncIngest][a] = tableAndIndexes
+	}
+	for _, a := range []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:TransactWriteItems", "dynamodb:BatchWriteItem"} {
+		want[spec.FuncIngest][a] = []string{table}
+	}
+	want[spec.FuncIngest]["sns:Publish"] = []string{"${" + tpl.at(t, "Operators") + "}"}
+	// The telemetry queue's event source receives and deletes; the
+	// asynchronous invokes' failure destination sends dead letters.
+	telemetry, deadLetters := "${"+tpl.at(t, "Telemetry")+".Arn}", "${"+tpl.at(t, "DeadLetters")+".Arn}"
+	for _, a := range []string{"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage"} {
+		want[spec.FuncIngest][a] = []string{telemetry}
+	}
+	for _, a := range []string{"sqs:GetQueueAttributes", "sqs:GetQueueUrl"} {
+		want[spec.FuncIngest][a] = []string{telemetry, deadLetters}
+	}
+	want[spec.FuncIngest]["sqs:SendMessage"] = []string{deadLetters}
+	want[spec.FuncTimeouts]["dynamodb:Query"] = []string{table + "/index/gsi2"}
+	for _, a := range []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:TransactWriteItems"} {
+		want[spec.FuncTimeouts][a] = []string{table}
+	}
+	want[spec.FuncTimeouts]["sns:Publish"] = []string{"${" + tpl.at(t, "Operators") + "}"}
 
 	got := map[string]map[string][]string{}
 	for _, f := range spec.Functions() {
@@ -1014,6 +1041,9 @@ func checkAlarms(t *testing.T, tpl template) {
 	has("rejected actuations", "SUM(Actuations)", "Result = 'rejected'")
 	has("DynamoDB system errors", "SystemErrors")
 	has("DynamoDB throttles", "ThrottledRequests")
+	has("dead letters", "ApproximateNumberOfMessagesVisible ", "QueueName=${"+tpl.at(t, "DeadLetters")+".QueueName}")
+	has("ingest's dead letters (EMF)", "DeadLetters ", "Function=ingest")
+	has("the telemetry queue's age", "ApproximateAgeOfOldestMessage ", "QueueName=${"+tpl.at(t, "Telemetry")+".QueueName}")
 }
 
 func checkDashboard(t *testing.T, tpl template) {
@@ -1043,7 +1073,7 @@ func checkDashboard(t *testing.T, tpl template) {
 }
 
 func checkOutputs(t *testing.T, tpl template, ctx map[string]any) {
-	want := []string{"ApiUrl", "DashboardName", "KeySecretArn", "OperatorsTopicArn", "TableName"}
+	want := []string{"ApiUrl", "DashboardName", "KeySecretArn", "OperatorsTopicArn", "TableName", "TelemetryQueueUrl", "DeadLetterQueueUrl", "DevicePolicyName"}
 	if _, ok := ctx["domain_name"]; ok {
 		want = append(want, "CustomDomainTarget")
 	}

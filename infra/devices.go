@@ -1,0 +1,205 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiot"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/plainview/serverless/infra/spec"
+	"github.com/plainview/serverless/shared/rules"
+)
+
+// The device traffic's settings; docs/infrastructure.md gives the reasons.
+const (
+	// iotSQLVersion is the IoT SQL version of every topic rule.
+	iotSQLVersion = "2016-03-23"
+	// ingestRetries is how often Lambda retries a failed direct
+	// delivery (the local engine retries twice too).
+	ingestRetries = 2
+	// ingestMaxEventAge bounds how long a direct delivery waits for
+	// retries (throttling) before it becomes a dead letter.
+	ingestMaxEventAge = 1 // hour
+	// maxReceiveCount is how often a telemetry message is received
+	// before the queue moves it to the dead-letter queue.
+	maxReceiveCount = 3
+	// visibilityFactor: the queue's visibility timeout is this many
+	// times the ingest function's timeout, as Lambda advises for an SQS
+	// event source (a batch retried on throttling is not delivered
+	// twice at once).
+	visibilityFactor = 6
+	// deadLetterRetention is how long a dead letter waits for a person:
+	// SQS's longest.
+	deadLetterRetentionDays = 14
+)
+
+// addDevices declares the device traffic of /work/shared/ARCHITECTURE.md:
+// the topic rules of shared/rules, the telemetry queue and its dead-letter
+// queue, the ingest function's two sources, the devices' IoT policy and
+// the actuation timeout schedule. The functions exist already
+// (addFunctions); their roles get the queues' actions here.
+func (st *stack) addDevices() error {
+	ingest, ok := st.functions[spec.FuncIngest]
+	if !ok {
+		return fmt.Errorf("devices: no %s function in infra/spec", spec.FuncIngest)
+	}
+	timeouts, ok := st.functions[spec.FuncTimeouts]
+	if !ok {
+		return fmt.Errorf("devices: no %s function in infra/spec", spec.FuncTimeouts)
+	}
+	var ingestTimeout float64
+	for _, f := range spec.Functions() {
+		if f.Name == spec.FuncIngest {
+			ingestTimeout = f.Timeout.Seconds()
+		}
+	}
+
+	// The dead-letter queue takes what failed everywhere: telemetry
+	// received too often, direct deliveries out of retries, and what a
+	// rule could not deliver at all (its error action).
+	st.deadLetters = awssqs.NewQueue(st.scope, jsii.String("DeadLetters"), &awssqs.QueueProps{
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(deadLetterRetentionDays)),
+		RemovalPolicy:   st.removalPolicy(),
+	})
+	st.telemetry = awssqs.NewQueue(st.scope, jsii.String("Telemetry"), &awssqs.QueueProps{
+		Encryption:        awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:        jsii.Bool(true),
+		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(visibilityFactor * ingestTimeout)),
+		DeadLetterQueue: &awssqs.DeadLetterQueue{
+			Queue:           st.deadLetters,
+			MaxReceiveCount: jsii.Number(maxReceiveCount),
+		},
+		RemovalPolicy: st.removalPolicy(),
+	})
+
+	// Ingest's two sources: the queue in batches, reporting the messages
+	// to deliver again; and the direct rules' asynchronous invokes.
+	ingest.AddEventSource(awslambdaeventsources.NewSqsEventSource(st.telemetry, &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize:               jsii.Number(spec.IngestBatchSize),
+		MaxBatchingWindow:       awscdk.Duration_Seconds(jsii.Number(spec.IngestBatchingWindow.Seconds())),
+		ReportBatchItemFailures: jsii.Bool(true),
+	}))
+	ingest.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
+		RetryAttempts: jsii.Number(ingestRetries),
+		MaxEventAge:   awscdk.Duration_Hours(jsii.Number(ingestMaxEventAge)),
+		OnFailure:     awslambdadestinations.NewSqsDestination(st.deadLetters),
+	})
+
+	// The role IoT takes for the queue actions and every error action:
+	// send to the two queues, nothing else.
+	iotRole := awsiam.NewRole(st.scope, jsii.String("TopicRulesRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("iot.amazonaws.com"), nil),
+		Description: jsii.String("Plainview IoT topic rules: send to the telemetry and dead-letter queues"),
+	})
+	iotRole.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("SendToQueues"),
+		Actions:   jsii.Strings("sqs:SendMessage"),
+		Resources: &[]*string{st.telemetry.QueueArn(), st.deadLetters.QueueArn()},
+	}))
+
+	for _, r := range rules.Table() {
+		id := "Rule" + spec.LogicalID(r.Name)
+		var action *awsiot.CfnTopicRule_ActionProperty
+		switch r.Target {
+		case rules.Direct:
+			action = &awsiot.CfnTopicRule_ActionProperty{
+				Lambda: &awsiot.CfnTopicRule_LambdaActionProperty{FunctionArn: ingest.FunctionArn()},
+			}
+		case rules.Queue:
+			action = &awsiot.CfnTopicRule_ActionProperty{
+				Sqs: &awsiot.CfnTopicRule_SqsActionProperty{QueueUrl: st.telemetry.QueueUrl(), RoleArn: iotRole.RoleArn()},
+			}
+		default:
+			return fmt.Errorf("topic rule %s: target %q is not deployed", r.Name, r.Target)
+		}
+		rule := awsiot.NewCfnTopicRule(st.scope, jsii.String(id), &awsiot.CfnTopicRuleProps{
+			// Rule names are per account and region: the environment in
+			// the name lets development and production share an account.
+			RuleName: jsii.String(topicRuleName(st.settings.environment, r)),
+			TopicRulePayload: &awsiot.CfnTopicRule_TopicRulePayloadProperty{
+				Sql:              jsii.String(r.SQL()),
+				AwsIotSqlVersion: jsii.String(iotSQLVersion),
+				RuleDisabled:     jsii.Bool(false),
+				Description:      jsii.String(fmt.Sprintf("Plainview %s: %s to ingest (%s)", r.Name, r.Topic, r.Target)),
+				Actions:          &[]any{action},
+				ErrorAction: &awsiot.CfnTopicRule_ActionProperty{
+					Sqs: &awsiot.CfnTopicRule_SqsActionProperty{QueueUrl: st.deadLetters.QueueUrl(), RoleArn: iotRole.RoleArn()},
+				},
+			},
+		})
+		if r.Target == rules.Direct {
+			ingest.AddPermission(jsii.String(id+"Invoke"), &awslambda.Permission{
+				Principal:     awsiam.NewServicePrincipal(jsii.String("iot.amazonaws.com"), nil),
+				Action:        jsii.String("lambda:InvokeFunction"),
+				SourceArn:     rule.AttrArn(),
+				SourceAccount: st.scope.Account(),
+			})
+		}
+	}
+
+	st.addDevicePolicy()
+
+	// Actuation timeouts: every minute, EventBridge's finest rate.
+	awsevents.NewRule(st.scope, jsii.String("TimeoutsSchedule"), &awsevents.RuleProps{
+		Description: jsii.String("Plainview: end open actuations past their deadline"),
+		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(1))),
+		Targets:     &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(timeouts, nil)},
+	})
+
+	output := func(id, description string, value *string) {
+		awscdk.NewCfnOutput(st.scope, jsii.String(id), &awscdk.CfnOutputProps{Description: jsii.String(description), Value: value})
+	}
+	output("TelemetryQueueUrl", "The telemetry queue the queue topic rules send to", st.telemetry.QueueUrl())
+	output("DeadLetterQueueUrl", "The dead-letter queue: device messages that could not be ingested", st.deadLetters.QueueUrl())
+	return nil
+}
+
+// topicRuleName is the IoT rule name of r in an environment: letters,
+// digits and _ only.
+func topicRuleName(environment string, r rules.Rule) string {
+	return "plainview_" + environment + "_" + r.Name
+}
+
+// addDevicePolicy declares the IoT policy every device certificate gets
+// (docs/devices.md): each thing connects as itself and publishes and
+// subscribes on its own topics only, by the policy variable of the thing
+// the certificate is attached to.
+func (st *stack) addDevicePolicy() {
+	const me = "${iot:Connection.Thing.ThingName}"
+	arn := func(resource, name string) string {
+		return fmt.Sprintf("arn:%s:iot:%s:%s:%s/%s", *awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *awscdk.Aws_ACCOUNT_ID(), resource, name)
+	}
+	statement := func(sid, action string, resources ...string) map[string]any {
+		return map[string]any{"Sid": sid, "Effect": "Allow", "Action": action, "Resource": resources}
+	}
+	policy := awsiot.NewCfnPolicy(st.scope, jsii.String("DevicePolicy"), &awsiot.CfnPolicyProps{
+		PolicyName: jsii.String("plainview-" + st.settings.environment + "-device"),
+		PolicyDocument: map[string]any{
+			"Version": "2012-10-17",
+			"Statement": []any{
+				statement("ConnectAsItself", "iot:Connect", arn("client", me)),
+				statement("PublishOwnTopics", "iot:Publish",
+					arn("topic", "valves/"+me+"/status"),
+					arn("topic", "plainview/devices/"+me+"/telemetry"),
+					arn("topic", "pipeline/pressure/"+me),
+					arn("topic", "plainview/leaks")),
+				statement("SubscribeOwnCommands", "iot:Subscribe", arn("topicfilter", "valves/"+me+"/command")),
+				statement("ReceiveOwnCommands", "iot:Receive", arn("topic", "valves/"+me+"/command")),
+			},
+		},
+	})
+	awscdk.NewCfnOutput(st.scope, jsii.String("DevicePolicyName"), &awscdk.CfnOutputProps{
+		Description: jsii.String("The IoT policy to attach to each device certificate"),
+		Value:       policy.Ref(),
+	})
+}

@@ -1,0 +1,294 @@
+package main
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/plainview/serverless/infra/spec"
+	"github.com/plainview/serverless/shared/rules"
+)
+
+// The device traffic's checks, run by TestStack on each environment.
+
+// checkQueues: both queues encrypted and TLS-only, the telemetry queue
+// redriving to the dead-letter queue.
+func checkQueues(t *testing.T, tpl template, production bool) {
+	telemetryID, deadID := tpl.at(t, "Telemetry"), tpl.at(t, "DeadLetters")
+	if got := tpl.ofType("AWS::SQS::Queue"); !slices.Equal(got, sorted([]string{telemetryID, deadID})) {
+		t.Errorf("queues %v, want the telemetry and dead-letter queues", got)
+	}
+	retain := map[bool]string{true: "Retain", false: "Delete"}[production]
+	for _, id := range []string{telemetryID, deadID} {
+		q := tpl.Resources[id]
+		if got := optional(q.Properties["SqsManagedSseEnabled"]); got != "true" && q.Properties["KmsMasterKeyId"] == nil {
+			t.Errorf("queue %s is not encrypted: %v", id, q.Properties)
+		}
+		if q.DeletionPolicy != retain {
+			t.Errorf("queue %s: DeletionPolicy %q, want %q", id, q.DeletionPolicy, retain)
+		}
+		tls := false
+		for _, pid := range tpl.ofType("AWS::SQS::QueuePolicy") {
+			p := tpl.Resources[pid].Properties
+			if !slices.Contains(strs(p["Queues"]), "${"+id+"}") {
+				continue
+			}
+			for _, st := range get(p, "PolicyDocument", "Statement").([]any) {
+				tls = tls || render(get(st, "Effect")) == "Deny" &&
+					render(get(st, "Condition", "Bool", "aws:SecureTransport")) == "false"
+			}
+		}
+		if !tls {
+			t.Errorf("queue %s does not refuse requests without TLS", id)
+		}
+	}
+	p := tpl.Resources[telemetryID].Properties
+	if got, want := render(get(p, "RedrivePolicy", "deadLetterTargetArn")), "${"+deadID+".Arn}"; got != want {
+		t.Errorf("telemetry redrives to %s, want %s", got, want)
+	}
+	if got := render(get(p, "RedrivePolicy", "maxReceiveCount")); got != fmt.Sprint(maxReceiveCount) {
+		t.Errorf("telemetry maxReceiveCount %s, want %d", got, maxReceiveCount)
+	}
+	var ingestTimeout float64
+	for _, f := range spec.Functions() {
+		if f.Name == spec.FuncIngest {
+			ingestTimeout = f.Timeout.Seconds()
+		}
+	}
+	if got := render(p["VisibilityTimeout"]); got != fmt.Sprint(6*ingestTimeout) {
+		t.Errorf("telemetry visibility timeout %s s, want six times ingest's %v s", got, ingestTimeout)
+	}
+	if got := render(tpl.Resources[deadID].Properties["MessageRetentionPeriod"]); got != "1209600" {
+		t.Errorf("dead letters kept %s s, want 14 days", got)
+	}
+}
+
+// checkIngestSources: the telemetry queue in batches with partial batch
+// failures; direct invokes retried twice, then dead letters.
+func checkIngestSources(t *testing.T, tpl template) {
+	ingest := tpl.at(t, spec.LogicalID(spec.FuncIngest))
+	mappings := tpl.ofType("AWS::Lambda::EventSourceMapping")
+	if len(mappings) != 1 {
+		t.Fatalf("%d event source mappings, want the telemetry queue's", len(mappings))
+	}
+	p := tpl.Resources[mappings[0]].Properties
+	for prop, c := range map[string]struct{ got, want string }{
+		"FunctionName":                   {render(p["FunctionName"]), "${" + ingest + "}"},
+		"EventSourceArn":                 {render(p["EventSourceArn"]), "${" + tpl.at(t, "Telemetry") + ".Arn}"},
+		"BatchSize":                      {render(p["BatchSize"]), fmt.Sprint(spec.IngestBatchSize)},
+		"MaximumBatchingWindowInSeconds": {render(p["MaximumBatchingWindowInSeconds"]), fmt.Sprint(spec.IngestBatchingWindow.Seconds())},
+		"FunctionResponseTypes":          {render(p["FunctionResponseTypes"]), "ReportBatchItemFailures"},
+	} {
+		if c.got != c.want {
+			t.Errorf("event source %s = %s, want %s", prop, c.got, c.want)
+		}
+	}
+
+	configs := tpl.ofType("AWS::Lambda::EventInvokeConfig")
+	if len(configs) != 1 {
+		t.Fatalf("%d asynchronous invoke configurations, want ingest's", len(configs))
+	}
+	p = tpl.Resources[configs[0]].Properties
+	for prop, c := range map[string]struct{ got, want string }{
+		"FunctionName":             {render(p["FunctionName"]), "${" + ingest + "}"},
+		"MaximumRetryAttempts":     {render(p["MaximumRetryAttempts"]), "2"},
+		"MaximumEventAgeInSeconds": {render(p["MaximumEventAgeInSeconds"]), "3600"},
+		"OnFailure":                {render(get(p, "DestinationConfig", "OnFailure", "Destination")), "${" + tpl.at(t, "DeadLetters") + ".Arn}"},
+	} {
+		if c.got != c.want {
+			t.Errorf("asynchronous invokes %s = %s, want %s", prop, c.got, c.want)
+		}
+	}
+}
+
+// checkTopicRules: one topic rule per rule of shared/rules, delivering
+// where its target says, with its failures to the dead-letter queue. A
+// rule added to the table and not to the stack fails here.
+func checkTopicRules(t *testing.T, tpl template, ctx map[string]any) {
+	ingestArn := "${" + tpl.at(t, spec.LogicalID(spec.FuncIngest)) + ".Arn}"
+	telemetry, deadLetters := "${"+tpl.at(t, "Telemetry")+"}", "${"+tpl.at(t, "DeadLetters")+"}"
+	role := "${" + tpl.at(t, "TopicRulesRole") + ".Arn}"
+	env := ctxString(ctx, "environment", "")
+
+	byName := map[string]string{} // rule name → logical id
+	for _, id := range tpl.ofType("AWS::IoT::TopicRule") {
+		byName[render(tpl.Resources[id].Properties["RuleName"])] = id
+	}
+	if len(byName) != len(rules.Table()) {
+		t.Errorf("%d topic rules %v, want the %d of shared/rules", len(byName), slices.Sorted(maps.Keys(byName)), len(rules.Table()))
+	}
+	invokers := map[string]bool{} // rule ARNs allowed to invoke ingest
+	for _, id := range tpl.ofType("AWS::Lambda::Permission") {
+		p := tpl.Resources[id].Properties
+		if render(p["Principal"]) == "iot.amazonaws.com" && render(p["FunctionName"]) == ingestArn &&
+			render(p["Action"]) == "lambda:InvokeFunction" {
+			invokers[render(p["SourceArn"])] = true
+		}
+	}
+	direct := 0
+	for _, r := range rules.Table() {
+		name := "plainview_" + env + "_" + r.Name
+		id, ok := byName[name]
+		if !ok {
+			t.Errorf("rule %s (%s) is not deployed as %s", r.Name, r.Topic, name)
+			continue
+		}
+		p := tpl.Resources[id].Properties
+		payload := get(p, "TopicRulePayload")
+		if got := render(get(payload, "Sql")); got != r.SQL() {
+			t.Errorf("%s: SQL %q, want %q", r.Name, got, r.SQL())
+		}
+		if got := render(get(payload, "AwsIotSqlVersion")); got != "2016-03-23" {
+			t.Errorf("%s: SQL version %s", r.Name, got)
+		}
+		if got := render(get(payload, "RuleDisabled")); got == "true" {
+			t.Errorf("%s is disabled", r.Name)
+		}
+		var want string
+		switch r.Target {
+		case rules.Direct:
+			direct++
+			want = `{"Lambda":{"FunctionArn":"` + ingestArn + `"}}`
+			if !invokers["${"+id+".Arn}"] {
+				t.Errorf("%s: IoT may not invoke ingest for this rule", r.Name)
+			}
+		case rules.Queue:
+			want = `{"Sqs":{"QueueUrl":"` + telemetry + `","RoleArn":"` + role + `"}}`
+		default:
+			t.Errorf("%s: target %q", r.Name, r.Target)
+		}
+		if n := len(get(payload, "Actions").([]any)); n != 1 {
+			t.Errorf("%s: %d actions, want one", r.Name, n)
+		}
+		if got := actionsOf(get(payload, "Actions")); got != want {
+			t.Errorf("%s: actions %s, want %s", r.Name, got, want)
+		}
+		if got, want := actionsOf(get(payload, "ErrorAction")), `{"Sqs":{"QueueUrl":"`+deadLetters+`","RoleArn":"`+role+`"}}`; got != want {
+			t.Errorf("%s: error action %s, want %s", r.Name, got, want)
+		}
+	}
+	if len(invokers) != direct {
+		t.Errorf("IoT may invoke ingest for %d rules, want the %d direct ones", len(invokers), direct)
+	}
+
+	// The rules' role: assumed by IoT, sending to the two queues only.
+	roleID := tpl.at(t, "TopicRulesRole")
+	if got := render(get(tpl.Resources[roleID].Properties, "AssumeRolePolicyDocument", "Statement")); !strings.Contains(got, `"Service":"iot.amazonaws.com"`) {
+		t.Errorf("the topic rules' role trusts %s, want IoT", got)
+	}
+	actions := map[string][]string{}
+	for _, id := range tpl.ofType("AWS::IAM::Policy") {
+		p := tpl.Resources[id].Properties
+		if !slices.Contains(strs(p["Roles"]), "${"+roleID+"}") {
+			continue
+		}
+		for _, st := range get(p, "PolicyDocument", "Statement").([]any) {
+			for _, a := range strs(get(st, "Action")) {
+				actions[a] = sorted(append(actions[a], strs(get(st, "Resource"))...))
+			}
+		}
+	}
+	wantActions := map[string][]string{"sqs:SendMessage": sorted([]string{
+		"${" + tpl.at(t, "Telemetry") + ".Arn}", "${" + tpl.at(t, "DeadLetters") + ".Arn}",
+	})}
+	if !maps.EqualFunc(actions, wantActions, slices.Equal) {
+		t.Errorf("the topic rules' role may\n%s\nwant exactly\n%s", describe(actions), describe(wantActions))
+	}
+}
+
+// actionsOf renders topic rule actions as JSON with intrinsics rendered.
+func actionsOf(v any) string {
+	var walk func(v any) any
+	walk = func(v any) any {
+		switch x := v.(type) {
+		case map[string]any:
+			if _, ok := x["Ref"]; ok {
+				return render(x)
+			}
+			if _, ok := x["Fn::GetAtt"]; ok {
+				return render(x)
+			}
+			out := map[string]any{}
+			for k, e := range x {
+				out[k] = walk(e)
+			}
+			return out
+		case []any:
+			out := make([]any, len(x))
+			for i, e := range x {
+				out[i] = walk(e)
+			}
+			return out
+		}
+		return v
+	}
+	return render(walk(v))
+}
+
+// checkDevicePolicy: a device connects as its thing and uses its own
+// topics only (docs/devices.md).
+func checkDevicePolicy(t *testing.T, tpl template) {
+	ids := tpl.ofType("AWS::IoT::Policy")
+	if len(ids) != 1 {
+		t.Fatalf("%d IoT policies, want the devices' one", len(ids))
+	}
+	const prefix = "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:"
+	const me = "${iot:Connection.Thing.ThingName}"
+	want := map[string][]string{
+		"iot:Connect": {prefix + "client/" + me},
+		"iot:Publish": sorted([]string{
+			prefix + "topic/valves/" + me + "/status",
+			prefix + "topic/plainview/devices/" + me + "/telemetry",
+			prefix + "topic/pipeline/pressure/" + me,
+			prefix + "topic/plainview/leaks",
+		}),
+		"iot:Subscribe": {prefix + "topicfilter/valves/" + me + "/command"},
+		"iot:Receive":   {prefix + "topic/valves/" + me + "/command"},
+	}
+	got := map[string][]string{}
+	for _, st := range get(tpl.Resources[ids[0]].Properties, "PolicyDocument", "Statement").([]any) {
+		if render(get(st, "Effect")) != "Allow" || get(st, "Condition") != nil {
+			t.Errorf("statement %s is not a plain Allow", render(st))
+		}
+		for _, a := range strs(get(st, "Action")) {
+			got[a] = sorted(append(got[a], strs(get(st, "Resource"))...))
+		}
+	}
+	if !maps.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("devices may\n%s\nwant exactly\n%s", describe(got), describe(want))
+	}
+}
+
+// checkTimeoutsSchedule: the timeouts function every minute.
+func checkTimeoutsSchedule(t *testing.T, tpl template) {
+	fn := "${" + tpl.at(t, spec.LogicalID(spec.FuncTimeouts)) + ".Arn}"
+	found := false
+	for _, id := range tpl.ofType("AWS::Events::Rule") {
+		p := tpl.Resources[id].Properties
+		for _, target := range p["Targets"].([]any) {
+			if render(get(target, "Arn")) != fn {
+				continue
+			}
+			found = true
+			if got := render(p["ScheduleExpression"]); got != "rate(1 minute)" {
+				t.Errorf("timeouts run on %s, want rate(1 minute)", got)
+			}
+			if got := render(p["State"]); got != "ENABLED" {
+				t.Errorf("the schedule is %s", got)
+			}
+		}
+	}
+	if !found {
+		t.Error("no schedule invokes the timeouts function")
+	}
+	allowed := false
+	for _, id := range tpl.ofType("AWS::Lambda::Permission") {
+		p := tpl.Resources[id].Properties
+		allowed = allowed || render(p["Principal"]) == "events.amazonaws.com" && render(p["FunctionName"]) == fn
+	}
+	if !allowed {
+		t.Error("EventBridge may not invoke the timeouts function")
+	}
+}
