@@ -30,6 +30,7 @@ import (
 	"github.com/plainview/serverless/shared/ingest"
 	"github.com/plainview/serverless/shared/leaks"
 	"github.com/plainview/serverless/shared/metrics"
+	"github.com/plainview/serverless/shared/mqttbroker"
 	"github.com/plainview/serverless/shared/notify"
 	"github.com/plainview/serverless/shared/publish"
 	"github.com/plainview/serverless/shared/routes"
@@ -88,12 +89,12 @@ type Stack struct {
 	db     *dynamo
 	dbSrv  *http.Server
 	apiSrv *http.Server
-	broker *broker
+	broker *mqttbroker.Broker
 	pub    *publish.MQTT
 	engine *rulesEngine
 	// newBroker makes a broker on a listener (RestartBroker uses it);
 	// brokerMu guards which broker is current.
-	newBroker func(net.Listener) (*broker, error)
+	newBroker func(net.Listener) (*mqttbroker.Broker, error)
 	brokerMu  sync.Mutex
 	metrics   *os.File
 	stop      context.CancelFunc
@@ -177,14 +178,11 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	s.MQTTURL = "tcp://" + mqLn.Addr().String()
 	// The functions' own login lives only as long as this process.
 	cloud := Login{Username: "plainview-cloud", Password: rand.Text()}
-	s.newBroker = func(ln net.Listener) (*broker, error) {
+	s.newBroker = func(ln net.Listener) (*mqttbroker.Broker, error) {
 		return newBroker(ln, s.Operator, cloud, s.Devices, s.engine.published, s.log.With("component", "mqtt"))
 	}
 	if s.broker, err = s.newBroker(mqLn); err != nil {
 		mqLn.Close()
-		return nil, fmt.Errorf("mqtt broker: %w", err)
-	}
-	if err := s.broker.Serve(); err != nil {
 		return nil, fmt.Errorf("mqtt broker: %w", err)
 	}
 
@@ -331,7 +329,7 @@ func (s *Stack) Close() error {
 func (s *Stack) StopBroker() error {
 	s.brokerMu.Lock()
 	defer s.brokerMu.Unlock()
-	return s.broker.stop()
+	return s.broker.Stop()
 }
 
 // RestartBroker stops the broker and starts a new one on the same
@@ -342,7 +340,7 @@ func (s *Stack) RestartBroker() error {
 	s.brokerMu.Lock()
 	defer s.brokerMu.Unlock()
 	addr := strings.TrimPrefix(s.MQTTURL, "tcp://")
-	if err := s.broker.stop(); err != nil {
+	if err := s.broker.Stop(); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", addr)
@@ -352,9 +350,6 @@ func (s *Stack) RestartBroker() error {
 	b, err := s.newBroker(ln)
 	if err != nil {
 		ln.Close()
-		return err
-	}
-	if err := b.Serve(); err != nil {
 		return err
 	}
 	s.broker = b

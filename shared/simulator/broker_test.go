@@ -2,7 +2,6 @@ package simulator_test
 
 import (
 	"log/slog"
-	"math"
 	"net"
 	"sync"
 	"testing"
@@ -10,8 +9,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/plainview/serverless/shared/mqttbroker"
 )
 
 // record is what test brokers saw; one record can outlive a broker, so a
@@ -59,16 +58,14 @@ func (r *record) connected() []connect {
 // recorder admits everyone to everything, and records.
 type recorder struct {
 	mqtt.HookBase
-	rec  *record
-	live *sync.WaitGroup // connections not yet fully detached
+	rec *record
 }
 
 func (h *recorder) ID() string { return "test-recorder" }
 
 func (h *recorder) Provides(b byte) bool {
 	switch b {
-	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnConnect, mqtt.OnSessionEstablished,
-		mqtt.OnDisconnect, mqtt.OnSubscribed, mqtt.OnPublish:
+	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnConnect, mqtt.OnSubscribed, mqtt.OnPublish:
 		return true
 	}
 	return false
@@ -85,18 +82,6 @@ func (h *recorder) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		Password: string(pk.Connect.Password), Clean: pk.Connect.Clean,
 	})
 	return nil
-}
-
-func (h *recorder) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
-	if !cl.Net.Inline {
-		h.live.Add(1)
-	}
-}
-
-func (h *recorder) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
-	if !cl.Net.Inline {
-		h.live.Done()
-	}
 }
 
 func (h *recorder) OnSubscribed(cl *mqtt.Client, pk packets.Packet, _ []byte) {
@@ -118,16 +103,11 @@ func (h *recorder) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 	return pk, nil
 }
 
-// testBroker is an embedded mochi broker that can be stopped, with the
-// workaround of shared/localstack/broker.go: mochi v2.7.9's Server.Close
-// can deadlock when a client detaches during it, so stop drops every
-// connection first, waits until each has detached, and only then closes.
+// testBroker is the embedded broker (shared/mqttbroker, whose Stop avoids
+// mochi's Close deadlock) with a recorder, stopped when the test ends.
 type testBroker struct {
-	srv  *mqtt.Server
+	srv  *mqttbroker.Broker
 	addr string
-	ln   *trackingListener
-	live *sync.WaitGroup
-	once sync.Once
 }
 
 // startBroker serves MQTT on addr ("127.0.0.1:0" for any port) until the
@@ -138,26 +118,16 @@ func startBroker(t *testing.T, addr string, rec *record) *testBroker {
 	if err != nil {
 		t.Fatalf("listen on %s: %v", addr, err)
 	}
-	caps := mqtt.NewDefaultServerCapabilities()
-	caps.MaximumClientWritesPending = 1 << 16
-	caps.MaximumInflight = math.MaxUint16
-	caps.MaximumQos = 1
-	srv := mqtt.New(&mqtt.Options{Capabilities: caps, InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
-	b := &testBroker{srv: srv, addr: ln.Addr().String(), ln: &trackingListener{Listener: ln, conns: map[net.Conn]struct{}{}}, live: &sync.WaitGroup{}}
 	rec.mu.Lock()
 	if rec.subs == nil {
 		rec.subs = map[string]int{}
 	}
 	rec.mu.Unlock()
-	if err := srv.AddHook(&recorder{rec: rec, live: b.live}, nil); err != nil {
+	srv, err := mqttbroker.New(ln, slog.New(slog.DiscardHandler), &recorder{rec: rec})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.AddListener(listeners.NewNet("tcp", b.ln)); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Serve(); err != nil {
-		t.Fatal(err)
-	}
+	b := &testBroker{srv: srv, addr: ln.Addr().String()}
 	t.Cleanup(b.stop)
 	return b
 }
@@ -165,55 +135,7 @@ func startBroker(t *testing.T, addr string, rec *record) *testBroker {
 func (b *testBroker) url() string { return "tcp://" + b.addr }
 
 // stop shuts the broker down and frees its address; safe to call again.
-func (b *testBroker) stop() {
-	b.once.Do(func() {
-		b.ln.closeAll()
-		done := make(chan struct{})
-		go func() { b.live.Wait(); close(done) }()
-		select {
-		case <-done:
-			// OnDisconnect runs just before mochi deletes the client; let
-			// those deletes finish before Close takes its locks.
-			time.Sleep(50 * time.Millisecond)
-		case <-time.After(5 * time.Second):
-		}
-		_ = b.srv.Close()
-	})
-}
-
-// trackingListener remembers the connections it accepted, so they can all
-// be dropped at once.
-type trackingListener struct {
-	net.Listener
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
-}
-
-func (l *trackingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		c.Close()
-		return nil, net.ErrClosed
-	}
-	l.conns[c] = struct{}{}
-	return c, nil
-}
-
-func (l *trackingListener) closeAll() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.closed = true
-	_ = l.Listener.Close()
-	for c := range l.conns {
-		_ = c.Close()
-	}
-}
+func (b *testBroker) stop() { _ = b.srv.Stop() }
 
 // message is one a test client received.
 type message struct {

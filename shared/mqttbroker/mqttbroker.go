@@ -1,0 +1,150 @@
+// Package mqttbroker is the embedded MQTT broker that stands in for IoT
+// Core: mochi-mqtt with its limits raised to what IoT Core allows, and a
+// Stop that does not deadlock.
+package mqttbroker
+
+import (
+	"bytes"
+	"log/slog"
+	"math"
+	"net"
+	"sync"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// Broker is a running embedded broker.
+//
+// mochi v2.7.9's Server.Close can deadlock: Clients.GetByListener holds a
+// read lock and takes it again through Len, so a client detaching at that
+// moment (its Delete waiting for the write lock) blocks both forever. Stop
+// therefore stops accepting, drops every connection, waits until each has
+// detached, and only then calls Close.
+type Broker struct {
+	*mqtt.Server
+	ln   *trackingListener
+	live sync.WaitGroup // sessions not yet fully detached
+	once sync.Once
+	err  error
+}
+
+// New serves MQTT on ln with the hooks, added in order. Its limits are
+// raised past mochi's defaults, which silently drop QoS 1 messages past
+// 8,192 in flight per client; like IoT Core it takes QoS 0 and 1 only and
+// messages of at most 128 KB.
+func New(ln net.Listener, logger *slog.Logger, hooks ...mqtt.Hook) (*Broker, error) {
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumClientWritesPending = 1 << 16
+	caps.MaximumInflight = math.MaxUint16
+	caps.MaximumQos = 1
+	caps.MaximumPacketSize = 128 << 10
+	b := &Broker{
+		Server: mqtt.New(&mqtt.Options{Capabilities: caps, InlineClient: true, Logger: logger}),
+		ln:     &trackingListener{Listener: ln, conns: map[net.Conn]struct{}{}},
+	}
+	for _, h := range append([]mqtt.Hook{&liveness{live: &b.live}}, hooks...) {
+		if err := b.AddHook(h, nil); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.AddListener(listeners.NewNet("tcp", b.ln)); err != nil {
+		return nil, err
+	}
+	if err := b.Serve(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Stop shuts the broker down and frees its address; safe to call again.
+func (b *Broker) Stop() error {
+	b.once.Do(func() {
+		b.ln.closeAll()
+		done := make(chan struct{})
+		go func() { b.live.Wait(); close(done) }()
+		select {
+		case <-done:
+			// OnDisconnect runs just before mochi deletes the client; let
+			// those deletes finish before Close takes its locks.
+			time.Sleep(50 * time.Millisecond)
+		case <-time.After(5 * time.Second):
+		}
+		b.err = b.Close()
+	})
+	return b.err
+}
+
+// liveness counts the sessions that have not yet detached.
+type liveness struct {
+	mqtt.HookBase
+	live *sync.WaitGroup
+}
+
+func (h *liveness) ID() string { return "liveness" }
+
+func (h *liveness) Provides(b byte) bool {
+	return bytes.Contains([]byte{mqtt.OnSessionEstablished, mqtt.OnDisconnect}, []byte{b})
+}
+
+func (h *liveness) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	if !cl.Net.Inline {
+		h.live.Add(1)
+	}
+}
+
+func (h *liveness) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
+	if !cl.Net.Inline {
+		h.live.Done()
+	}
+}
+
+// AllowAll admits every client to every topic: for tests and benchmarks,
+// never for the local stack, which enforces the IoT policy.
+type AllowAll struct{ mqtt.HookBase }
+
+func (AllowAll) ID() string { return "allow-all" }
+
+func (AllowAll) Provides(b byte) bool {
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+}
+
+func (AllowAll) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
+
+func (AllowAll) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
+
+// trackingListener remembers the connections it accepted, so they can all
+// be dropped at once.
+type trackingListener struct {
+	net.Listener
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	l.conns[c] = struct{}{}
+	return c, nil
+}
+
+func (l *trackingListener) closeAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	_ = l.Listener.Close()
+	for c := range l.conns {
+		_ = c.Close()
+	}
+}
