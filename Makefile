@@ -61,7 +61,7 @@ RELEASE ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 CDK     := cd infra && CDK_DISABLE_CLI_TELEMETRY=true JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
 	./node_modules/.bin/cdk --no-notices -c version=$(RELEASE)
 
-.PHONY: synth deploy sam-template
+.PHONY: synth deploy diff destroy sam-template
 
 synth: build ## synthesize the CDK stack into infra/cdk.out, offline (CONTEXT="-c key=value ...")
 	@test -x infra/node_modules/.bin/cdk || (cd infra && npm ci --no-audit --no-fund)
@@ -71,6 +71,14 @@ synth: build ## synthesize the CDK stack into infra/cdk.out, offline (CONTEXT="-
 deploy: build ## deploy the stack with your AWS credentials (CONTEXT as for synth; see docs/infrastructure.md)
 	@test -x infra/node_modules/.bin/cdk || (cd infra && npm ci --no-audit --no-fund)
 	$(CDK) deploy --require-approval broadening $(CONTEXT)
+
+diff: build ## what a deploy would change (CONTEXT as for synth)
+	@test -x infra/node_modules/.bin/cdk || (cd infra && npm ci --no-audit --no-fund)
+	$(CDK) diff $(CONTEXT)
+
+destroy: ## delete the stack (production keeps its table and key secret: RETAIN)
+	@test -x infra/node_modules/.bin/cdk || (cd infra && npm ci --no-audit --no-fund)
+	$(CDK) destroy $(CONTEXT)
 
 sam-template: ## regenerate template.yaml (for sam local) from shared/routes and infra/spec
 	$(GO) run ./infra/samtemplate > template.yaml.tmp

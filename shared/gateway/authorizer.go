@@ -46,10 +46,12 @@ type refusal struct {
 }
 
 // authorizerFailure is API Gateway's AUTHORIZER_FAILURE and
-// AUTHORIZER_CONFIGURATION_ERROR: the authorizer could not decide, and the
-// client learns no more than that.
+// AUTHORIZER_CONFIGURATION_ERROR: the authorizer could not decide (the key
+// store unreadable), and the client learns no more than that. The stack's
+// gateway response makes it a 503 with Retry-After (infra/spec), so the
+// local gateway answers the same.
 func authorizerFailure() *refusal {
-	return &refusal{http.StatusInternalServerError, apierror.CodeInternal, "authorizer error"}
+	return &refusal{http.StatusServiceUnavailable, apierror.CodeUnavailable, "the key store is unavailable; retry later"}
 }
 
 // isUnauthorized reports whether the authorizer said no the way API Gateway

@@ -174,7 +174,7 @@ func TestKeyTheAuthorizerCallsUnauthorizedIs401(t *testing.T) {
 	}
 }
 
-func TestAuthorizerFailureIs500AndItsTextStaysInTheLog(t *testing.T) {
+func TestAuthorizerFailureIs503AndItsTextStaysInTheLog(t *testing.T) {
 	for name, tc := range map[string]struct {
 		authorizer gateway.AuthorizerHandler
 		logged     string
@@ -218,8 +218,11 @@ func TestAuthorizerFailureIs500AndItsTextStaysInTheLog(t *testing.T) {
 
 			resp, body := do(t, withKey(newRequest(t, http.MethodPost, srv.URL+"/incidents", []byte(`{}`)), key))
 
-			if msg := wantError(t, resp, body, http.StatusInternalServerError, apierror.CodeInternal); msg != "authorizer error" {
-				t.Errorf("message = %q, want authorizer error", msg)
+			if msg := wantError(t, resp, body, http.StatusServiceUnavailable, apierror.CodeUnavailable); msg != "the key store is unavailable; retry later" {
+				t.Errorf("message = %q", msg)
+			}
+			if resp.Header.Get("Retry-After") == "" {
+				t.Errorf("no Retry-After")
 			}
 			if strings.Contains(string(body), tc.logged) {
 				t.Errorf("the answer leaks the authorizer's failure: %s", body)

@@ -227,6 +227,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.needsAuthorizer(route) {
 		authCtx, refused := g.authorize(r.Context(), r, ev, ids)
 		if refused != nil {
+			if refused.status == http.StatusServiceUnavailable {
+				w.Header().Set("Retry-After", "5") // as the stack's gateway response (infra/spec)
+			}
 			g.fail(w, r, refused.status, refused.code, refused.message)
 			return
 		}
