@@ -83,3 +83,9 @@ destroy: ## delete the stack (production keeps its table and key secret: RETAIN)
 sam-template: ## regenerate template.yaml (for sam local) from shared/routes and infra/spec
 	$(GO) run ./infra/samtemplate > template.yaml.tmp
 	mv template.yaml.tmp template.yaml
+
+# --- ingestion benchmark (scripts/benchingest, docs/bench-ingest.md) --------
+.PHONY: bench-ingest
+
+bench-ingest: ## telemetry ingestion through the local stack, and the bare broker's ceiling (ARGS="-rate 1000 -duration 30s")
+	$(GO) run ./scripts/benchingest $(ARGS)
