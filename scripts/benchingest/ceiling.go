@@ -5,16 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
-	"sync"
 	"time"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
-	"github.com/mochi-mqtt/server/v2/packets"
-
 	"github.com/plainview/serverless/shared/domain"
+	"github.com/plainview/serverless/shared/mqttbroker"
 	"github.com/plainview/serverless/shared/simulator"
 )
 
@@ -92,125 +87,25 @@ func (c ceilingResult) write(w io.Writer) {
 	c.logs.write(w)
 }
 
-// bareBroker is an embedded mochi broker that admits every client.
+// bareBroker is the embedded broker (shared/mqttbroker, the local stack's
+// limits and its safe Stop) admitting every client, with no rules.
 type bareBroker struct {
-	srv  *mqtt.Server
-	url  string
-	ln   *trackingListener
-	live *sync.WaitGroup
+	srv *mqttbroker.Broker
+	url string
 }
 
-// startBareBroker serves MQTT on a free loopback port with the local
-// stack's limits (shared/localstack/broker.go): mochi's defaults drop QoS
-// 1 messages past 8,192 in flight per client.
+// startBareBroker serves MQTT on a free loopback port.
 func startBareBroker(logger *slog.Logger) (*bareBroker, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	caps := mqtt.NewDefaultServerCapabilities()
-	caps.MaximumClientWritesPending = 1 << 16
-	caps.MaximumInflight = math.MaxUint16
-	caps.MaximumQos = 1
-	caps.MaximumPacketSize = 128 << 10
-	b := &bareBroker{
-		srv: mqtt.New(&mqtt.Options{Capabilities: caps, Logger: logger}),
-		url: "tcp://" + ln.Addr().String(),
-		ln:  &trackingListener{Listener: ln, conns: map[net.Conn]struct{}{}}, live: &sync.WaitGroup{},
-	}
-	if err := b.srv.AddHook(&allowAll{live: b.live}, nil); err != nil {
-		ln.Close()
-		return nil, err
-	}
-	if err := b.srv.AddListener(listeners.NewNet("tcp", b.ln)); err != nil {
-		ln.Close()
-		return nil, err
-	}
-	if err := b.srv.Serve(); err != nil {
-		b.ln.closeAll()
-		return nil, err
-	}
-	return b, nil
-}
-
-// stop drops every connection and waits until each has detached before
-// closing: mochi v2.7.9's Close can deadlock when a client detaches
-// during it (see shared/localstack/broker.go).
-func (b *bareBroker) stop() {
-	b.ln.closeAll()
-	done := make(chan struct{})
-	go func() { b.live.Wait(); close(done) }()
-	select {
-	case <-done:
-		time.Sleep(50 * time.Millisecond) // mochi deletes the client just after OnDisconnect
-	case <-time.After(5 * time.Second):
-	}
-	b.srv.Close()
-}
-
-// allowAll admits every client to every topic, and counts the clients
-// attached.
-type allowAll struct {
-	mqtt.HookBase
-	live *sync.WaitGroup
-}
-
-func (h *allowAll) ID() string { return "bench-allow-all" }
-
-func (h *allowAll) Provides(b byte) bool {
-	switch b {
-	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSessionEstablished, mqtt.OnDisconnect:
-		return true
-	}
-	return false
-}
-
-func (h *allowAll) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
-
-func (h *allowAll) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
-
-func (h *allowAll) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
-	if !cl.Net.Inline {
-		h.live.Add(1)
-	}
-}
-
-func (h *allowAll) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
-	if !cl.Net.Inline {
-		h.live.Done()
-	}
-}
-
-// trackingListener remembers the connections it accepted, so they can
-// all be dropped at once.
-type trackingListener struct {
-	net.Listener
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
-}
-
-func (l *trackingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
+	srv, err := mqttbroker.New(ln, logger, &mqttbroker.AllowAll{})
 	if err != nil {
+		ln.Close()
 		return nil, err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		c.Close()
-		return nil, net.ErrClosed
-	}
-	l.conns[c] = struct{}{}
-	return c, nil
+	return &bareBroker{srv: srv, url: "tcp://" + ln.Addr().String()}, nil
 }
 
-func (l *trackingListener) closeAll() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.closed = true
-	_ = l.Listener.Close()
-	for c := range l.conns {
-		_ = c.Close()
-	}
-}
+func (b *bareBroker) stop() { _ = b.srv.Stop() }
