@@ -37,6 +37,7 @@ func readingSK(r Reading) string { return fmt.Sprintf("%013d#%s", r.At.UnixMilli
 // PutReadings stores readings with their TTL, in batches of 25 (the
 // BatchWriteItem limit), retrying what DynamoDB leaves unprocessed.
 func (s *Store) PutReadings(ctx context.Context, readings []Reading, ttl time.Duration) error {
+	readings = uniqueReadings(readings)
 	now := s.now()
 	for i := 0; i < len(readings); i += 25 {
 		var reqs []types.WriteRequest
@@ -59,6 +60,23 @@ func (s *Store) PutReadings(ctx context.Context, readings []Reading, ttl time.Du
 		}
 	}
 	return nil
+}
+
+// uniqueReadings drops repeats of a reading's key, keeping the first:
+// DynamoDB refuses a BatchWriteItem that names one key twice (minidyn does
+// not, so only this guards it), and a QoS 1 resend next to its original in
+// one queue batch is the same reading.
+func uniqueReadings(readings []Reading) []Reading {
+	seen := make(map[string]bool, len(readings))
+	out := readings[:0:0]
+	for _, r := range readings {
+		k := r.Device + "\x00" + readingSK(r)
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func (s *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) error {
