@@ -211,6 +211,5 @@ func (s *Service) event(typ string, a domain.Actuation, at time.Time, data map[s
 }
 
 func (s *Service) eventFor(typ, valveID, keyID string, at time.Time, data map[string]any) domain.Event {
-	b, _ := json.Marshal(data) // maps of plain values always marshal
-	return domain.Event{ID: domain.NewID("evt", at), Type: typ, At: at, Asset: valveID, KeyID: keyID, Data: b}
+	return domain.NewEvent(typ, valveID, keyID, at, data)
 }

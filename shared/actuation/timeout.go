@@ -54,7 +54,7 @@ func (t *Timeouts) Run(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, a := range due {
-		ev := (&Service{}).eventFor(domain.EventActuationTimedOut, a.ValveID, "", now,
+		ev := domain.NewEvent(domain.EventActuationTimedOut, a.ValveID, "", now,
 			map[string]any{"actuation_id": a.ID, "deadline": a.Deadline, "command": a.Command})
 		err := t.store.MoveActuation(ctx, store.Transition{
 			ValveID: a.ValveID, ActuationID: a.ID, From: domain.OpenActuationStates,

@@ -38,3 +38,11 @@ type Event struct {
 	KeyID string          `json:"key_id,omitempty"`
 	Data  json.RawMessage `json:"data"`
 }
+
+// NewEvent is an event of typ on asset at a time, caused by keyID (or by
+// no key: ""), with data as its JSON. Data is maps and slices of plain
+// values, which always marshal.
+func NewEvent(typ, asset, keyID string, at time.Time, data map[string]any) Event {
+	b, _ := json.Marshal(data)
+	return Event{ID: NewID("evt", at), Type: typ, At: at, Asset: asset, KeyID: keyID, Data: b}
+}

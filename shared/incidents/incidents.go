@@ -5,7 +5,6 @@ package incidents
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -226,8 +225,7 @@ func change(in domain.Incident, u Update, now time.Time) (domain.Incident, []dom
 
 // Event is an incident event.
 func Event(typ string, in domain.Incident, keyID string, at time.Time, data map[string]any) domain.Event {
-	b, _ := json.Marshal(data) // maps of plain values always marshal
-	return domain.Event{ID: domain.NewID("evt", at), Type: typ, At: at, Asset: in.ID, KeyID: keyID, Data: b}
+	return domain.NewEvent(typ, in.ID, keyID, at, data)
 }
 
 func nonNil(s []string) []string {

@@ -225,6 +225,5 @@ func messageID(m rules.Message) string {
 }
 
 func event(typ, asset string, at time.Time, data map[string]any) domain.Event {
-	b, _ := json.Marshal(data) // maps of plain values always marshal
-	return domain.Event{ID: domain.NewID("evt", at), Type: typ, At: at, Asset: asset, Data: b}
+	return domain.NewEvent(typ, asset, "", at, data)
 }

@@ -6,7 +6,6 @@ package leaks
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -254,6 +253,5 @@ func (s *Service) move(ctx context.Context, id, keyID string, from []string, to,
 }
 
 func event(typ string, a domain.Alert, keyID string, at time.Time, data map[string]any) domain.Event {
-	b, _ := json.Marshal(data) // maps of plain values always marshal
-	return domain.Event{ID: domain.NewID("evt", at), Type: typ, At: at, Asset: a.Section, KeyID: keyID, Data: b}
+	return domain.NewEvent(typ, a.Section, keyID, at, data)
 }
