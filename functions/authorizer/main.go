@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/plainview/serverless/shared/auth"
+	"github.com/plainview/serverless/shared/metrics"
 )
 
 func main() {
@@ -31,7 +32,8 @@ func main() {
 		os.Exit(1)
 	}
 	store := auth.NewSecretStore(secretsmanager.NewFromConfig(awsCfg), cfg.secretID)
-	lambda.Start(handler(auth.NewCache(store, cfg.cacheTTL, time.Now), logger))
+	keys := newCountingLoader(auth.NewCache(store, cfg.cacheTTL, time.Now), metrics.NewEmitter(os.Stdout, metricsNamespace), time.Now, logger)
+	lambda.Start(handler(keys, logger))
 }
 
 // config is the function's settings.
