@@ -13,6 +13,7 @@ import (
 	"maps"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/smithy-go"
@@ -82,6 +83,9 @@ type API struct {
 	started time.Time
 	mux     *http.ServeMux
 	log     *requestLog
+	// counters holds the layouts of the domain metrics, by name and
+	// dimension values (see count).
+	counters sync.Map
 }
 
 // New returns the handler of cfg.Function's routes. Routes of the table that
@@ -97,19 +101,21 @@ func New(cfg Config) *API {
 		cfg.Metrics = metrics.NewEmitter(io.Discard, "Plainview")
 	}
 	a := &API{cfg: cfg, started: cfg.Now(), mux: http.NewServeMux()}
-	a.log = &requestLog{function: cfg.Function, logger: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now}
 	impl := a.handlers()
 	maps.Copy(impl, a.writeHandlers())
+	var patterns []string
 	for _, r := range routes.Table() {
 		if r.Function != cfg.Function {
 			continue
 		}
+		patterns = append(patterns, r.Pattern())
 		h, ok := impl[r.Pattern()]
 		if !ok {
 			h = http.HandlerFunc(notImplemented)
 		}
 		a.mux.Handle(r.Pattern(), a.guard(r, h))
 	}
+	a.log = newRequestLog(cfg.Function, cfg.Logger, cfg.Metrics, cfg.Now, patterns)
 	return a
 }
 

@@ -68,64 +68,133 @@ func TestADatabaseThatIsDownMakesReadsRetryableAndTheServiceNotReady(t *testing.
 	}
 }
 
-func TestEachRequestLogsOneLineAndOneMetricsDocument(t *testing.T) {
-	var logs, emf bytes.Buffer
+func TestEachRequestWritesOneLineThatIsItsLogAndItsMetrics(t *testing.T) {
+	var logs, out bytes.Buffer
 	st := store.New(store.NewClient(store.LocalConfig(), deadEndpoint(t)), "plainview", nil)
 	api := httpapi.New(httpapi.Config{
 		Function: routes.FuncReads, Store: st,
 		Logger:  slog.New(slog.NewJSONHandler(&logs, nil)),
-		Metrics: metrics.NewEmitter(&emf, "Plainview"),
+		Metrics: metrics.NewEmitter(&out, "Plainview"),
 	})
 	for range 2 {
 		api.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/livez", nil))
 	}
-	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("log lines = %d: %s", len(lines), logs.String())
+	api.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/valves", nil)) // 503: the database is down
+	api.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/nowhere", nil))
+
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("%d lines for 4 requests:\n%s", len(lines), out.String())
 	}
-	for i, want := range []bool{true, false} {
-		var l map[string]any
-		if err := json.Unmarshal([]byte(lines[i]), &l); err != nil {
-			t.Fatal(err)
-		}
-		if l["route"] != "GET /livez" || l["status"] != 200.0 || l["cold_start"] != want || l["function"] != "reads" {
-			t.Errorf("line %d = %v", i, l)
-		}
-		if _, ok := l["latency_ms"].(float64); !ok {
-			t.Errorf("line %d has no latency: %v", i, l)
-		}
+	if logs.Len() != 0 {
+		t.Errorf("the request lines are not the logger's; it wrote:\n%s", logs.String())
 	}
-	docs := strings.Split(strings.TrimSpace(emf.String()), "\n")
-	if len(docs) != 2 {
-		t.Fatalf("EMF documents = %d", len(docs))
-	}
-	var d struct {
-		AWS struct {
+	type line struct {
+		Timestamp string   `json:"timestamp"`
+		Level     string   `json:"level"`
+		Message   string   `json:"message"`
+		RequestID string   `json:"request_id"`
+		Function  string   `json:"function"`
+		Route     string   `json:"route"`
+		Method    string   `json:"method"`
+		Path      string   `json:"path"`
+		Error     string   `json:"error"`
+		Status    int      `json:"status"`
+		LatencyMS *float64 `json:"latency_ms"`
+		ColdStart bool     `json:"cold_start"`
+		AWS       struct {
+			Timestamp         int64
 			CloudWatchMetrics []struct {
 				Namespace  string
 				Dimensions [][]string
 				Metrics    []struct{ Name, Unit string }
 			}
 		} `json:"_aws"`
-		Function, Route string
-		Requests        float64
-		Errors5xx       float64
+		DimFunction string  `json:"Function"`
+		DimRoute    string  `json:"Route"`
+		Requests    float64 `json:"Requests"`
+		Latency     float64 `json:"Latency"`
+		Errors5xx   float64 `json:"Errors5xx"`
 	}
-	if err := json.Unmarshal([]byte(docs[0]), &d); err != nil {
-		t.Fatal(err)
+	want := []struct {
+		route, level string
+		status       int
+		cold         bool
+		errors5xx    float64
+	}{
+		{"GET /livez", "INFO", 200, true, 0},
+		{"GET /livez", "INFO", 200, false, 0},
+		{"GET /valves", "ERROR", 503, false, 1},
+		{"unmatched", "INFO", 404, false, 0},
 	}
-	cw := d.AWS.CloudWatchMetrics
-	if len(cw) != 1 || cw[0].Namespace != "Plainview" || len(cw[0].Dimensions) != 1 || strings.Join(cw[0].Dimensions[0], ",") != "Function,Route" {
-		t.Errorf("directive = %+v", cw)
+	for i, raw := range lines {
+		noDuplicateMembers(t, raw)
+		var l line
+		dec := json.NewDecoder(strings.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&l); err != nil {
+			t.Fatalf("line %d: %v\n%s", i, err, raw)
+		}
+		w := want[i]
+		if l.Message != "request" || l.Level != w.level || l.Route != w.route || l.Function != "reads" ||
+			l.Status != w.status || l.ColdStart != w.cold || l.LatencyMS == nil || l.Timestamp == "" {
+			t.Errorf("line %d, log members: %s", i, raw)
+		}
+		if (w.status >= 500) != (l.Error != "") {
+			t.Errorf("line %d: error %q with status %d", i, l.Error, l.Status)
+		}
+		cw := l.AWS.CloudWatchMetrics
+		if len(cw) != 1 || cw[0].Namespace != "Plainview" || len(cw[0].Dimensions) != 1 ||
+			strings.Join(cw[0].Dimensions[0], ",") != "Function,Route" || len(cw[0].Metrics) != 3 || l.AWS.Timestamp == 0 {
+			t.Errorf("line %d, directive: %+v", i, l.AWS)
+		}
+		if l.DimFunction != "reads" || l.DimRoute != w.route || l.Requests != 1 || l.Errors5xx != w.errors5xx || l.Latency != *l.LatencyMS {
+			t.Errorf("line %d, metric members: %s", i, raw)
+		}
 	}
-	if d.Function != "reads" || d.Route != "GET /livez" || d.Requests != 1 || d.Errors5xx != 0 {
-		t.Errorf("values = %+v", d)
+}
+
+// noDuplicateMembers fails when the line's object names a member twice:
+// a decoder would keep the last, and CloudWatch might read the other.
+func noDuplicateMembers(t *testing.T, line string) {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(line))
+	seen := map[string]bool{}
+	depth := 0
+	expectKey := false
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			break
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			if v == '{' || v == '[' {
+				depth++
+			} else {
+				depth--
+			}
+			expectKey = depth == 1 && v == '{'
+			continue
+		case string:
+			if depth == 1 && expectKey {
+				if seen[v] {
+					t.Errorf("member %q twice in %s", v, line)
+				}
+				seen[v] = true
+				expectKey = false
+				continue
+			}
+		}
+		if depth == 1 {
+			expectKey = true
+		}
 	}
 }
 
 func TestAPanicIsA500InTheErrorShapeAndTheHandlerLivesOn(t *testing.T) {
 	var logs bytes.Buffer
-	api := httpapi.New(httpapi.Config{Function: routes.FuncReads, Store: panicky{}, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	api := httpapi.New(httpapi.Config{Function: routes.FuncReads, Store: panicky{}, Metrics: metrics.NewEmitter(&logs, "Plainview")})
 	rec := httptest.NewRecorder()
 	api.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/valves", nil))
 	if rec.Code != 500 || !strings.Contains(rec.Body.String(), `"internal_error"`) {

@@ -14,6 +14,9 @@ import (
 // parameters, each at most once. A typo is a 400, not a silently ignored
 // filter.
 func query(r *http.Request, allowed ...string) (url.Values, error) {
+	if r.URL.RawQuery == "" {
+		return nil, nil // reading a nil url.Values is reading an empty one
+	}
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return nil, badRequest("query string: malformed")

@@ -264,17 +264,34 @@ func (a *API) moveAlert(r *http.Request, move func(ctx context.Context, id, keyI
 }
 
 // count emits one domain metric: name by function, the given dimension and,
-// for outcomes, the result (the state reached, or the error's class).
+// for outcomes, the result (the state reached, or the error's class). Each
+// combination's layout is built once: the dimension values come from the
+// domain's enums (commands, severities, states, error classes), so there
+// are few of them.
 func (a *API) count(r *http.Request, name, result string, dim metrics.Dimension, err error) {
-	dims := []metrics.Dimension{{Name: "Function", Value: a.cfg.Function}, dim}
-	if result != "" || err != nil {
-		if err != nil {
-			result = errorClass(err)
-		}
-		dims = append(dims, metrics.Dimension{Name: "Result", Value: result})
+	if err != nil {
+		result = errorClass(err)
 	}
-	if err := a.cfg.Metrics.Emit(a.cfg.Now(), dims, []metrics.Metric{{Name: name, Unit: metrics.Count, Value: 1}},
-		map[string]any{"request_id": requestID(r)}); err != nil {
-		a.cfg.Logger.Error("emit metrics", "error", err)
+	key := name + "\x00" + dim.Name + "\x00" + dim.Value + "\x00" + result
+	l, ok := a.counters.Load(key)
+	if !ok {
+		dims := []metrics.Dimension{{Name: "Function", Value: a.cfg.Function}, dim}
+		if result != "" {
+			dims = append(dims, metrics.Dimension{Name: "Result", Value: result})
+		}
+		layout, err := a.cfg.Metrics.Layout(dims, []metrics.Metric{{Name: name, Unit: metrics.Count}})
+		if err != nil {
+			a.cfg.Logger.Error("emit metrics", "metric", name, "error", err)
+			return
+		}
+		l, _ = a.counters.LoadOrStore(key, layout)
+	}
+	line := metrics.AppendString(append(make([]byte, 0, 384), `{"request_id":`...), requestID(r))
+	line, err = l.(*metrics.Layout).AppendTo(line, a.cfg.Now(), 1)
+	if err == nil {
+		err = a.cfg.Metrics.WriteLine(line)
+	}
+	if err != nil {
+		a.cfg.Logger.Error("emit metrics", "metric", name, "error", err)
 	}
 }

@@ -153,16 +153,7 @@ func (e *Emitter) Emit(t time.Time, dims []Dimension, ms []Metric, props map[str
 	if err != nil {
 		return err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	n, err := e.w.Write(line)
-	if err == nil && n < len(line) {
-		err = io.ErrShortWrite
-	}
-	if err != nil {
-		return fmt.Errorf("metrics: write: %w", err)
-	}
-	return nil
+	return e.WriteLine(line)
 }
 
 type metadata struct {
