@@ -148,6 +148,7 @@ func (st *stack) addDevices() error {
 	}
 
 	st.addDevicePolicy()
+	st.addThingType()
 
 	// Actuation timeouts: every minute, EventBridge's finest rate.
 	awsevents.NewRule(st.scope, jsii.String("TimeoutsSchedule"), &awsevents.RuleProps{
@@ -183,7 +184,7 @@ func (st *stack) addDevicePolicy() {
 		return map[string]any{"Sid": sid, "Effect": "Allow", "Action": action, "Resource": resources}
 	}
 	policy := awsiot.NewCfnPolicy(st.scope, jsii.String("DevicePolicy"), &awsiot.CfnPolicyProps{
-		PolicyName: jsii.String("plainview-" + st.settings.environment + "-device"),
+		PolicyName: jsii.String(spec.DevicePolicyName(st.settings.environment)),
 		PolicyDocument: map[string]any{
 			"Version": "2012-10-17",
 			"Statement": []any{
@@ -201,5 +202,28 @@ func (st *stack) addDevicePolicy() {
 	awscdk.NewCfnOutput(st.scope, jsii.String("DevicePolicyName"), &awscdk.CfnOutputProps{
 		Description: jsii.String("The IoT policy to attach to each device certificate"),
 		Value:       policy.Ref(),
+	})
+}
+
+// addThingType declares the thing type every device is registered with
+// (scripts/provision): the registry can then list devices by kind and by
+// asset, and a fleet-wide setting has one place to go.
+//
+// Production keeps it when the stack is deleted: a thing type cannot be
+// deleted while things use it, nor until five minutes after it was
+// deprecated, so a stack deletion would fail on it anyway; development's
+// goes with the stack once its things are deleted (docs/DEPLOYMENT.md).
+func (st *stack) addThingType() {
+	tt := awsiot.NewCfnThingType(st.scope, jsii.String("DeviceThingType"), &awsiot.CfnThingTypeProps{
+		ThingTypeName: jsii.String(spec.ThingTypeName(st.settings.environment)),
+		ThingTypeProperties: &awsiot.CfnThingType_ThingTypePropertiesProperty{
+			ThingTypeDescription: jsii.String("Plainview field device (valve actuator or pressure gauge); thing name = MQTT client id = inventory device id"),
+			SearchableAttributes: jsii.Strings(spec.ThingSearchableAttributes()...),
+		},
+	})
+	tt.ApplyRemovalPolicy(st.removalPolicy(), nil)
+	awscdk.NewCfnOutput(st.scope, jsii.String("ThingTypeName"), &awscdk.CfnOutputProps{
+		Description: jsii.String("The IoT thing type of every device: go run ./scripts/provision -thing-type <this>"),
+		Value:       tt.Ref(),
 	})
 }

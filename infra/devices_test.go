@@ -229,10 +229,13 @@ func actionsOf(v any) string {
 
 // checkDevicePolicy: a device connects as its thing and uses its own
 // topics only (docs/devices.md).
-func checkDevicePolicy(t *testing.T, tpl template) {
+func checkDevicePolicy(t *testing.T, tpl template, environment string) {
 	ids := tpl.ofType("AWS::IoT::Policy")
 	if len(ids) != 1 {
 		t.Fatalf("%d IoT policies, want the devices' one", len(ids))
+	}
+	if got, want := render(tpl.Resources[ids[0]].Properties["PolicyName"]), spec.DevicePolicyName(environment); got != want {
+		t.Errorf("device policy named %s, want %s (scripts/provision attaches it by that name)", got, want)
 	}
 	const prefix = "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:"
 	const me = "${iot:Connection.Thing.ThingName}"
@@ -290,5 +293,35 @@ func checkTimeoutsSchedule(t *testing.T, tpl template) {
 	}
 	if !allowed {
 		t.Error("EventBridge may not invoke the timeouts function")
+	}
+}
+
+// checkThingType: one thing type, named as scripts/provision expects,
+// searchable by the attributes provisioning sets; production keeps it.
+func checkThingType(t *testing.T, tpl template, environment string, production bool) {
+	ids := tpl.ofType("AWS::IoT::ThingType")
+	if len(ids) != 1 {
+		t.Fatalf("%d thing types, want one", len(ids))
+	}
+	r := tpl.Resources[ids[0]]
+	if got, want := render(r.Properties["ThingTypeName"]), spec.ThingTypeName(environment); got != want {
+		t.Errorf("thing type %s, want %s", got, want)
+	}
+	if got, want := strs(get(r.Properties, "ThingTypeProperties", "SearchableAttributes")), spec.ThingSearchableAttributes(); !slices.Equal(got, want) {
+		t.Errorf("searchable attributes %v, want %v", got, want)
+	}
+	if got := render(r.Properties["DeprecateThingType"]); got == "true" {
+		t.Error("the thing type is deprecated: no new device could be registered with it")
+	}
+	want := "Delete"
+	if production {
+		want = "Retain"
+	}
+	if r.DeletionPolicy != want || r.UpdateReplace != want {
+		t.Errorf("thing type deletion %q / replace %q, want %s", r.DeletionPolicy, r.UpdateReplace, want)
+	}
+	out, ok := tpl.Outputs["ThingTypeName"]
+	if !ok || render(out.Value) != "${"+ids[0]+"}" {
+		t.Errorf("output ThingTypeName = %v, want a Ref to the thing type", out.Value)
 	}
 }

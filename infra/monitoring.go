@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
@@ -13,6 +14,8 @@ import (
 	"github.com/plainview/serverless/shared/domain"
 	"github.com/plainview/serverless/shared/function"
 	"github.com/plainview/serverless/shared/routes"
+	"github.com/plainview/serverless/shared/rules"
+	"github.com/plainview/serverless/shared/store"
 )
 
 // period is the period of every alarm and graph: CloudWatch's standard
@@ -27,7 +30,28 @@ const (
 	apiLatencyP99Threshold = 2500 // milliseconds, over three periods
 	emf5xxThreshold        = 5    // 5xx answers of one function in one period
 	telemetryAgeThreshold  = 300  // seconds the oldest telemetry message waits
+	tableThrottleThreshold = 10   // throttled DynamoDB requests or events in one period
 )
+
+// The EMF metrics the functions emit beyond the HTTP layer's (namespace
+// function.Namespace, dimension Function); TestEMFNamesAreTheFunctions'
+// holds these names to the constants of functions/<name>.
+const (
+	emfActuationTimeouts = "ActuationTimeouts" // functions/timeouts, per run
+	emfOpenIncidents     = "OpenIncidents"     // functions/timeouts, gauge per run
+	emfActiveLeaks       = "ActiveLeaks"       // functions/timeouts, gauge per run
+	emfKeyStoreFailures  = "KeyStoreFailures"  // functions/authorizer, per failed load
+	emfDeadLetters       = "DeadLetters"       // shared/ingest
+)
+
+// emf is a metric a function emits (EMF, dimension Function=fn).
+func emf(name, fn, stat string, every awscdk.Duration) awscloudwatch.Metric {
+	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		Namespace: jsii.String(function.Namespace), MetricName: jsii.String(name),
+		DimensionsMap: &map[string]*string{"Function": jsii.String(fn)},
+		Period:        every, Statistic: jsii.String(stat),
+	})
+}
 
 // addMonitoring declares the alarms, all to the operators' topic, and the
 // operators' dashboard.
@@ -80,6 +104,12 @@ func (st *stack) addMonitoring() {
 			insights(fmt.Sprintf("SELECT SUM(Errors5xx) FROM SCHEMA(%q, Function, Route) WHERE Function = '%s'", function.Namespace, name), every),
 			emf5xxThreshold, 1)
 	}
+	alarm("ActuationTimeouts", "Valves did not report DONE by the actuation deadline (timed out by the schedule).",
+		emf(emfActuationTimeouts, spec.FuncTimeouts, "Sum", every), 1, 1)
+	// The authorizer's own count of key store failures: every keyed
+	// request is answered 503 while the keyring cannot be read.
+	alarm("AuthorizerKeyStoreFailures", "The authorizer could not read the API key secret: keyed requests are answered 503.",
+		emf(emfKeyStoreFailures, spec.FuncAuthorizer, "Sum", every), 1, 1)
 	alarm("ActuationsRejected", "A valve command could not be delivered to IoT Core (actuation rejected, 503).",
 		insights(fmt.Sprintf("SELECT SUM(Actuations) FROM SCHEMA(%q, Command, Function, Result) WHERE Result = '%s'", function.Namespace, domain.ActuationRejected), every),
 		1, 1)
@@ -89,9 +119,18 @@ func (st *stack) addMonitoring() {
 	ops := &[]awsdynamodb.Operation{
 		awsdynamodb.Operation_GET_ITEM, awsdynamodb.Operation_QUERY, awsdynamodb.Operation_PUT_ITEM,
 		awsdynamodb.Operation_UPDATE_ITEM, awsdynamodb.Operation_DELETE_ITEM, awsdynamodb.Operation_TRANSACT_WRITE_ITEMS,
+		awsdynamodb.Operation_BATCH_WRITE_ITEM, // ingest's telemetry
 	}
 	alarm("TableThrottles", "DynamoDB throttled requests (a hot partition).",
-		st.table.MetricThrottledRequestsForOperations(&awsdynamodb.OperationsMetricOptions{Operations: ops, Period: every}), 10, 1)
+		st.table.MetricThrottledRequestsForOperations(&awsdynamodb.OperationsMetricOptions{Operations: ops, Period: every}), tableThrottleThreshold, 1)
+	// ThrottledRequests counts requests; the throttle events count the
+	// reads and writes refused inside them (a batch can lose some of its
+	// items), on the table and, for writes above all, on each index: an
+	// index that cannot keep up throttles the table's writes.
+	alarm("TableReadThrottles", "DynamoDB read throttle events on the table or an index.",
+		st.tableEvents("ReadThrottleEvents", every), tableThrottleThreshold, 1)
+	alarm("TableWriteThrottles", "DynamoDB write throttle events on the table or an index.",
+		st.tableEvents("WriteThrottleEvents", every), tableThrottleThreshold, 1)
 	alarm("TableSystemErrors", "DynamoDB answered with system errors.",
 		st.table.MetricSystemErrorsForOperations(&awsdynamodb.SystemErrorsForOperationsMetricOptions{Operations: ops, Period: every}), 1, 1)
 
@@ -103,15 +142,37 @@ func (st *stack) addMonitoring() {
 	// What ingest itself dead-lettered (shared/ingest: invalid or unknown
 	// device messages, written to the table for a person to see).
 	alarm("IngestDeadLetters", "The ingest function refused device messages (EMF DeadLetters).",
-		awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-			Namespace: jsii.String(function.Namespace), MetricName: jsii.String("DeadLetters"),
-			DimensionsMap: &map[string]*string{"Function": jsii.String(spec.FuncIngest)},
-			Period:        every, Statistic: jsii.String("Sum"),
-		}), 1, 1)
+		emf(emfDeadLetters, spec.FuncIngest, "Sum", every), 1, 1)
 	alarm("TelemetryQueueAge", fmt.Sprintf("The oldest telemetry message has waited %d seconds or more.", telemetryAgeThreshold),
 		st.telemetry.MetricApproximateAgeOfOldestMessage(peak), telemetryAgeThreshold, 1)
 
 	st.addDashboard(alarms, every)
+}
+
+// tableEvents is the sum of a DynamoDB metric over the table and each of
+// its global secondary indexes (their own dimension), with missing data
+// as zero so that one quiet index does not blank the sum.
+func (st *stack) tableEvents(metric string, every awscdk.Duration) awscloudwatch.IMetric {
+	dims := []map[string]*string{{"TableName": st.table.TableName()}}
+	for _, g := range store.TableDefinition("plainview").GlobalSecondaryIndexes {
+		dims = append(dims, map[string]*string{"TableName": st.table.TableName(), "GlobalSecondaryIndexName": g.IndexName})
+	}
+	using := map[string]awscloudwatch.IMetric{}
+	var terms []string
+	for i, d := range dims {
+		id := fmt.Sprintf("m%d", i)
+		using[id] = awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace: jsii.String("AWS/DynamoDB"), MetricName: jsii.String(metric),
+			DimensionsMap: &d, Period: every, Statistic: jsii.String("Sum"),
+		})
+		terms = append(terms, "FILL("+id+", 0)")
+	}
+	return awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression:   jsii.String(strings.Join(terms, " + ")),
+		UsingMetrics: &using,
+		Label:        jsii.String(metric + " (table and indexes)"),
+		Period:       every,
+	})
 }
 
 // insights is a Metrics Insights query as a metric: what an alarm needs to
@@ -178,9 +239,21 @@ func (st *stack) addDashboard(alarms []awscloudwatch.IAlarm, every awscdk.Durati
 		graph("Latency p99 by route (ms)", 8, search("Latency", []string{"Function", "Route"}, "p99", every)),
 		graph("Requests by route", 8, search("Requests", []string{"Function", "Route"}, "Sum", every)),
 	}, []awscloudwatch.IWidget{
-		graph("Actuations by command and result", 8, search("Actuations", []string{"Command", "Function", "Result"}, "Sum", every)),
+		// The valves function counts what it sent and what IoT Core
+		// refused; the schedule counts what timed out.
+		graph("Actuations by result", 8,
+			search("Actuations", []string{"Command", "Function", "Result"}, "Sum", every),
+			emf(emfActuationTimeouts, spec.FuncTimeouts, "Sum", every).With(&awscloudwatch.MetricOptions{Label: jsii.String("timed_out")})),
 		graph("Incidents opened by severity", 8, search("IncidentsOpened", []string{"Function", "Severity"}, "Sum", every)),
 		graph("Leak alerts by severity", 8, search("Alerts", []string{"Function", "Severity"}, "Sum", every)),
+	}, []awscloudwatch.IWidget{
+		// Gauges, emitted each minute by the schedule: the largest value
+		// of a period is the one to see.
+		graph("Open incidents and active leaks", 8,
+			emf(emfOpenIncidents, spec.FuncTimeouts, "Maximum", every).With(&awscloudwatch.MetricOptions{Label: jsii.String("open incidents")}),
+			emf(emfActiveLeaks, spec.FuncTimeouts, "Maximum", every).With(&awscloudwatch.MetricOptions{Label: jsii.String("active leaks")})),
+		graph("Device messages in", 8, st.deviceMessagesIn(every)...),
+		graph("Device messages rejected", 8, st.deviceMessagesRejected(every)...),
 	})
 	rows = append(rows, []awscloudwatch.IWidget{
 		graph("Telemetry queue: sent and received", 8,
@@ -202,4 +275,38 @@ func (st *stack) addDashboard(alarms []awscloudwatch.IAlarm, every awscdk.Durati
 		Description: jsii.String("The operators' CloudWatch dashboard"),
 		Value:       dash.DashboardName(),
 	})
+}
+
+// iot is an AWS IoT Core metric.
+func iot(name string, dims map[string]*string, label string, every awscdk.Duration) awscloudwatch.IMetric {
+	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		Namespace: jsii.String("AWS/IoT"), MetricName: jsii.String(name), DimensionsMap: &dims,
+		Period: every, Statistic: jsii.String("Sum"), Label: jsii.String(label),
+	})
+}
+
+// deviceMessagesIn: what devices published (IoT Core's message broker,
+// MQTT), and what each topic rule took of it.
+func (st *stack) deviceMessagesIn(every awscdk.Duration) []awscloudwatch.IMetric {
+	mqtt := map[string]*string{"Protocol": jsii.String("MQTT")}
+	out := []awscloudwatch.IMetric{iot("PublishIn.Success", mqtt, "published (MQTT)", every)}
+	for _, r := range rules.Table() {
+		name := topicRuleName(st.settings.environment, r)
+		out = append(out, iot("TopicMatch", map[string]*string{"RuleName": jsii.String(name)}, "rule "+r.Name, every))
+	}
+	return out
+}
+
+// deviceMessagesRejected: refused by IoT Core (the device policy: a
+// connect or publish the certificate may not make), by ingest (dead
+// letters: invalid, unknown device, no such actuation), and what reached
+// the dead-letter queue (rule errors, failed invokes, redrives).
+func (st *stack) deviceMessagesRejected(every awscdk.Duration) []awscloudwatch.IMetric {
+	mqtt := map[string]*string{"Protocol": jsii.String("MQTT")}
+	return []awscloudwatch.IMetric{
+		iot("Connect.AuthError", mqtt, "connect refused", every),
+		iot("PublishIn.AuthError", mqtt, "publish refused", every),
+		emf(emfDeadLetters, spec.FuncIngest, "Sum", every).With(&awscloudwatch.MetricOptions{Label: jsii.String("refused by ingest")}),
+		st.deadLetters.MetricNumberOfMessagesSent(&awscloudwatch.MetricOptions{Period: every, Statistic: jsii.String("Sum"), Label: jsii.String("to the dead-letter queue")}),
+	}
 }

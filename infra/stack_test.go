@@ -22,6 +22,7 @@ import (
 	"github.com/plainview/serverless/infra/spec"
 	"github.com/plainview/serverless/shared/auth"
 	"github.com/plainview/serverless/shared/routes"
+	"github.com/plainview/serverless/shared/rules"
 	"github.com/plainview/serverless/shared/store"
 )
 
@@ -86,12 +87,13 @@ func TestStack(t *testing.T) {
 			t.Run("stage", func(t *testing.T) { checkStage(t, tpl) })
 			t.Run("custom domain", func(t *testing.T) { checkDomain(t, tpl, tc.ctx) })
 			t.Run("alarms", func(t *testing.T) { checkAlarms(t, tpl) })
-			t.Run("dashboard", func(t *testing.T) { checkDashboard(t, tpl) })
+			t.Run("dashboard", func(t *testing.T) { checkDashboard(t, tpl, tc.name) })
 			t.Run("outputs", func(t *testing.T) { checkOutputs(t, tpl, tc.ctx) })
 			t.Run("queues", func(t *testing.T) { checkQueues(t, tpl, production) })
 			t.Run("ingest sources", func(t *testing.T) { checkIngestSources(t, tpl) })
 			t.Run("topic rules", func(t *testing.T) { checkTopicRules(t, tpl, tc.ctx) })
-			t.Run("device policy", func(t *testing.T) { checkDevicePolicy(t, tpl) })
+			t.Run("device policy", func(t *testing.T) { checkDevicePolicy(t, tpl, tc.name) })
+			t.Run("thing type", func(t *testing.T) { checkThingType(t, tpl, tc.name, production) })
 			t.Run("timeouts schedule", func(t *testing.T) { checkTimeoutsSchedule(t, tpl) })
 			t.Run("cdk-nag", func(t *testing.T) { checkNag(t, stack) })
 		})
@@ -1007,7 +1009,10 @@ func checkAlarms(t *testing.T, tpl template) {
 		if got := render(p["AlarmActions"]); got != topic {
 			t.Errorf("alarm %s notifies %s, want the operators' topic", id, got)
 		}
-		desc := render(p["MetricName"]) + " " + render(p["ExtendedStatistic"]) + " " + render(p["Metrics"])
+		if got := render(p["OKActions"]); got != topic {
+			t.Errorf("alarm %s sends its all-clear to %s, want the operators' topic", id, got)
+		}
+		desc := render(p["MetricName"]) + " " + render(p["Statistic"]) + " " + render(p["ExtendedStatistic"]) + " " + render(p["Metrics"])
 		if dims, ok := p["Dimensions"].([]any); ok {
 			for _, d := range dims {
 				desc += " " + render(get(d, "Name")) + "=" + render(get(d, "Value"))
@@ -1041,12 +1046,24 @@ func checkAlarms(t *testing.T, tpl template) {
 	has("rejected actuations", "SUM(Actuations)", "Result = 'rejected'")
 	has("DynamoDB system errors", "SystemErrors")
 	has("DynamoDB throttles", "ThrottledRequests")
+	has("DynamoDB throttles of ingest's batch writes", "ThrottledRequests", `"Operation","Value":"BatchWriteItem"`)
+	has("actuation timeouts", "ActuationTimeouts ", "Function=timeouts", "Sum")
+	has("the authorizer's key store failures", "KeyStoreFailures ", "Function=authorizer", "Sum")
+	// Throttle events on the table and on every index, summed.
+	table := `{"Ref":"` + tpl.at(t, "Table") + `"}`
+	for _, metric := range []string{"ReadThrottleEvents", "WriteThrottleEvents"} {
+		parts := []string{metric, `"Name":"TableName","Value":` + table}
+		for _, g := range store.TableDefinition("plainview").GlobalSecondaryIndexes {
+			parts = append(parts, `"Name":"GlobalSecondaryIndexName","Value":"`+*g.IndexName+`"`)
+		}
+		has("DynamoDB "+metric+" on the table and its indexes", parts...)
+	}
 	has("dead letters", "ApproximateNumberOfMessagesVisible ", "QueueName=${"+tpl.at(t, "DeadLetters")+".QueueName}")
 	has("ingest's dead letters (EMF)", "DeadLetters ", "Function=ingest")
 	has("the telemetry queue's age", "ApproximateAgeOfOldestMessage ", "QueueName=${"+tpl.at(t, "Telemetry")+".QueueName}")
 }
 
-func checkDashboard(t *testing.T, tpl template) {
+func checkDashboard(t *testing.T, tpl template, environment string) {
 	ids := tpl.ofType("AWS::CloudWatch::Dashboard")
 	if len(ids) != 1 {
 		t.Fatalf("%d dashboards, want one", len(ids))
@@ -1056,6 +1073,17 @@ func checkDashboard(t *testing.T, tpl template) {
 		`"Count"`, `"Latency"`, `"4XXError"`, `"5XXError"`,
 		`MetricName=\"Actuations\"`, `MetricName=\"IncidentsOpened\"`, `MetricName=\"Alerts\"`, `MetricName=\"Errors5xx\"`,
 		`{Plainview,Command,Function,Result}`, `{Plainview,Function,Severity}`,
+		// actuations by result: the schedule's timeouts beside the valves' results
+		`"Plainview","ActuationTimeouts","Function","timeouts"`,
+		// the gauges
+		`"Plainview","OpenIncidents","Function","timeouts"`, `"Plainview","ActiveLeaks","Function","timeouts"`,
+		// device messages in and rejected
+		`"AWS/IoT","PublishIn.Success","Protocol","MQTT"`,
+		`"AWS/IoT","PublishIn.AuthError","Protocol","MQTT"`, `"AWS/IoT","Connect.AuthError","Protocol","MQTT"`,
+		`"Plainview","DeadLetters","Function","ingest"`,
+	}
+	for _, r := range rules.Table() {
+		want = append(want, `"AWS/IoT","TopicMatch","RuleName","`+topicRuleName(environment, r)+`"`)
 	}
 	for _, f := range spec.Functions() {
 		fn := "${" + tpl.at(t, spec.LogicalID(f.Name)) + "}"
@@ -1073,7 +1101,7 @@ func checkDashboard(t *testing.T, tpl template) {
 }
 
 func checkOutputs(t *testing.T, tpl template, ctx map[string]any) {
-	want := []string{"ApiUrl", "DashboardName", "KeySecretArn", "OperatorsTopicArn", "TableName", "TelemetryQueueUrl", "DeadLetterQueueUrl", "DevicePolicyName"}
+	want := []string{"ApiUrl", "DashboardName", "KeySecretArn", "OperatorsTopicArn", "TableName", "TelemetryQueueUrl", "DeadLetterQueueUrl", "DevicePolicyName", "ThingTypeName"}
 	if _, ok := ctx["domain_name"]; ok {
 		want = append(want, "CustomDomainTarget")
 	}

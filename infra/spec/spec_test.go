@@ -206,3 +206,19 @@ func TestCORSHeadersComeFromThePolicy(t *testing.T) {
 		t.Errorf("preflight max age %d", c.MaxAge)
 	}
 }
+
+func TestDeviceRegistryNamesKeepEnvironmentsApart(t *testing.T) {
+	for _, name := range []func(string) string{DevicePolicyName, ThingTypeName} {
+		dev, prod := name("development"), name("production")
+		if dev == prod || !strings.Contains(dev, "development") || !strings.Contains(prod, "production") {
+			t.Errorf("names %q and %q do not keep the environments apart", dev, prod)
+		}
+		// IoT: thing type and policy names are [a-zA-Z0-9:_-]{1,128}.
+		if !regexp.MustCompile(`^[a-zA-Z0-9:_-]{1,128}$`).MatchString(prod) {
+			t.Errorf("%q is not a valid IoT name", prod)
+		}
+	}
+	if n := len(ThingSearchableAttributes()); n == 0 || n > 3 {
+		t.Errorf("%d searchable attributes; a thing type takes 1 to 3", n)
+	}
+}
