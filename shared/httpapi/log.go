@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +30,7 @@ type requestLog struct {
 	now      func() time.Time
 	served   atomic.Bool // set by the first request: the rest are warm
 	routes   map[string]routeLine
+	lines    sync.Pool // of *[]byte: the line buffers, reused
 }
 
 // routeLine is what the request lines of one route have in common,
@@ -142,8 +144,12 @@ func (l *requestLog) write(r *http.Request, status int, latency time.Duration, c
 	}
 	now := l.now()
 
-	b := make([]byte, 0, 768)
-	b = append(b, `{"timestamp":"`...)
+	buf, _ := l.lines.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	defer l.lines.Put(buf)
+	b := append((*buf)[:0], `{"timestamp":"`...)
 	b = now.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00") // as slog writes it
 	b = append(b, `","level":"`...)
 	b = append(b, level...)
@@ -180,6 +186,7 @@ func (l *requestLog) write(r *http.Request, status int, latency time.Duration, c
 	if err := l.metrics.WriteLine(b); err != nil {
 		l.logger.Error("write request line", "error", err)
 	}
+	*buf = b
 }
 
 // requestID is API Gateway's id of the request, which is also what the

@@ -113,10 +113,19 @@ func (a *API) actuate(r *http.Request) (answer, error) {
 		return answer{}, err
 	}
 	loc := "/valves/" + id + "/actuations/" + act.ID
-	return answer{status: http.StatusAccepted, location: loc, body: map[string]any{
-		"ok": true, "actuation_id": act.ID, "valve_id": id, "command": act.Command,
-		"state": act.State, "location": loc,
+	return answer{status: http.StatusAccepted, location: loc, body: accepted{
+		ActuationID: act.ID, Command: act.Command, Location: loc, OK: true, State: act.State, ValveID: id,
 	}}, nil
+}
+
+// accepted is the 202 of an actuation (API.md).
+type accepted struct {
+	ActuationID string `json:"actuation_id"`
+	Command     string `json:"command"`
+	Location    string `json:"location"`
+	OK          bool   `json:"ok"`
+	State       string `json:"state"`
+	ValveID     string `json:"valve_id"`
 }
 
 type incidentBody struct {
