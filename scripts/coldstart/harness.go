@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+)
+
+// options are the command's flags, checked.
+type options struct {
+	runs   int      // cold starts per function
+	only   []string // the functions to measure besides the floor; all when empty
+	goal   float64  // the most a function's init may be, in floors
+	goTool string   // the go command that builds the binaries
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	fs := flag.NewFlagSet("coldstart", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	var only string
+	fs.IntVar(&o.runs, "n", 10, "cold starts per function (1 to 1000)")
+	fs.StringVar(&only, "only", "", "comma-separated functions to measure (the floor always runs); default all")
+	fs.Float64Var(&o.goal, "goal", 1.5, "the goal: each function's median init at most this many times the floor's")
+	fs.StringVar(&o.goTool, "go", "go", "the go command to build with")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.runs < 1 || o.runs > 1000 {
+		return o, fmt.Errorf("-n %d: want 1 to 1000 cold starts", o.runs)
+	}
+	if !(o.goal >= 1 && o.goal <= 100) { // also refuses NaN
+		return o, fmt.Errorf("-goal %v: want a ratio from 1 to 100", o.goal)
+	}
+	if strings.TrimSpace(o.goTool) == "" {
+		return o, errors.New("-go: empty")
+	}
+	for _, name := range strings.Split(only, ",") {
+		if name = strings.TrimSpace(name); name != "" && name != floor {
+			o.only = append(o.only, name)
+		}
+	}
+	return o, nil
+}
+
+// measure builds every target and cold-starts each opts.runs times. The
+// runs are interleaved (every function once, then again), so a neighbour
+// loading the machine for a while weighs on all functions alike.
+func measure(ctx context.Context, opts options, progress io.Writer) ([]row, error) {
+	root, err := moduleRoot(ctx, opts.goTool)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := targets(root, opts.only)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "coldstart-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+
+	binaries := make([]string, len(ts))
+	sizes := make([]int64, len(ts))
+	for i, t := range ts {
+		fmt.Fprintf(progress, "build %s\n", t.name)
+		if binaries[i], err = build(ctx, opts.goTool, root, dir, t); err != nil {
+			return nil, err
+		}
+		fi, err := os.Stat(binaries[i])
+		if err != nil {
+			return nil, err
+		}
+		sizes[i] = fi.Size()
+	}
+
+	w, err := newWorld(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	samples := make([][]sample, len(ts))
+	for run := range opts.runs {
+		fmt.Fprintf(progress, "run %d/%d\n", run+1, opts.runs)
+		for i, t := range ts {
+			s, err := coldStart(ctx, w, t, binaries[i])
+			if err != nil {
+				return nil, err
+			}
+			samples[i] = append(samples[i], s)
+		}
+	}
+	rows := make([]row, len(ts))
+	for i, t := range ts {
+		rows[i] = summarize(t.name, sizes[i], samples[i])
+	}
+	return rows, nil
+}
+
+// moduleRoot is the folder of the main module, where the packages and
+// events/ are.
+func moduleRoot(ctx context.Context, goTool string) (string, error) {
+	out, err := exec.CommandContext(ctx, goTool, "list", "-m", "-f", "{{.Dir}}").Output()
+	if err != nil {
+		return "", fmt.Errorf("find the module root (run from inside the repository): %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// machine describes where the figures were measured.
+func machine() string {
+	cpu := "unknown CPU"
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	return fmt.Sprintf("%s/%s, %d CPUs (%s), %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpu, runtime.Version())
+}
