@@ -2,6 +2,7 @@ package config
 
 import (
 	"log/slog"
+	"strings"
 	"testing"
 )
 
@@ -37,6 +38,10 @@ func TestBadValuesAreRefused(t *testing.T) {
 	for name, m := range map[string]map[string]string{
 		"environment": {"ENVIRONMENT": "staging"},
 		"table":       {"TABLE_NAME": "no spaces allowed"},
+		"short table": {"TABLE_NAME": "pv"},
+		"long table":  {"TABLE_NAME": strings.Repeat("t", 256)},
+		"table char":  {"TABLE_NAME": "plainview/prod"},
+		"non-ASCII":   {"TABLE_NAME": "plainvïew"},
 		"endpoint":    {"DYNAMODB_ENDPOINT": "127.0.0.1:8000"},
 		"scheme":      {"DYNAMODB_ENDPOINT": "ftp://x"},
 		"log level":   {"LOG_LEVEL": "chatty"},
@@ -45,6 +50,15 @@ func TestBadValuesAreRefused(t *testing.T) {
 	} {
 		if _, err := Load(env(m)); err == nil {
 			t.Errorf("%s: %v accepted", name, m)
+		}
+	}
+}
+
+func TestTableNamesAreDynamoDBs(t *testing.T) {
+	for _, name := range []string{"pv.", "Plainview_prod-2.a", strings.Repeat("t", 255)} {
+		c, err := Load(env(map[string]string{"TABLE_NAME": name}))
+		if err != nil || c.TableName != name {
+			t.Errorf("TABLE_NAME %q: %v, %q", name, err, c.TableName)
 		}
 	}
 }
