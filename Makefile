@@ -7,7 +7,7 @@ FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: run test lint fmt vet staticcheck bench fuzz build clean help
+.PHONY: run test lint fmt vet staticcheck bench bench-cold fuzz build clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ staticcheck:
 
 bench: ## benchmarks: ns/op, B/op and allocs/op
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+bench-cold: ## cold starts as Lambda reports them, each function against a hello-world floor (ARGS="-n 10 -only reads")
+	$(GO) run ./scripts/coldstart $(ARGS)
 
 fuzz: ## every fuzz target for FUZZTIME each (seed corpora run in `make test` already)
 	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
