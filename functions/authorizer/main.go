@@ -4,7 +4,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,10 +11,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/plainview/serverless/shared/auth"
+	"github.com/plainview/serverless/shared/auth/secretstore"
+	pvconfig "github.com/plainview/serverless/shared/config"
 	"github.com/plainview/serverless/shared/metrics"
 )
 
@@ -26,12 +26,12 @@ func main() {
 		logger.Error("start", "err", err)
 		os.Exit(1)
 	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background())
+	awsCfg, err := pvconfig.AWS(os.Getenv)
 	if err != nil {
 		logger.Error("start: aws configuration", "err", err)
 		os.Exit(1)
 	}
-	store := auth.NewSecretStore(secretsmanager.NewFromConfig(awsCfg), cfg.secretID)
+	store := secretstore.New(secretsmanager.NewFromConfig(awsCfg), cfg.secretID)
 	keys := newCountingLoader(auth.NewCache(store, cfg.cacheTTL, time.Now), metrics.NewEmitter(os.Stdout, metricsNamespace), time.Now, logger)
 	lambda.Start(handler(keys, logger))
 }

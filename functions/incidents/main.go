@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/plainview/serverless/shared/function"
-	"github.com/plainview/serverless/shared/gateway"
 	"github.com/plainview/serverless/shared/httpapi"
 	"github.com/plainview/serverless/shared/incidents"
 	"github.com/plainview/serverless/shared/leaks"
@@ -23,7 +22,7 @@ func main() {
 	env, err := function.Setup(context.Background(), os.Getenv, os.Stdout)
 	var operators *notify.SNS
 	if err == nil {
-		operators, err = function.Operators(env, os.Getenv)
+		operators, err = notify.Operators(env.AWS, os.Getenv)
 	}
 	if err != nil {
 		slog.Error("start", "error", err)
@@ -34,7 +33,7 @@ func main() {
 
 // handler is the function's entry point: incidents and leaks recorded in
 // the store, critical ones sent to n.
-func handler(env function.Env, n incidents.Notifier) gateway.Handler {
+func handler(env function.Env, n incidents.Notifier) function.Handler {
 	cfg := function.APIConfig(env, routes.FuncIncidents)
 	cfg.Incidents = incidents.New(env.Store, n, nil, env.Logger)
 	cfg.Leaks = leaks.New(env.Store, n, nil, env.Logger)

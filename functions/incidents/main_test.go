@@ -7,7 +7,6 @@ import (
 
 	"github.com/plainview/serverless/shared/function"
 	"github.com/plainview/serverless/shared/function/functiontest"
-	"github.com/plainview/serverless/shared/gateway"
 	"github.com/plainview/serverless/shared/notify"
 	"github.com/plainview/serverless/shared/routes"
 )
@@ -19,7 +18,7 @@ const (
 
 // logged builds the function with the log as the operators' channel, as
 // the local stack has it; the SNS adapter has tests of its own.
-func logged(env function.Env) gateway.Handler {
+func logged(env function.Env) function.Handler {
 	return handler(env, notify.NewLog(env.Logger))
 }
 

@@ -21,7 +21,7 @@ func main() {
 	env, err := function.Setup(context.Background(), os.Getenv, os.Stdout)
 	var operators *notify.SNS
 	if err == nil {
-		operators, err = function.Operators(env, os.Getenv)
+		operators, err = notify.Operators(env.AWS, os.Getenv)
 	}
 	if err != nil {
 		slog.Error("start", "error", err)

@@ -10,7 +10,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/plainview/serverless/shared/function"
-	"github.com/plainview/serverless/shared/gateway"
 	"github.com/plainview/serverless/shared/httpapi"
 	"github.com/plainview/serverless/shared/routes"
 )
@@ -26,6 +25,6 @@ func main() {
 
 // handler is the function's entry point, built from its environment. It
 // has no MQTT connection of its own: /health reports mqtt "disabled".
-func handler(env function.Env) gateway.Handler {
+func handler(env function.Env) function.Handler {
 	return function.Proxy(httpapi.New(function.APIConfig(env, routes.FuncReads)))
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/plainview/serverless/shared/actuation"
 	"github.com/plainview/serverless/shared/function"
-	"github.com/plainview/serverless/shared/gateway"
 	"github.com/plainview/serverless/shared/httpapi"
 	"github.com/plainview/serverless/shared/publish"
 	"github.com/plainview/serverless/shared/routes"
@@ -37,7 +36,7 @@ func main() {
 
 // handler is the function's entry point: actuations recorded in the
 // store, commands published through pub.
-func handler(env function.Env, pub actuation.Publisher) gateway.Handler {
+func handler(env function.Env, pub actuation.Publisher) function.Handler {
 	cfg := function.APIConfig(env, routes.FuncValves)
 	cfg.Actuator = actuation.New(env.Store, pub, nil, env.Logger)
 	return function.Proxy(httpapi.New(cfg))

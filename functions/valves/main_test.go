@@ -11,7 +11,6 @@ import (
 	"github.com/plainview/serverless/shared/actuation"
 	"github.com/plainview/serverless/shared/function"
 	"github.com/plainview/serverless/shared/function/functiontest"
-	"github.com/plainview/serverless/shared/gateway"
 	"github.com/plainview/serverless/shared/routes"
 )
 
@@ -35,8 +34,8 @@ func (r *recorder) Publish(_ context.Context, topic string, payload []byte) erro
 	return nil
 }
 
-func withPublisher(pub actuation.Publisher) func(function.Env) gateway.Handler {
-	return func(env function.Env) gateway.Handler { return handler(env, pub) }
+func withPublisher(pub actuation.Publisher) func(function.Env) function.Handler {
+	return func(env function.Env) function.Handler { return handler(env, pub) }
 }
 
 func TestActuateRecordsTheActuationAndPublishesTheCommand(t *testing.T) {

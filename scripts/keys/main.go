@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/plainview/serverless/shared/auth"
+	"github.com/plainview/serverless/shared/auth/secretstore"
 )
 
 // defaultFile is the local stack's key file.
@@ -54,10 +55,10 @@ type deps struct {
 	now func() time.Time
 	// secrets gives the Secrets Manager client, built only when -secret-id
 	// asks for it: the key file needs no AWS configuration.
-	secrets func(ctx context.Context) (auth.SecretsAPI, error)
+	secrets func(ctx context.Context) (secretstore.API, error)
 }
 
-func awsSecrets(ctx context.Context) (auth.SecretsAPI, error) {
+func awsSecrets(ctx context.Context) (secretstore.API, error) {
 	cfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("aws configuration: %w", err)
@@ -65,7 +66,7 @@ func awsSecrets(ctx context.Context) (auth.SecretsAPI, error) {
 	return secretsmanager.NewFromConfig(cfg), nil
 }
 
-// store is where the keyring is kept: auth.FileStore or auth.SecretStore.
+// store is where the keyring is kept: auth.FileStore or secretstore.Store.
 type store interface {
 	Load(ctx context.Context) (auth.Keyring, error)
 	Save(ctx context.Context, r auth.Keyring) error
@@ -155,7 +156,7 @@ func openStore(ctx context.Context, fs *flag.FlagSet, file, secretID string, d d
 		if err != nil {
 			return nil, err
 		}
-		return auth.NewSecretStore(client, secretID), nil
+		return secretstore.New(client, secretID), nil
 	case file == "":
 		return nil, errors.New("-file is empty")
 	default:

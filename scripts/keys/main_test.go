@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/plainview/serverless/shared/auth"
+	"github.com/plainview/serverless/shared/auth/secretstore"
 )
 
 var testNow = time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
@@ -25,7 +26,7 @@ var testNow = time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
 func noAWS(t *testing.T) deps {
 	return deps{
 		now: func() time.Time { return testNow },
-		secrets: func(context.Context) (auth.SecretsAPI, error) {
+		secrets: func(context.Context) (secretstore.API, error) {
 			t.Error("the key file commands asked for a Secrets Manager client")
 			return nil, errors.New("no AWS in this test")
 		},
@@ -192,7 +193,7 @@ func TestSecretID(t *testing.T) {
 	sm := &memorySecrets{id: "plainview/api-keys", value: `{"keys":[]}`}
 	d := deps{
 		now:     func() time.Time { return testNow },
-		secrets: func(context.Context) (auth.SecretsAPI, error) { return sm, nil },
+		secrets: func(context.Context) (secretstore.API, error) { return sm, nil },
 	}
 	// The default key file must stay untouched: run from a folder of our own.
 	t.Chdir(t.TempDir())
@@ -206,7 +207,7 @@ func TestSecretID(t *testing.T) {
 	if err != nil || !strings.Contains(list, "oncall") {
 		t.Errorf("list = %q, %v; want the new key", list, err)
 	}
-	ring, err := auth.NewSecretStore(sm, "plainview/api-keys").Load(t.Context())
+	ring, err := secretstore.New(sm, "plainview/api-keys").Load(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

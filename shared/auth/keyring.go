@@ -174,10 +174,10 @@ func (r Keyring) authenticate(presented string) (Principal, denial) {
 	return Principal{KeyID: k.ID, Scopes: slices.Clone(k.Scopes), Assets: slices.Clone(k.Assets)}, ""
 }
 
-// decodeKeyring reads a keyring's JSON strictly and validates it. An
+// ParseKeyring reads a keyring's JSON strictly and validates it. An
 // unknown field is an error, not ignored: a misspelt "scopes" or "disabled"
 // in a hand-edited file must stop the load, not quietly change a key.
-func decodeKeyring(data []byte) (Keyring, error) {
+func ParseKeyring(data []byte) (Keyring, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var r Keyring
@@ -193,9 +193,9 @@ func decodeKeyring(data []byte) (Keyring, error) {
 	return r, nil
 }
 
-// encodeKeyring is the keyring's JSON, indented for a person reading the
+// Encode is the keyring's JSON, indented for a person reading the
 // file, after validating it: nothing invalid is ever written.
-func encodeKeyring(r Keyring) ([]byte, error) {
+func (r Keyring) Encode() ([]byte, error) {
 	if err := r.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid keyring: %w", err)
 	}

@@ -50,11 +50,11 @@ func TestDecodeKeyringIsStrict(t *testing.T) {
 	if err := ring.Revoke("a", testNow); err != nil {
 		t.Fatal(err)
 	}
-	good, err := encodeKeyring(ring)
+	good, err := ring.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := decodeKeyring(good); err != nil {
+	if _, err := ParseKeyring(good); err != nil {
 		t.Fatalf("decode of an encoded keyring: %v", err)
 	}
 	tests := map[string]string{
@@ -67,15 +67,15 @@ func TestDecodeKeyringIsStrict(t *testing.T) {
 	}
 	for name, data := range tests {
 		t.Run(name, func(t *testing.T) {
-			if r, err := decodeKeyring([]byte(data)); err == nil {
+			if r, err := ParseKeyring([]byte(data)); err == nil {
 				t.Errorf("decodeKeyring accepted %q as %+v", data, r)
 			}
 		})
 	}
 }
 
-func TestEncodeKeyringWritesAnEmptyListNotNull(t *testing.T) {
-	b, err := encodeKeyring(Keyring{})
+func TestEncodeWritesAnEmptyListNotNull(t *testing.T) {
+	b, err := Keyring{}.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}

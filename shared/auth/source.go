@@ -9,9 +9,6 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 )
 
 // Loader gives the current keyring.
@@ -35,7 +32,7 @@ func (s FileStore) Load(ctx context.Context) (Keyring, error) {
 	if err != nil {
 		return Keyring{}, fmt.Errorf("read key file: %w", err)
 	}
-	r, err := decodeKeyring(data)
+	r, err := ParseKeyring(data)
 	if err != nil {
 		return Keyring{}, fmt.Errorf("key file %s: %w", s.Path, err)
 	}
@@ -47,7 +44,7 @@ func (s FileStore) Load(ctx context.Context) (Keyring, error) {
 // (the running local stack) sees the old keyring or the new one, never
 // half of one, and a crash mid-write leaves the old file intact.
 func (s FileStore) Save(ctx context.Context, r Keyring) error {
-	data, err := encodeKeyring(r)
+	data, err := r.Encode()
 	if err != nil {
 		return err
 	}
@@ -77,57 +74,6 @@ func (s FileStore) Save(ctx context.Context, r Keyring) error {
 	}
 	if err := os.Rename(tmp.Name(), s.Path); err != nil {
 		return fmt.Errorf("write key file: %w", err)
-	}
-	return nil
-}
-
-// SecretsAPI is what SecretStore uses of the Secrets Manager client
-// (*secretsmanager.Client).
-type SecretsAPI interface {
-	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
-	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
-}
-
-// SecretStore keeps the keyring as the string of a Secrets Manager secret.
-// The secret must exist (the stack creates it); Save adds a new version.
-type SecretStore struct {
-	client   SecretsAPI
-	secretID string
-}
-
-// NewSecretStore returns the store of the secret secretID (name or ARN).
-func NewSecretStore(client SecretsAPI, secretID string) *SecretStore {
-	return &SecretStore{client: client, secretID: secretID}
-}
-
-// Load reads the current version of the secret.
-func (s *SecretStore) Load(ctx context.Context) (Keyring, error) {
-	out, err := s.client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.secretID)})
-	if err != nil {
-		return Keyring{}, fmt.Errorf("get key secret %s: %w", s.secretID, err)
-	}
-	if out.SecretString == nil {
-		return Keyring{}, fmt.Errorf("key secret %s has no string value", s.secretID)
-	}
-	r, err := decodeKeyring([]byte(*out.SecretString))
-	if err != nil {
-		return Keyring{}, fmt.Errorf("key secret %s: %w", s.secretID, err)
-	}
-	return r, nil
-}
-
-// Save stores r as a new current version of the secret.
-func (s *SecretStore) Save(ctx context.Context, r Keyring) error {
-	data, err := encodeKeyring(r)
-	if err != nil {
-		return err
-	}
-	_, err = s.client.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
-		SecretId:     aws.String(s.secretID),
-		SecretString: aws.String(string(data)),
-	})
-	if err != nil {
-		return fmt.Errorf("put key secret %s: %w", s.secretID, err)
 	}
 	return nil
 }

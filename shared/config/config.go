@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 )
 
 // Environments, the same words as the CDK context "environment".
@@ -95,4 +98,29 @@ func or(v, fallback string) string {
 		return fallback
 	}
 	return v
+}
+
+// AWS is the SDK configuration of a function in its Lambda sandbox:
+// the region and the role's credentials, which Lambda puts in the
+// environment (AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+// AWS_SESSION_TOKEN), as `sam local invoke` does too.
+//
+// It replaces config.LoadDefaultConfig on purpose: the default chain
+// links SSO, STS, the shared-files parser and IMDS, about a megabyte of
+// every binary that a function never uses (docs/infrastructure.md, binary
+// sizes), and reads files at start. Scripts run by people keep the default
+// chain, with profiles and SSO.
+func AWS(getenv func(string) string) (aws.Config, error) {
+	region := getenv("AWS_REGION")
+	if region == "" {
+		return aws.Config{}, fmt.Errorf("AWS_REGION is not set (Lambda sets it)")
+	}
+	id, secret := getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY")
+	if id == "" || secret == "" {
+		return aws.Config{}, fmt.Errorf("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must both be set (Lambda sets them from the function's role)")
+	}
+	return aws.Config{
+		Region:      region,
+		Credentials: credentials.NewStaticCredentialsProvider(id, secret, getenv("AWS_SESSION_TOKEN")),
+	}, nil
 }

@@ -62,3 +62,39 @@ func TestTableNamesAreDynamoDBs(t *testing.T) {
 		}
 	}
 }
+
+func TestAWSTakesTheSandboxRegionAndCredentials(t *testing.T) {
+	env := map[string]string{
+		"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "ASIAEXAMPLE",
+		"AWS_SECRET_ACCESS_KEY": "not-a-real-secret", "AWS_SESSION_TOKEN": "token",
+	}
+	cfg, err := AWS(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := cfg.Credentials.Retrieve(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Region != "eu-west-1" || creds.AccessKeyID != "ASIAEXAMPLE" || creds.SecretAccessKey != "not-a-real-secret" || creds.SessionToken != "token" {
+		t.Errorf("config %q, credentials %+v", cfg.Region, creds)
+	}
+}
+
+func TestAWSRefusesAnIncompleteSandbox(t *testing.T) {
+	full := map[string]string{"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "ASIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "not-a-real-secret"}
+	for _, missing := range []string{"AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
+		_, err := AWS(func(k string) string {
+			if k == missing {
+				return ""
+			}
+			return full[k]
+		})
+		if err == nil || !strings.Contains(err.Error(), missing) {
+			t.Errorf("without %s: %v, want an error naming it", missing, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "not-a-real-secret") {
+			t.Errorf("the error shows the secret key: %v", err)
+		}
+	}
+}

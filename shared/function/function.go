@@ -15,16 +15,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/plainview/serverless/shared/config"
 	"github.com/plainview/serverless/shared/cors"
-	"github.com/plainview/serverless/shared/gateway"
 	"github.com/plainview/serverless/shared/httpapi"
 	"github.com/plainview/serverless/shared/metrics"
-	"github.com/plainview/serverless/shared/notify"
 	"github.com/plainview/serverless/shared/store"
 )
 
@@ -55,7 +51,7 @@ func Setup(ctx context.Context, getenv func(string) string, out io.Writer) (Env,
 	if err != nil {
 		return Env{}, fmt.Errorf("configuration: CORS_ORIGINS: %w", err)
 	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	awsCfg, err := config.AWS(getenv)
 	if err != nil {
 		return Env{}, fmt.Errorf("aws configuration: %w", err)
 	}
@@ -67,16 +63,6 @@ func Setup(ctx context.Context, getenv func(string) string, out io.Writer) (Env,
 		Metrics: metrics.NewEmitter(out, Namespace),
 		Store:   store.New(store.NewClient(awsCfg, cfg.DynamoDBEndpoint), cfg.TableName, nil),
 	}, nil
-}
-
-// Operators is the operators' SNS topic named by NOTIFY_TOPIC_ARN, for the
-// functions that page people (incidents, ingest, timeouts).
-func Operators(env Env, getenv func(string) string) (*notify.SNS, error) {
-	arn := getenv("NOTIFY_TOPIC_ARN")
-	if arn == "" {
-		return nil, fmt.Errorf("configuration: NOTIFY_TOPIC_ARN (the operators' SNS topic) is not set")
-	}
-	return notify.NewSNS(sns.NewFromConfig(env.AWS), arn), nil
 }
 
 // APIConfig is the handler configuration of a function that serves its
@@ -96,6 +82,12 @@ func APIConfig(env Env, fn string) httpapi.Config {
 	}
 }
 
+// Handler is the Lambda entry point of an API function: the same type as
+// gateway.Handler, which the local gateway invokes. It is declared here so
+// that a function binary does not link the local gateway and its
+// authorizer (docs/infrastructure.md, binary sizes).
+type Handler = func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error)
+
 // Proxy is the Lambda entry point of an HTTP handler behind API Gateway
 // (REST API, proxy integration).
 //
@@ -103,7 +95,7 @@ func APIConfig(env Env, fn string) httpapi.Config {
 // path holding "%", "?" or "#" would reach the handler cut or mangled, or
 // fail to parse (a 502). Escaping the path first keeps such a request what
 // it is: a path segment that is no valid id, which the handler answers 404.
-func Proxy(h http.Handler) gateway.Handler {
+func Proxy(h http.Handler) Handler {
 	a := httpadapter.New(h)
 	return func(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 		ev.Path = (&url.URL{Path: ev.Path}).EscapedPath()

@@ -21,6 +21,17 @@ type SNS struct {
 	topicARN string
 }
 
+// Operators is the notifier of the operators' SNS topic named by
+// NOTIFY_TOPIC_ARN, for the functions that page people (incidents, ingest,
+// timeouts).
+func Operators(cfg aws.Config, getenv func(string) string) (*SNS, error) {
+	arn := getenv("NOTIFY_TOPIC_ARN")
+	if arn == "" {
+		return nil, fmt.Errorf("configuration: NOTIFY_TOPIC_ARN (the operators' SNS topic) is not set")
+	}
+	return NewSNS(sns.NewFromConfig(cfg), arn), nil
+}
+
 // NewSNS returns a notifier publishing to the topic topicARN through c.
 func NewSNS(c *sns.Client, topicARN string) *SNS {
 	return &SNS{client: c, topicARN: topicARN}

@@ -22,7 +22,6 @@ import (
 	"github.com/plainview/serverless/shared/config"
 	"github.com/plainview/serverless/shared/dynamotest"
 	"github.com/plainview/serverless/shared/function"
-	"github.com/plainview/serverless/shared/gateway"
 	"github.com/plainview/serverless/shared/metrics"
 	"github.com/plainview/serverless/shared/routes"
 )
@@ -35,12 +34,12 @@ const EventsDir = "../../events"
 type Fixture struct {
 	Env     function.Env
 	fn      string
-	handler func(function.Env) gateway.Handler
+	handler func(function.Env) function.Handler
 	logs    bytes.Buffer
 	emf     bytes.Buffer
 }
 
-func New(t *testing.T, fn string, handler func(function.Env) gateway.Handler) *Fixture {
+func New(t *testing.T, fn string, handler func(function.Env) function.Handler) *Fixture {
 	t.Helper()
 	f := &Fixture{fn: fn, handler: handler}
 	f.Env = function.Env{
