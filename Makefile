@@ -6,6 +6,8 @@ PKGS      := ./...
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 FUNCTIONS := $(notdir $(wildcard functions/*))
+# The size goal of a function binary (issue 6): 9 MB, uncompressed, arm64.
+MAX_BINARY := 9000000
 
 .PHONY: run test lint fmt vet staticcheck bench bench-cold fuzz build clean help
 
@@ -47,7 +49,9 @@ build: ## Lambda binaries for provided.al2023 on arm64, in bin/<function>/bootst
 	@set -e; for f in $(FUNCTIONS); do \
 	  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' \
 	    -o bin/$$f/bootstrap ./functions/$$f; \
-	  echo "bin/$$f/bootstrap $$(du -h bin/$$f/bootstrap | cut -f1)"; \
+	  size=$$(stat -c %s bin/$$f/bootstrap); \
+	  printf '%-28s %10d bytes  %s\n' bin/$$f/bootstrap $$size \
+	    "$$( [ $$size -le $(MAX_BINARY) ] && echo "within the $(MAX_BINARY)-byte goal" || echo "OVER the $(MAX_BINARY)-byte goal")"; \
 	done
 
 clean: ## remove build output (not the local stack's data: rm -rf .localstack for that)
