@@ -106,8 +106,8 @@ func or(v, fallback string) string {
 // AWS_SESSION_TOKEN), as `sam local invoke` does too.
 //
 // It replaces config.LoadDefaultConfig on purpose: the default chain
-// links SSO, STS, the shared-files parser and IMDS, about a megabyte of
-// every binary that a function never uses (docs/infrastructure.md, binary
+// links SSO, STS, the shared-files parser and IMDS, about 1.9 MB of
+// every binary that a function never uses (docs/decisions.md, binary
 // sizes), and reads files at start. Scripts run by people keep the default
 // chain, with profiles and SSO.
 func AWS(getenv func(string) string) (aws.Config, error) {

@@ -85,7 +85,7 @@ func APIConfig(env Env, fn string) httpapi.Config {
 // Handler is the Lambda entry point of an API function: the same type as
 // gateway.Handler, which the local gateway invokes. It is declared here so
 // that a function binary does not link the local gateway and its
-// authorizer (docs/infrastructure.md, binary sizes).
+// authorizer (docs/decisions.md, binary sizes).
 type Handler = func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error)
 
 // Proxy is the Lambda entry point of an HTTP handler behind API Gateway
