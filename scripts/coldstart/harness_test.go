@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -122,5 +126,45 @@ func TestPeakRSSReadsALiveProcess(t *testing.T) {
 	}
 	if _, err := peakRSS(-1); err == nil {
 		t.Error("peakRSS of no process succeeded")
+	}
+}
+
+func TestAWSCallsReachTheStandInsThroughTheProxy(t *testing.T) {
+	w, err := newWorld(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ca, err := os.ReadFile(w.caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(ca) {
+		t.Fatal("the certificate authority file holds no certificate")
+	}
+	proxy, _ := url.Parse(w.proxy.URL)
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy), TLSClientConfig: &tls.Config{RootCAs: roots}}}
+
+	before := time.Now()
+	resp, err := client.Post("https://"+iotEndpoint+"/topics/plainview%2Fdevices%2Fv-101%2Fcommands?qos=1", "application/json", strings.NewReader(`{"command":"OPEN"}`))
+	if err != nil {
+		t.Fatalf("IoT publish through the proxy: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("IoT publish answered %d", resp.StatusCode)
+	}
+	// A call no function should make is refused, not sent on.
+	resp, err = client.Get("https://s3." + region + ".amazonaws.com/bucket/key")
+	if err != nil {
+		t.Fatalf("S3 through the proxy: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotImplemented {
+		t.Errorf("an unexpected AWS call answered %d, want 501", resp.StatusCode)
+	}
+	if n := w.calls.between(before, time.Now()); n != 2 {
+		t.Errorf("%d calls logged, want 2", n)
 	}
 }

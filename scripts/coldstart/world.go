@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -28,6 +28,9 @@ const (
 	tableName = "plainview-coldstart"
 	secretID  = "plainview/api-keys"
 	topicARN  = "arn:aws:sns:" + region + ":000000000000:plainview-operators"
+	// iotEndpoint is a placeholder of the form of an account's IoT data
+	// endpoint.
+	iotEndpoint = "a1b2c3d4e5f6g7-ats.iot." + region + ".amazonaws.com"
 	// exampleKey is the placeholder key of the sample events: well formed,
 	// never a real key. The harness's keyring holds it, so the authorizer
 	// answers Allow, the path a real request takes.
@@ -39,20 +42,30 @@ const (
 // so every run sees the same data), and stand-ins for the AWS APIs the
 // functions call while answering their event: Secrets Manager (the key
 // file's keyring as the secret), SNS Publish and the IoT data plane's
-// Publish (HTTPS, as the valves function only speaks HTTPS to it). Every
-// request is logged with its time, so the harness can tell which ones a
-// process made during its init.
+// Publish.
+//
+// The stand-ins sit behind an HTTPS proxy (HTTPS_PROXY, which the SDK's
+// transport honours), terminating TLS with a certificate for
+// *.amazonaws.com from a certificate authority of the harness's own that
+// the sandbox trusts (SSL_CERT_FILE). So a function reaches them at the
+// real AWS host names, however it builds its SDK configuration, and a
+// call the harness does not expect is answered 501 and counted, never
+// sent to the internet. Every request is logged with its time, so the
+// harness can tell which ones a process made during its init.
 type world struct {
 	keyFile string
-	caFile  string // the IoT stand-in's certificate, for AWS_CA_BUNDLE
-	aws     *httptest.Server
-	iot     *httptest.Server
+	caFile  string // the harness's certificate authority, for SSL_CERT_FILE
+	certDir string // an empty folder, for SSL_CERT_DIR: no other roots
+	proxy   *httptest.Server
+	aws     *http.Server // the stand-ins, served over the proxy's tunnels
+	tunnels *connListener
 	calls   callLog
 }
 
-// newWorld starts the stand-ins and writes the key file into dir.
+// newWorld starts the stand-ins and writes the key file and the
+// certificate authority into dir.
 func newWorld(dir string) (*world, error) {
-	w := &world{keyFile: filepath.Join(dir, "keys.json"), caFile: filepath.Join(dir, "iot-ca.pem")}
+	w := &world{keyFile: filepath.Join(dir, "keys.json"), caFile: filepath.Join(dir, "ca.pem"), certDir: filepath.Join(dir, "certs")}
 	key, err := auth.KeyFromPlaintext(exampleKey, []string{string(routes.ValvesActuate), string(routes.IncidentsWrite)}, nil, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("example key: %w", err)
@@ -64,20 +77,54 @@ func newWorld(dir string) (*world, error) {
 	if err := (auth.FileStore{Path: w.keyFile}).Save(context.Background(), ring); err != nil {
 		return nil, err
 	}
-	w.aws = httptest.NewServer(w.calls.wrap("aws", http.HandlerFunc(w.serveAWS)))
-	w.iot = httptest.NewTLSServer(w.calls.wrap("iot", http.HandlerFunc(serveIoT)))
-	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: w.iot.Certificate().Raw})
-	if err := os.WriteFile(w.caFile, ca, 0o600); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("IoT stand-in certificate: %w", err)
+	if err := os.Mkdir(w.certDir, 0o700); err != nil {
+		return nil, fmt.Errorf("certificate folder: %w", err)
 	}
+	caPEM, leaf, err := newCertificates()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(w.caFile, caPEM, 0o600); err != nil {
+		return nil, fmt.Errorf("certificate authority: %w", err)
+	}
+	w.tunnels = newConnListener()
+	w.aws = &http.Server{
+		Handler:           w.calls.wrap("aws", http.HandlerFunc(w.serveAWS)),
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{leaf}, NextProtos: []string{"http/1.1"}},
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go w.aws.ServeTLS(w.tunnels, "", "")
+	w.proxy = httptest.NewServer(http.HandlerFunc(w.connect))
 	return w, nil
 }
 
 // Close stops the stand-ins.
 func (w *world) Close() {
+	w.proxy.Close()
 	w.aws.Close()
-	w.iot.Close()
+}
+
+// connect serves the proxy's CONNECT: the tunnel's far end is the
+// stand-ins' TLS server, whatever host was asked for.
+func (w *world) connect(rw http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodConnect {
+		http.Error(rw, "this proxy only tunnels (CONNECT)", http.StatusMethodNotAllowed)
+		return
+	}
+	conn, buf, err := http.NewResponseController(rw).Hijack()
+	if err != nil {
+		http.Error(rw, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if buf.Reader.Buffered() > 0 { // a client that spoke before the 200
+		conn.Close()
+		return
+	}
+	if _, err := io.WriteString(conn, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
+		conn.Close()
+		return
+	}
+	w.tunnels.put(conn)
 }
 
 // table starts a DynamoDB-compatible server with the table created and
@@ -96,13 +143,15 @@ func (w *world) table(ctx context.Context) (url string, stop func(), err error) 
 	return srv.URL, srv.Close, nil
 }
 
-// serveAWS answers the two JSON/query APIs the functions call through
-// AWS_ENDPOINT_URL_*: Secrets Manager's GetSecretValue (awsJson1.1) and
-// SNS Publish (awsQuery). Anything else is an error the harness reports
-// through the function's answer.
+// serveAWS answers the AWS calls the functions make while answering
+// their events, told apart by host as AWS tells them: Secrets Manager's
+// GetSecretValue (awsJson1.1), SNS Publish (awsQuery) and the IoT data
+// plane's Publish (REST). Anything else is answered 501, which fails the
+// function's answer and so the run.
 func (w *world) serveAWS(rw http.ResponseWriter, r *http.Request) {
-	switch target := r.Header.Get("X-Amz-Target"); {
-	case target == "secretsmanager.GetSecretValue":
+	service, _, _ := strings.Cut(r.Host, ".")
+	switch {
+	case service == "secretsmanager" && r.Header.Get("X-Amz-Target") == "secretsmanager.GetSecretValue":
 		var in struct{ SecretId string }
 		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&in); err != nil || in.SecretId != secretID {
 			http.Error(rw, `{"__type":"ResourceNotFoundException","message":"no such secret"}`, http.StatusBadRequest)
@@ -118,7 +167,7 @@ func (w *world) serveAWS(rw http.ResponseWriter, r *http.Request) {
 			"ARN":  "arn:aws:secretsmanager:" + region + ":000000000000:secret:" + secretID + "-AbCdEf",
 			"Name": secretID, "VersionId": "00000000-0000-4000-8000-000000000000", "SecretString": string(ring),
 		})
-	case target == "" && r.Method == http.MethodPost:
+	case service == "sns" && r.Method == http.MethodPost:
 		if err := r.ParseForm(); err != nil || r.PostForm.Get("Action") != "Publish" || r.PostForm.Get("TopicArn") != topicARN {
 			http.Error(rw, "<ErrorResponse><Error><Code>InvalidParameter</Code></Error></ErrorResponse>", http.StatusBadRequest)
 			return
@@ -127,20 +176,13 @@ func (w *world) serveAWS(rw http.ResponseWriter, r *http.Request) {
 		io.WriteString(rw, `<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult>`+
 			`<MessageId>00000000-0000-4000-8000-000000000001</MessageId></PublishResult>`+
 			`<ResponseMetadata><RequestId>00000000-0000-4000-8000-000000000002</RequestId></ResponseMetadata></PublishResponse>`)
+	case r.Host == iotEndpoint && r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/topics/"):
+		io.Copy(io.Discard, io.LimitReader(r.Body, 128<<10))
+		rw.Header().Set("Content-Type", "application/json")
+		io.WriteString(rw, "{}")
 	default:
-		http.Error(rw, "not an API the functions call", http.StatusNotImplemented)
+		http.Error(rw, "scripts/coldstart stands in for no such call: "+r.Method+" "+r.Host+r.URL.Path, http.StatusNotImplemented)
 	}
-}
-
-// serveIoT answers the IoT data plane's Publish (POST /topics/{topic}).
-func serveIoT(rw http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || !strings.HasPrefix(r.URL.Path, "/topics/") {
-		http.Error(rw, `{"message":"not Publish"}`, http.StatusNotFound)
-		return
-	}
-	io.Copy(io.Discard, io.LimitReader(r.Body, 128<<10))
-	rw.Header().Set("Content-Type", "application/json")
-	io.WriteString(rw, "{}")
 }
 
 // callLog records when each request reached the world.
@@ -201,6 +243,9 @@ func (w *world) env(t target, runtimeAPI, taskRoot, dynamoURL string) ([]string,
 		"AWS_ACCESS_KEY_ID=local",
 		"AWS_SECRET_ACCESS_KEY=local",
 		"AWS_SESSION_TOKEN=local",
+		"HTTPS_PROXY=" + w.proxy.URL,
+		"SSL_CERT_FILE=" + w.caFile,
+		"SSL_CERT_DIR=" + w.certDir,
 	}
 	for _, name := range t.env {
 		switch name {
@@ -217,13 +262,11 @@ func (w *world) env(t target, runtimeAPI, taskRoot, dynamoURL string) ([]string,
 		case "CORS_ORIGINS":
 			env = append(env, "CORS_ORIGINS=https://ops.example.com")
 		case "IOT_ENDPOINT":
-			// The function prefixes https://; its SDK trusts the
-			// stand-in's certificate through AWS_CA_BUNDLE.
-			env = append(env, "IOT_ENDPOINT="+strings.TrimPrefix(w.iot.URL, "https://"), "AWS_CA_BUNDLE="+w.caFile)
+			env = append(env, "IOT_ENDPOINT="+iotEndpoint)
 		case "NOTIFY_TOPIC_ARN":
-			env = append(env, "NOTIFY_TOPIC_ARN="+topicARN, "AWS_ENDPOINT_URL_SNS="+w.aws.URL)
+			env = append(env, "NOTIFY_TOPIC_ARN="+topicARN)
 		case "KEYS_SECRET_ID":
-			env = append(env, "KEYS_SECRET_ID="+secretID, "AWS_ENDPOINT_URL_SECRETS_MANAGER="+w.aws.URL)
+			env = append(env, "KEYS_SECRET_ID="+secretID)
 		case "KEY_CACHE_TTL":
 			env = append(env, "KEY_CACHE_TTL=60s")
 		default:
