@@ -60,3 +60,6 @@ require (
 )
 
 tool honnef.co/go/tools/cmd/staticcheck
+
+// minidyn v0.8.2 with sorted inserts instead of a sort per write (third_party/minidyn/PATCHES.md).
+replace github.com/truora/minidyn => ./third_party/minidyn
