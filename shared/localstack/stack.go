@@ -312,7 +312,7 @@ func (s *Stack) Close() error {
 			s.stop()
 		}
 		if s.db != nil && s.dbSrv != nil {
-			errs = append(errs, s.db.Save(false))
+			errs = append(errs, s.db.Save(true)) // the final snapshot: a start then has no journal to replay
 			errs = append(errs, s.dbSrv.Shutdown(ctx))
 		}
 		s.wg.Wait()
