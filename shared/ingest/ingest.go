@@ -113,7 +113,7 @@ func (s *Service) Redrive(ctx context.Context, d store.DeadLetter) error {
 	m := rules.Message{Payload: d.Payload, Topic: d.Topic, ClientID: d.ClientID, ReceivedMs: d.ReceivedMs}
 	var err error
 	if r, ok := rules.Match(rules.Table(), m.Topic); ok && r.Target == rules.Queue {
-		_, rd, rerr := s.reading(ctx, m)
+		_, rd, rerr := s.reading(ctx, m, s.store.Device)
 		err = rerr
 		if err == nil {
 			if err = s.store.PutReadings(ctx, []store.Reading{rd}, ReadingTTL); err == nil {
@@ -154,7 +154,7 @@ func (s *Service) count(name string, n float64) {
 }
 
 func (s *Service) handle(ctx context.Context, m rules.Message) error {
-	dev, payload, err := s.admit(ctx, m)
+	dev, payload, err := s.admit(ctx, m, s.store.Device)
 	if err != nil {
 		return err
 	}
@@ -168,9 +168,36 @@ func (s *Service) handle(ctx context.Context, m rules.Message) error {
 	return bad("topic %q is not one ingestion takes directly", m.Topic)
 }
 
+// deviceLookup answers a device of the inventory (Store.Device).
+type deviceLookup func(ctx context.Context, id string) (domain.Device, error)
+
+// oncePerBatch looks each device up once: a batch of a hundred messages
+// comes from a handful of devices, and one read per message was most of
+// a batch's round trips. The answers live as long as the batch, a few
+// milliseconds, so a device removed from the inventory meanwhile is seen
+// by the next batch. Failures other than "not found" are not kept: the
+// next message asks again.
+func oncePerBatch(lookup deviceLookup) deviceLookup {
+	type answer struct {
+		dev domain.Device
+		err error
+	}
+	seen := map[string]answer{}
+	return func(ctx context.Context, id string) (domain.Device, error) {
+		if a, ok := seen[id]; ok {
+			return a.dev, a.err
+		}
+		dev, err := lookup(ctx, id)
+		if err == nil || errors.Is(err, domain.ErrNotFound) {
+			seen[id] = answer{dev, err}
+		}
+		return dev, err
+	}
+}
+
 // admit checks what every message must be: a topic, a payload of at most
 // 128 KB that is a JSON object, from a device of the inventory.
-func (s *Service) admit(ctx context.Context, m rules.Message) (domain.Device, []byte, error) {
+func (s *Service) admit(ctx context.Context, m rules.Message, device deviceLookup) (domain.Device, []byte, error) {
 	payload, err := m.Bytes()
 	if err != nil {
 		return domain.Device{}, nil, bad("payload: %v", err)
@@ -181,7 +208,7 @@ func (s *Service) admit(ctx context.Context, m rules.Message) (domain.Device, []
 	if !domain.ValidID(m.ClientID) {
 		return domain.Device{}, nil, bad("client id %q is not a device id", m.ClientID)
 	}
-	dev, err := s.store.Device(ctx, m.ClientID)
+	dev, err := device(ctx, m.ClientID)
 	if errors.Is(err, domain.ErrNotFound) {
 		return domain.Device{}, nil, bad("client %q is not a device of the inventory", m.ClientID)
 	}

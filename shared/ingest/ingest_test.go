@@ -3,8 +3,11 @@ package ingest_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/plainview/serverless/shared/domain"
 	"github.com/plainview/serverless/shared/dynamotest"
@@ -74,5 +77,57 @@ func TestTheLambdaEntryTakesDirectMessagesAndQueueBatches(t *testing.T) {
 	}
 	if dl := deadLetters(t, st); len(dl) != 3 {
 		t.Errorf("dead letters after a stray direct event = %d", len(dl))
+	}
+}
+
+// countingStore is the real store, counting the device lookups.
+type countingStore struct {
+	*store.Store
+	lookups map[string]int
+}
+
+func (c *countingStore) Device(ctx context.Context, id string) (domain.Device, error) {
+	c.lookups[id]++
+	return c.Store.Device(ctx, id)
+}
+
+func TestABatchLooksEachDeviceUpOnce(t *testing.T) {
+	_, st := service(t)
+	counting := &countingStore{Store: st, lookups: map[string]int{}}
+	n := notify.NewLog(slog.New(slog.DiscardHandler))
+	svc := ingest.New(counting, leaks.New(st, n, nil, nil), n, nil, nil, nil)
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Second)
+	var batch []rules.Message
+	for i := range 3 {
+		ts := now.Add(time.Duration(i-10) * time.Second).Unix()
+		batch = append(batch,
+			rules.NewMessage("plainview/devices/v-101/telemetry", "v-101", fmt.Appendf(nil, `{"ts":%d,"temperature_c":4%d}`, ts, i), now.UnixMilli()),
+			rules.NewMessage("pipeline/pressure/C-South", "C-South", fmt.Appendf(nil, `{"ts":%d,"kpa":245%d}`, ts, i), now.UnixMilli()),
+			rules.NewMessage("plainview/devices/v-999/telemetry", "v-999", fmt.Appendf(nil, `{"ts":%d,"temperature_c":4%d}`, ts, i), now.UnixMilli()),
+		)
+	}
+	if failed := svc.HandleBatch(ctx, batch); len(failed) != 0 {
+		t.Fatalf("failed = %v", failed)
+	}
+	if want := map[string]int{"v-101": 1, "C-South": 1, "v-999": 1}; !maps.Equal(counting.lookups, want) {
+		t.Errorf("device lookups = %v, want one per device, the unknown one too: %v", counting.lookups, want)
+	}
+	for _, dev := range []string{"v-101", "C-South"} {
+		got, _, err := st.Readings(ctx, dev, now.Add(-time.Hour), now, domain.Page{Limit: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 3 {
+			t.Errorf("%s: %d readings stored, want 3", dev, len(got))
+		}
+	}
+	if dl := deadLetters(t, st); len(dl) != 3 {
+		t.Errorf("%d dead letters, want the unknown device's 3", len(dl))
+	}
+	// The next batch asks again: a device added or removed meanwhile is seen.
+	svc.HandleBatch(ctx, batch[:1])
+	if counting.lookups["v-101"] != 2 {
+		t.Errorf("v-101 looked up %d times over two batches, want 2", counting.lookups["v-101"])
 	}
 }

@@ -26,8 +26,8 @@ type telemetryMessage struct {
 const maxSkew = 24 * time.Hour
 
 // reading validates a telemetry message into a reading.
-func (s *Service) reading(ctx context.Context, m rules.Message) (domain.Device, store.Reading, error) {
-	dev, payload, err := s.admit(ctx, m)
+func (s *Service) reading(ctx context.Context, m rules.Message, lookup deviceLookup) (domain.Device, store.Reading, error) {
+	dev, payload, err := s.admit(ctx, m, lookup)
 	if err != nil {
 		return dev, store.Reading{}, err
 	}
@@ -98,9 +98,10 @@ func (s *Service) HandleBatch(ctx context.Context, batch []rules.Message) []int 
 		devices  []domain.Device
 		from     []int // index in batch of each reading
 		failed   []int
+		device   = oncePerBatch(s.store.Device)
 	)
 	for i, m := range batch {
-		dev, r, err := s.reading(ctx, m)
+		dev, r, err := s.reading(ctx, m, device)
 		if err != nil {
 			if err := s.settle(ctx, m, err); err != nil {
 				s.log.Error("telemetry", "topic", m.Topic, "error", err)
