@@ -87,7 +87,9 @@ type Stack struct {
 
 	log    *slog.Logger
 	db     *dynamo
-	dbSrv  *http.Server
+	dbSrv  *http.Server // nil while StopDynamoDB has it stopped
+	dbAddr string       // where StartDynamoDB listens again
+	dbMu   sync.Mutex   // guards dbSrv
 	apiSrv *http.Server
 	broker *mqttbroker.Broker
 	pub    *publish.MQTT
@@ -131,9 +133,9 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("dynamodb listener: %w", err)
 	}
-	s.DynamoURL = "http://" + dbLn.Addr().String()
-	s.dbSrv = &http.Server{Handler: s.db, ReadHeaderTimeout: 10 * time.Second}
-	s.serve(s.dbSrv, dbLn)
+	s.dbAddr = dbLn.Addr().String()
+	s.DynamoURL = "http://" + s.dbAddr
+	s.serveDynamoDB(dbLn)
 	s.Store = store.New(store.NewClient(store.LocalConfig(), s.DynamoURL), cfg.TableName, nil)
 	if err := s.Store.CreateTable(ctx); err != nil {
 		return nil, err
@@ -221,7 +223,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	if s.DevKey, err = ensureDevKey(ctx, keyFile, cfg.DevAPIKey); err != nil {
 		return nil, err
 	}
-	authorizer := auth.NewAuthorizer(auth.NewCache(keyFile, cfg.KeyCacheTTL, nil), s.log.With("component", "authorizer"))
+	authorizer := auth.NewAuthorizer(auth.NewCache(existingKeyFile{keyFile}, cfg.KeyCacheTTL, nil), s.log.With("component", "authorizer"))
 	apiLn, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("api listener: %w", err)
@@ -311,9 +313,9 @@ func (s *Stack) Close() error {
 		if s.stop != nil {
 			s.stop()
 		}
-		if s.db != nil && s.dbSrv != nil {
+		if s.db != nil {
 			errs = append(errs, s.db.Save(true)) // the final snapshot: a start then has no journal to replay
-			errs = append(errs, s.dbSrv.Shutdown(ctx))
+			errs = append(errs, s.shutdownDynamoDB(ctx))
 		}
 		s.wg.Wait()
 		if s.metrics != nil {
