@@ -19,6 +19,9 @@ const (
 	EventAlertResolved      = "alert.resolved"
 	EventIncidentCreated    = "incident.created"
 	EventIncidentUpdated    = "incident.updated"
+	// EventInventoryChanged: a valve or section was created, changed or
+	// retired, by a key with the admin scope.
+	EventInventoryChanged = "inventory.changed"
 )
 
 // EventTypes lists every event type, for validating filters.
@@ -27,6 +30,7 @@ var EventTypes = []string{
 	EventActuationCompleted, EventActuationFailed, EventActuationTimedOut,
 	EventActuationRejected, EventAlertCreated, EventAlertAcknowledged,
 	EventAlertResolved, EventIncidentCreated, EventIncidentUpdated,
+	EventInventoryChanged,
 }
 
 // Event is one entry of the event log.

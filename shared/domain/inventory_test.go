@@ -16,7 +16,7 @@ func TestSeedInventoryIsThatOfAPIMD(t *testing.T) {
 			t.Errorf("seed valve id %q is not a valid id", v.ID)
 		}
 		// A new deployment starts healthy: every seeded valve is ok.
-		th := domain.ValveThresholds
+		th := domain.DefaultThresholds()
 		if v.TemperatureC > th.TemperatureWarningC || v.PressurePa > th.PressureWarningPa || v.MaintenanceIn <= 0 {
 			t.Errorf("seed valve %s does not start ok: %+v", v.ID, v)
 		}
@@ -35,13 +35,14 @@ func TestSeedInventoryIsThatOfAPIMD(t *testing.T) {
 	}
 }
 
-func TestEventTypesAreThoseOfAPIMD(t *testing.T) {
+func TestEventTypesAreThoseOfAPIMDAndTheInventory(t *testing.T) {
 	want := []string{
 		"valve.actuation.requested", "valve.actuation.sent",
 		"valve.actuation.progress", "valve.actuation.completed",
 		"valve.actuation.failed", "valve.actuation.timed_out",
 		"valve.actuation.rejected", "alert.created", "alert.acknowledged",
 		"alert.resolved", "incident.created", "incident.updated",
+		"inventory.changed", // issue 8: the inventory's changes
 	}
 	if !slices.Equal(domain.EventTypes, want) {
 		t.Errorf("EventTypes = %v, want %v", domain.EventTypes, want)

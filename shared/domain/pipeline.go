@@ -125,4 +125,8 @@ type Section struct {
 	PressureKPa  *float64
 	LastSeen     *time.Time
 	LastIncident string
+	// From the inventory: where it runs, and when it was retired (nil: in
+	// service).
+	Location  string
+	RetiredAt *time.Time
 }

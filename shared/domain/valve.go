@@ -17,6 +17,9 @@ const (
 	StatusMaintenance ValveStatus = "maintenance"
 	StatusWarning     ValveStatus = "warning"
 	StatusOK          ValveStatus = "ok"
+	// StatusRetired is a valve taken out of the inventory: its history
+	// stays, it takes no command.
+	StatusRetired ValveStatus = "retired"
 )
 
 // Thresholds of API.md. A reading strictly over a threshold crosses it.
@@ -27,12 +30,44 @@ type Thresholds struct {
 	PressureOfflinePa   float64 `json:"pressure_offline_pa"`
 }
 
-// ValveThresholds are the limits every valve is judged by.
-var ValveThresholds = Thresholds{
-	TemperatureWarningC: 60,
-	TemperatureOfflineC: 75,
-	PressureWarningPa:   2_800_000,
-	PressureOfflinePa:   3_000_000,
+// DefaultThresholds are the limits of API.md, which a valve is judged by
+// unless the inventory gives it its own.
+func DefaultThresholds() Thresholds {
+	return Thresholds{
+		TemperatureWarningC: 60,
+		TemperatureOfflineC: 75,
+		PressureWarningPa:   2_800_000,
+		PressureOfflinePa:   3_000_000,
+	}
+}
+
+// Validate checks thresholds a client gave: finite, a temperature between
+// -273.15 °C and 1,000 °C, a pressure above 0 and at most 100 MPa, and each
+// warning below its offline limit (a warning past offline would never
+// show).
+func (t Thresholds) Validate() error {
+	for _, c := range []struct {
+		name     string
+		v        float64
+		min, max float64
+	}{
+		{"temperature_warning_c", t.TemperatureWarningC, -273.15, 1000},
+		{"temperature_offline_c", t.TemperatureOfflineC, -273.15, 1000},
+		{"pressure_warning_pa", t.PressureWarningPa, 0, 100_000_000},
+		{"pressure_offline_pa", t.PressureOfflinePa, 0, 100_000_000},
+	} {
+		// NaN fails both comparisons, so it is refused too.
+		if !(c.v > c.min && c.v <= c.max) {
+			return fmt.Errorf("%w: thresholds.%s must be over %g and at most %g", ErrInvalid, c.name, c.min, c.max)
+		}
+	}
+	if t.TemperatureWarningC >= t.TemperatureOfflineC {
+		return fmt.Errorf("%w: thresholds.temperature_warning_c must be below temperature_offline_c", ErrInvalid)
+	}
+	if t.PressureWarningPa >= t.PressureOfflinePa {
+		return fmt.Errorf("%w: thresholds.pressure_warning_pa must be below pressure_offline_pa", ErrInvalid)
+	}
+	return nil
 }
 
 // ConnectedWithin is how recently a device must have sent something to
@@ -54,13 +89,27 @@ type Valve struct {
 	// and OpenDeadline when it times out: one open actuation at a time.
 	OpenActuation string
 	OpenDeadline  *time.Time
+	// From the inventory: where it is, its own thresholds (nil: the
+	// defaults) and when it was retired (nil: in service).
+	Location   string
+	Thresholds *Thresholds
+	RetiredAt  *time.Time
+}
+
+// Limits are the thresholds the valve is judged by: its own, or the
+// defaults.
+func (v Valve) Limits() Thresholds {
+	if v.Thresholds != nil {
+		return *v.Thresholds
+	}
+	return DefaultThresholds()
 }
 
 // Available reports whether the valve takes commands other than STOP
 // without an override: not offline, not in maintenance.
 func (v Valve) Available(now time.Time) bool {
 	st := v.Status(now)
-	return st != StatusOffline && st != StatusMaintenance
+	return st != StatusOffline && st != StatusMaintenance && st != StatusRetired
 }
 
 // Busy reports whether an open actuation still blocks a new one: it does
@@ -74,8 +123,10 @@ func (v Valve) Busy(now time.Time) bool {
 // decides offline wins.
 func (v Valve) Status(now time.Time) ValveStatus {
 	t, p := v.TemperatureC, v.PressurePa
-	th := ValveThresholds
+	th := v.Limits()
 	switch {
+	case v.RetiredAt != nil:
+		return StatusRetired
 	case t != nil && *t > th.TemperatureOfflineC, p != nil && *p > th.PressureOfflinePa:
 		return StatusOffline
 	case v.maintenanceDue(now):
@@ -89,7 +140,7 @@ func (v Valve) Status(now time.Time) ValveStatus {
 // HealthScore is 100, minus 20 for a hot valve, minus 20 for high
 // pressure, minus 30 when maintenance is due, never below 0.
 func (v Valve) HealthScore(now time.Time) int {
-	th := ValveThresholds
+	th := v.Limits()
 	score := 100
 	if v.TemperatureC != nil && *v.TemperatureC > th.TemperatureWarningC {
 		score -= 20

@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"errors"
 	"math"
 	"testing"
 	"time"
@@ -9,7 +10,7 @@ import (
 )
 
 // The limits of API.md, written out here rather than read from
-// domain.ValveThresholds, so that a changed threshold fails a test.
+// domain.DefaultThresholds(), so that a changed threshold fails a test.
 const (
 	tempWarningC     = 60.0
 	tempOfflineC     = 75.0
@@ -31,8 +32,8 @@ func TestValveThresholdsAreThoseOfAPIMD(t *testing.T) {
 		PressureWarningPa:   pressureWarning,
 		PressureOfflinePa:   pressureOffline,
 	}
-	if domain.ValveThresholds != want {
-		t.Errorf("ValveThresholds = %+v, want %+v", domain.ValveThresholds, want)
+	if domain.DefaultThresholds() != want {
+		t.Errorf("DefaultThresholds() = %+v, want %+v", domain.DefaultThresholds(), want)
 	}
 	if domain.ConnectedWithin != connectedTimeout {
 		t.Errorf("ConnectedWithin = %v, want %v", domain.ConnectedWithin, connectedTimeout)
@@ -137,5 +138,57 @@ func TestValveConnected(t *testing.T) {
 				t.Errorf("Connected = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestAValveWithItsOwnThresholdsIsJudgedByThem(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	own := &domain.Thresholds{TemperatureWarningC: 40, TemperatureOfflineC: 50, PressureWarningPa: 1_000_000, PressureOfflinePa: 2_000_000}
+	tests := []struct {
+		name  string
+		v     domain.Valve
+		want  domain.ValveStatus
+		score int
+	}{
+		{"45 °C is ok by the defaults", domain.Valve{TemperatureC: ptr(45.0)}, domain.StatusOK, 100},
+		{"45 °C is a warning by its own", domain.Valve{TemperatureC: ptr(45.0), Thresholds: own}, domain.StatusWarning, 80},
+		{"2.1 MPa is offline by its own", domain.Valve{PressurePa: ptr(2_100_000.0), Thresholds: own}, domain.StatusOffline, 80},
+		{"retired wins over everything", domain.Valve{TemperatureC: ptr(99.0), RetiredAt: ptr(now), Thresholds: own}, domain.StatusRetired, 80},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.v.Status(now); got != tt.want {
+				t.Errorf("Status = %s, want %s", got, tt.want)
+			}
+			if got := tt.v.HealthScore(now); got != tt.score {
+				t.Errorf("HealthScore = %d, want %d", got, tt.score)
+			}
+		})
+	}
+	if (domain.Valve{RetiredAt: ptr(now)}).Available(now) {
+		t.Error("a retired valve is available")
+	}
+}
+
+func TestThresholdsValidate(t *testing.T) {
+	ok := domain.DefaultThresholds()
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("the defaults: %v", err)
+	}
+	bad := map[string]func(*domain.Thresholds){
+		"warning above offline":        func(th *domain.Thresholds) { th.TemperatureWarningC = 80 },
+		"warning equal to offline":     func(th *domain.Thresholds) { th.PressureWarningPa = th.PressureOfflinePa },
+		"NaN":                          func(th *domain.Thresholds) { th.TemperatureOfflineC = math.NaN() },
+		"infinite":                     func(th *domain.Thresholds) { th.PressureOfflinePa = math.Inf(1) },
+		"zero pressure":                func(th *domain.Thresholds) { th.PressureWarningPa = 0 },
+		"below absolute zero":          func(th *domain.Thresholds) { th.TemperatureWarningC = -300 },
+		"missing (zero) offline limit": func(th *domain.Thresholds) { th.TemperatureOfflineC = 0; th.TemperatureWarningC = 0 },
+	}
+	for name, change := range bad {
+		th := domain.DefaultThresholds()
+		change(&th)
+		if err := th.Validate(); !errors.Is(err, domain.ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", name, err)
+		}
 	}
 }

@@ -13,28 +13,39 @@ import (
 type deviceItem struct {
 	keys
 	domain.Device
+	// RetiredAt is set when the device's valve or section is retired: it
+	// is then no longer in the inventory.
+	RetiredAt *time.Time `json:"retired_at,omitempty"`
 }
 
 func devicePK(id string) string { return "DEVICE#" + id }
 
-// Device returns a device of the inventory, or ErrNotFound.
+// Device returns a device of the inventory, or ErrNotFound; a retired
+// device is not in the inventory any more, so what it sends is a dead
+// letter.
 func (s *Store) Device(ctx context.Context, id string) (domain.Device, error) {
 	var it deviceItem
 	if err := s.get(ctx, devicePK(id), metaSK, &it); err != nil {
 		return domain.Device{}, err
 	}
+	if it.RetiredAt != nil {
+		return domain.Device{}, fmt.Errorf("device %s was retired: %w", id, domain.ErrNotFound)
+	}
 	return it.Device, nil
 }
 
-// Devices returns the whole inventory, ordered by id.
+// Devices returns the whole inventory, ordered by id, without the retired
+// devices.
 func (s *Store) Devices(ctx context.Context) ([]domain.Device, error) {
 	items, err := queryAll[deviceItem](ctx, s, query{index: indexGSI1, sc: gsiScope(indexGSI1, "DEVICES"), forward: true}, 0)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]domain.Device, len(items))
-	for i, it := range items {
-		out[i] = it.Device
+	out := make([]domain.Device, 0, len(items))
+	for _, it := range items {
+		if it.RetiredAt == nil {
+			out = append(out, it.Device)
+		}
 	}
 	return out, nil
 }

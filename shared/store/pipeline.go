@@ -15,23 +15,31 @@ type sectionItem struct {
 	PressureKPa  *float64   `json:"pressure_kpa,omitempty"`
 	LastSeen     *time.Time `json:"last_seen,omitempty"`
 	LastIncident string     `json:"last_incident,omitempty"`
+	// The inventory's part (shared/store/inventory.go).
+	Location         string     `json:"location,omitempty"`
+	RetiredAt        *time.Time `json:"retired_at,omitempty"`
+	InventoryVersion int        `json:"inventory_version,omitempty"`
 }
 
 func (it sectionItem) section() domain.Section {
-	return domain.Section{Name: it.Name, PressureKPa: it.PressureKPa, LastSeen: it.LastSeen, LastIncident: it.LastIncident}
+	return domain.Section{Name: it.Name, PressureKPa: it.PressureKPa, LastSeen: it.LastSeen, LastIncident: it.LastIncident,
+		Location: it.Location, RetiredAt: it.RetiredAt}
 }
 
 func sectionPK(name string) string { return "SECTION#" + name }
 
-// Sections returns every pipeline section, ordered by name.
+// Sections returns every pipeline section in service, ordered by name; a
+// retired one is still there by its name (Section).
 func (s *Store) Sections(ctx context.Context) ([]domain.Section, error) {
 	items, err := queryAll[sectionItem](ctx, s, query{index: indexGSI1, sc: gsiScope(indexGSI1, "SECTIONS"), forward: true}, 0)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]domain.Section, len(items))
-	for i, it := range items {
-		out[i] = it.section()
+	out := make([]domain.Section, 0, len(items))
+	for _, it := range items {
+		if it.RetiredAt == nil {
+			out = append(out, it.section())
+		}
 	}
 	return out, nil
 }

@@ -25,6 +25,13 @@ type valveItem struct {
 	LastSeen             *time.Time `json:"last_seen,omitempty"`
 	OpenActuation        string     `json:"open_actuation,omitempty"`
 	OpenDeadline         *time.Time `json:"open_deadline,omitempty"`
+	// The inventory's part (shared/store/inventory.go).
+	Location   string             `json:"location,omitempty"`
+	Thresholds *domain.Thresholds `json:"thresholds,omitempty"`
+	RetiredAt  *time.Time         `json:"retired_at,omitempty"`
+	// InventoryVersion counts the inventory's changes, for the condition
+	// that no other change came in between.
+	InventoryVersion int `json:"inventory_version,omitempty"`
 }
 
 func (it valveItem) valve() domain.Valve {
@@ -33,20 +40,24 @@ func (it valveItem) valve() domain.Valve {
 		LastTorqueNm: it.LastTorqueNm, LastActuationTime: it.LastActuationTime,
 		EstimatedMaintenance: it.EstimatedMaintenance, LastSeen: it.LastSeen,
 		OpenActuation: it.OpenActuation, OpenDeadline: it.OpenDeadline,
+		Location: it.Location, Thresholds: it.Thresholds, RetiredAt: it.RetiredAt,
 	}
 }
 
 func valvePK(id string) string { return "VALVE#" + id }
 
-// Valves returns every valve, ordered by id.
+// Valves returns every valve in service, ordered by id; a retired valve
+// is still there by its id (Valve), with its history.
 func (s *Store) Valves(ctx context.Context) ([]domain.Valve, error) {
 	items, err := queryAll[valveItem](ctx, s, query{index: indexGSI1, sc: gsiScope(indexGSI1, "VALVES"), forward: true}, 0)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]domain.Valve, len(items))
-	for i, it := range items {
-		out[i] = it.valve()
+	out := make([]domain.Valve, 0, len(items))
+	for _, it := range items {
+		if it.RetiredAt == nil {
+			out = append(out, it.valve())
+		}
 	}
 	return out, nil
 }

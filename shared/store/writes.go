@@ -52,6 +52,8 @@ func (s *Store) StartActuation(ctx context.Context, a domain.Actuation, requeste
 		cond = "#open = :old"
 		values[":old"] = str(closing.ActuationID)
 	}
+	// A valve retired after the caller read it takes no command.
+	cond += " AND attribute_not_exists(retired_at)"
 	tx.update(valvePK(a.ValveID), metaSK, "SET #open = :id, #deadline = :deadline", cond, names, values)
 	tx.PutActuation(a)
 	tx.PutEvent(requested)
