@@ -168,7 +168,7 @@ func (a *API) valveHealth(r *http.Request) (any, error) {
 			"pressure_pa":    v.PressurePa,
 			"last_torque_nm": v.LastTorqueNm,
 		},
-		"thresholds":   domain.ValveThresholds,
+		"thresholds":   v.Limits(),
 		"health_score": v.HealthScore(now),
 	}, nil
 }
