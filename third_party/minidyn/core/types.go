@@ -102,7 +102,11 @@ func deepCopyTypesItem(it *types.Item) *types.Item {
 	out.SS = deepCopyStringPtrSlice(it.SS)
 	out.NS = deepCopyStringPtrSlice(it.NS)
 
-	if len(it.L) > 0 {
+	// An empty list or map is a value, not an absent one: copying it as
+	// nil left an Item with no type, which every later expression over the
+	// item refused (Plainview's patch: a rolled-back transaction, which
+	// restores a deep copy, broke every Query of the table).
+	if it.L != nil {
 		out.L = make([]*types.Item, len(it.L))
 
 		for i, e := range it.L {
@@ -110,7 +114,7 @@ func deepCopyTypesItem(it *types.Item) *types.Item {
 		}
 	}
 
-	if len(it.M) > 0 {
+	if it.M != nil {
 		out.M = deepCopyItemMap(it.M)
 	}
 
