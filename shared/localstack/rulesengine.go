@@ -24,39 +24,66 @@ type IngestHandler func(ctx context.Context, raw json.RawMessage) (*events.SQSEv
 // function reads in batches, with partial batch failures delivered again
 // up to three times before they are dead letters (the queue's redrive
 // policy).
+//
+// A failed delivery is hidden for a while before the next one, as the
+// queue's visibility timeout hides it, so a short outage of the table does
+// not use up a message's three deliveries at once. The dead letters are
+// kept in the table too (on AWS they are a queue of their own), so when
+// the table is down a message may not even become a dead letter: it then
+// stays hidden and is tried again, and is never dropped while the stack
+// runs.
 type rulesEngine struct {
-	table   []rules.Rule
-	invoke  IngestHandler
-	dead    func(ctx context.Context, m rules.Message, reason string) error
-	log     *slog.Logger
-	queue   chan queued
-	wg      sync.WaitGroup
-	ctx     context.Context
-	stop    context.CancelFunc
-	batch   int
-	window  time.Duration
-	retries int
-	seq     int64
+	table  []rules.Rule
+	invoke IngestHandler
+	dead   func(ctx context.Context, m rules.Message, reason string) error
+	log    *slog.Logger
+	queue  chan queued
+	wg     sync.WaitGroup
+	ctx    context.Context
+	stop   context.CancelFunc
+	seq    int64
+	engineSettings
+
+	mu     sync.Mutex
+	hidden []queued // failed telemetry, hidden until due
+}
+
+// engineSettings are the queue's and the asynchronous invocation's.
+type engineSettings struct {
+	batch      int           // most messages in a batch
+	window     time.Duration // how long a batch waits to fill
+	retries    int           // retries of a direct invocation
+	visibility time.Duration // how long a failed delivery is hidden
 }
 
 type queued struct {
 	m        rules.Message
 	receives int
+	due      time.Time // when a hidden message is delivered again
 }
 
 // Batch settings of the telemetry queue's event source, as the stack sets
-// them: up to 100 messages, or what came within 100 ms.
+// them: up to 100 messages, or what came within 100 ms. The visibility
+// timeout is shorter than the stack's (6 × the function's timeout) so that
+// a local outage recovers in seconds.
 const (
-	queueBatch   = 100
-	queueWindow  = 100 * time.Millisecond
-	maxReceives  = 3
-	asyncRetries = 2
+	queueBatch      = 100
+	queueWindow     = 100 * time.Millisecond
+	queueVisibility = time.Second
+	maxReceives     = 3
+	asyncRetries    = 2
 )
 
 func newRulesEngine(invoke IngestHandler, dead func(context.Context, rules.Message, string) error, log *slog.Logger) *rulesEngine {
+	return startRulesEngine(invoke, dead, log, engineSettings{
+		batch: queueBatch, window: queueWindow, retries: asyncRetries, visibility: queueVisibility,
+	})
+}
+
+func startRulesEngine(invoke IngestHandler, dead func(context.Context, rules.Message, string) error, log *slog.Logger, set engineSettings) *rulesEngine {
 	ctx, stop := context.WithCancel(context.Background())
 	e := &rulesEngine{table: rules.Table(), invoke: invoke, dead: dead, log: log, queue: make(chan queued, 1<<16),
-		ctx: ctx, stop: stop, batch: queueBatch, window: queueWindow, retries: asyncRetries}
+		ctx: ctx, stop: stop, engineSettings: set}
 	e.wg.Add(1)
 	go e.consume()
 	return e
@@ -82,40 +109,74 @@ func (e *rulesEngine) published(clientID, topic string, payload []byte) {
 
 func (e *rulesEngine) direct(m rules.Message) {
 	defer e.wg.Done()
-	var err error
-	for attempt := 0; attempt <= e.retries; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
-			case <-e.ctx.Done():
+	for {
+		var err error
+		for attempt := 0; attempt <= e.retries; attempt++ {
+			if attempt > 0 && !e.sleep(time.Duration(attempt)*200*time.Millisecond) {
+				break
 			}
+			if _, err = e.invoke(context.WithoutCancel(e.ctx), m.JSON()); err == nil {
+				return
+			}
+			e.log.Warn("ingest invocation failed", "topic", m.Topic, "attempt", attempt+1, "error", err)
 		}
-		if _, err = e.invoke(context.WithoutCancel(e.ctx), m.JSON()); err == nil {
+		derr := e.deadLetter(m, fmt.Sprintf("ingest failed %d times: %v", e.retries+1, err))
+		if derr == nil {
 			return
 		}
-		e.log.Warn("ingest invocation failed", "topic", m.Topic, "attempt", attempt+1, "error", err)
+		if !e.sleep(e.visibility) {
+			// Stopping, and the table still refuses: say so, loudly.
+			e.log.Error("message lost at shutdown: neither ingested nor dead-lettered", "topic", m.Topic,
+				"client_id", m.ClientID, "payload", m.Payload, "error", derr)
+			return
+		}
 	}
-	e.deadLetter(m, fmt.Sprintf("ingest failed %d times: %v", e.retries+1, err))
 }
 
-func (e *rulesEngine) deadLetter(m rules.Message, reason string) {
-	if err := e.dead(context.WithoutCancel(e.ctx), m, reason); err != nil {
-		e.log.Error("dead letter lost", "topic", m.Topic, "reason", reason, "error", err)
+// sleep waits for d, or less if the engine stops; false if it stopped.
+func (e *rulesEngine) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-e.ctx.Done():
+		return false
 	}
+}
+
+func (e *rulesEngine) deadLetter(m rules.Message, reason string) error {
+	err := e.dead(context.WithoutCancel(e.ctx), m, reason)
+	if err != nil {
+		e.log.Warn("dead letter not written; the message is kept", "topic", m.Topic, "reason", reason, "error", err)
+	}
+	return err
 }
 
 // consume reads the queue in batches until the engine stops, then drains
-// what is left.
+// what is left. Hidden messages that are due again go first.
 func (e *rulesEngine) consume() {
 	defer e.wg.Done()
 	for {
-		var batch []queued
-		select {
-		case q := <-e.queue:
-			batch = append(batch, q)
-		case <-e.ctx.Done():
-			e.drain()
-			return
+		batch := e.due(nil, time.Now(), false)
+		if len(batch) == 0 {
+			wake := time.NewTimer(time.Hour)
+			if next, ok := e.nextDue(); ok {
+				wake.Reset(time.Until(next))
+			}
+			select {
+			case q := <-e.queue:
+				batch = append(batch, q)
+			case <-wake.C:
+			case <-e.ctx.Done():
+				wake.Stop()
+				e.drain()
+				return
+			}
+			wake.Stop()
+			if len(batch) == 0 {
+				continue
+			}
 		}
 		timer := time.NewTimer(e.window)
 	fill:
@@ -128,13 +189,52 @@ func (e *rulesEngine) consume() {
 			}
 		}
 		timer.Stop()
-		e.deliver(batch)
+		e.deliver(batch, false)
 	}
 }
 
+// due moves the hidden messages due by now (all of them when all is set)
+// into batch, up to a batch's size.
+func (e *rulesEngine) due(batch []queued, now time.Time, all bool) []queued {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	kept := e.hidden[:0]
+	for _, q := range e.hidden {
+		if len(batch) < e.batch && (all || !q.due.After(now)) {
+			batch = append(batch, q)
+		} else {
+			kept = append(kept, q)
+		}
+	}
+	clear(e.hidden[len(kept):])
+	e.hidden = kept
+	return batch
+}
+
+func (e *rulesEngine) nextDue() (time.Time, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var next time.Time
+	for i, q := range e.hidden {
+		if i == 0 || q.due.Before(next) {
+			next = q.due
+		}
+	}
+	return next, len(e.hidden) > 0
+}
+
+func (e *rulesEngine) hide(q queued) {
+	q.due = time.Now().Add(e.visibility)
+	e.mu.Lock()
+	e.hidden = append(e.hidden, q)
+	e.mu.Unlock()
+}
+
+// drain delivers what is queued and hidden when the engine stops, without
+// waiting out the visibility: each message still gets its deliveries.
 func (e *rulesEngine) drain() {
 	for {
-		var batch []queued
+		batch := e.due(nil, time.Time{}, true)
 	take:
 		for len(batch) < e.batch {
 			select {
@@ -147,13 +247,16 @@ func (e *rulesEngine) drain() {
 		if len(batch) == 0 {
 			return
 		}
-		e.deliver(batch)
+		e.deliver(batch, true)
 	}
 }
 
-// deliver hands a batch to the function as an SQS event and puts the
-// reported failures back on the queue.
-func (e *rulesEngine) deliver(batch []queued) {
+// deliver hands a batch to the function as an SQS event. A reported
+// failure is hidden and delivered again; after its last delivery it is a
+// dead letter, and when even that fails it is kept and tried again. When
+// the engine is stopping (final), it is dead-lettered at its last delivery
+// or, failing that, logged as lost.
+func (e *rulesEngine) deliver(batch []queued, final bool) {
 	ev := events.SQSEvent{Records: make([]events.SQSMessage, len(batch))}
 	for i, q := range batch {
 		e.seq++
@@ -180,14 +283,20 @@ func (e *rulesEngine) deliver(batch []queued) {
 			continue
 		}
 		q.receives++
-		if q.receives >= maxReceives {
-			e.deadLetter(q.m, fmt.Sprintf("not ingested after %d deliveries", q.receives))
-			continue
-		}
-		select {
-		case e.queue <- q:
+		switch {
+		case q.receives < maxReceives && final:
+			q.due = time.Time{}
+			e.mu.Lock()
+			e.hidden = append(e.hidden, q)
+			e.mu.Unlock()
+		case q.receives < maxReceives:
+			e.hide(q)
+		case e.deadLetter(q.m, fmt.Sprintf("not ingested after %d deliveries", q.receives)) == nil:
+		case final:
+			e.log.Error("message lost at shutdown: neither ingested nor dead-lettered", "topic", q.m.Topic,
+				"client_id", q.m.ClientID, "payload", q.m.Payload)
 		default:
-			e.deadLetter(q.m, "telemetry queue full")
+			e.hide(q)
 		}
 	}
 }
