@@ -554,3 +554,26 @@ func allActuations(st *store.Store, valve string) ([]domain.Actuation, error) {
 		cursor = next
 	}
 }
+
+func TestARetiredValveIsKnownAndGetsItsHistory(t *testing.T) {
+	tb := newTable(t)
+	rec, err := tb.store.ValveRecord(ctx, "v-102")
+	if err != nil {
+		t.Fatal(err)
+	}
+	retired := utc("2025-06-01T00:00:00")
+	if err := tb.store.RetireValve(ctx, "v-102", rec.Version, retired, domain.NewEvent(domain.EventInventoryChanged, "v-102", "", retired, nil)); err != nil {
+		t.Fatal(err)
+	}
+	im := legacy.New(tb.store)
+	if err := im.Apply(ctx, plan(t, im, legacy.Files{Valves: file(t, "testdata/valves.json")})); err != nil {
+		t.Fatal(err)
+	}
+	acts, _, err := tb.store.Actuations(ctx, "v-102", domain.Page{Limit: 50})
+	if err != nil || len(acts) != 2 {
+		t.Errorf("a retired valve's history = %d, %v", len(acts), err)
+	}
+	if v, _ := tb.store.Valve(ctx, "v-102"); v.RetiredAt == nil || !v.RetiredAt.Equal(retired) {
+		t.Errorf("the import must not bring a valve back into service: %+v", v)
+	}
+}
