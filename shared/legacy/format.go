@@ -78,6 +78,10 @@ const (
 	MaxDurationSec = 24 * 60 * 60
 	MaxLegacyID    = 256
 	MaxEntryType   = 64
+	// MaxMetadata bounds an entry's metadata, kept on its item: DynamoDB
+	// refuses items over 400 KB, and a transaction over 4 MB, which must
+	// show here, before any write, not halfway through the import.
+	MaxMetadata = 16 << 10
 )
 
 // timestamp is the shape of Python's datetime.isoformat() for a naive
@@ -449,7 +453,11 @@ func (ps *problems) timeline(n *node) []Entry {
 				_ = json.Compact(&b, ps.data[m.off:m.end]) // the decoder read it as valid JSON
 				// Bad UTF-8 can only sit inside strings here; replacing it
 				// keeps the JSON valid, and DynamoDB stores only UTF-8.
-				if meta := bytes.ToValidUTF8(b.Bytes(), []byte("\uFFFD")); string(meta) != "{}" {
+				meta := bytes.ToValidUTF8(b.Bytes(), []byte("\uFFFD"))
+				switch {
+				case len(meta) > MaxMetadata:
+					ps.add(m.off, "\"metadata\" is larger than %d KiB", MaxMetadata>>10)
+				case string(meta) != "{}":
 					e.Metadata = string(meta)
 				}
 			}
