@@ -15,6 +15,7 @@ import (
 	"github.com/plainview/serverless/shared/actuation"
 	"github.com/plainview/serverless/shared/function"
 	"github.com/plainview/serverless/shared/httpapi"
+	"github.com/plainview/serverless/shared/inventory"
 	"github.com/plainview/serverless/shared/publish"
 	"github.com/plainview/serverless/shared/routes"
 )
@@ -35,9 +36,10 @@ func main() {
 }
 
 // handler is the function's entry point: actuations recorded in the
-// store, commands published through pub.
+// store, commands published through pub; the inventory's changes.
 func handler(env function.Env, pub actuation.Publisher) function.Handler {
 	cfg := function.APIConfig(env, routes.FuncValves)
 	cfg.Actuator = actuation.New(env.Store, pub, nil, env.Logger)
+	cfg.Inventory = inventory.New(env.Store, nil)
 	return function.Proxy(httpapi.New(cfg))
 }

@@ -99,6 +99,12 @@ func (s *Service) Actuate(ctx context.Context, r Request) (domain.Actuation, err
 			return domain.Actuation{}, err
 		}
 		now := s.now().UTC()
+		if v.RetiredAt != nil {
+			// No override brings a retired valve back: it is out of the
+			// inventory, and its device may not even connect.
+			return domain.Actuation{}, &domain.RuleError{Code: "valve_retired",
+				Message: fmt.Sprintf("valve %s is retired: it takes no command", v.ID)}
+		}
 		if r.Command != domain.CommandStop && r.OverrideReason == "" && !v.Available(now) {
 			return domain.Actuation{}, &domain.RuleError{Code: "valve_unavailable",
 				Message: fmt.Sprintf("valve %s is %s: only STOP, or a command with an override, is accepted", v.ID, v.Status(now))}

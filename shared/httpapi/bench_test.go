@@ -54,6 +54,7 @@ func benchValves() map[string]domain.Valve {
 		"v-101": {
 			ID:                   "v-101",
 			Name:                 "Main line intake",
+			Location:             "pad 7, km 12.5",
 			TemperatureC:         ptr(41.5),
 			PressurePa:           ptr(512000.0),
 			LastTorqueNm:         ptr(87.25),
@@ -147,6 +148,8 @@ type floorValveView struct {
 	EstimatedMaintenance *time.Time         `json:"estimated_maintenance"`
 	Connected            bool               `json:"connected"`
 	LastSeen             *time.Time         `json:"last_seen"`
+	Location             string             `json:"location"`
+	RetiredAt            *time.Time         `json:"retired_at"`
 }
 
 // floorJSON writes v as JSON with status, as plainly as net/http allows.
@@ -183,7 +186,7 @@ func BenchmarkGetValve(b *testing.B) {
 				ID: v.ID, Name: v.Name, Status: v.Status(now),
 				Temperature: v.TemperatureC, PressurePa: v.PressurePa, LastTorqueNm: v.LastTorqueNm,
 				LastActuationTime: v.LastActuationTime, EstimatedMaintenance: v.EstimatedMaintenance,
-				Connected: v.Connected(now), LastSeen: v.LastSeen,
+				Connected: v.Connected(now), LastSeen: v.LastSeen, Location: v.Location, RetiredAt: v.RetiredAt,
 			})
 		})
 		benchProxy(b, httpadapter.New(mux).ProxyWithContext, ev, http.StatusOK)

@@ -74,6 +74,7 @@ type Config struct {
 	Actuator    Actuator
 	Incidents   IncidentWriter
 	Leaks       LeakWriter
+	Inventory   Inventory
 	Idempotency Idempotency
 }
 

@@ -48,6 +48,7 @@ func (a *API) writeHandlers() map[string]http.Handler {
 		h["POST /pipeline/alerts/{id}/acknowledge"] = a.idempotent(a.acknowledgeAlert)
 		h["POST /pipeline/alerts/{id}/resolve"] = a.idempotent(a.resolveAlert)
 	}
+	a.inventoryHandlers(h)
 	return h
 }
 
@@ -64,12 +65,14 @@ type writer func(r *http.Request) (answer, error)
 // maxReason bounds an override's reason.
 const maxReason = 500
 
+// The request bodies mark their optional members omitempty: decoding
+// ignores it, and the OpenAPI document reads it as "optional".
 type actuateBody struct {
-	Command  string                  `json:"command"`
-	Params   *domain.ActuationParams `json:"params"`
+	Command  string                  `json:"command,omitempty"`
+	Params   *domain.ActuationParams `json:"params,omitempty"`
 	Override *struct {
 		Reason string `json:"reason"`
-	} `json:"override"`
+	} `json:"override,omitempty"`
 }
 
 func (a *API) actuate(r *http.Request) (answer, error) {
@@ -131,8 +134,8 @@ type accepted struct {
 type incidentBody struct {
 	Title           string   `json:"title"`
 	Severity        string   `json:"severity"`
-	AffectedModules []string `json:"affected_modules"`
-	Description     string   `json:"description"`
+	AffectedModules []string `json:"affected_modules,omitempty"`
+	Description     string   `json:"description,omitempty"`
 }
 
 func (a *API) createIncident(r *http.Request) (answer, error) {
@@ -163,18 +166,15 @@ func (a *API) timelineOf(r *http.Request, id string) ([]domain.TimelineEntry, er
 	return tl, err
 }
 
-func withTimeline(in domain.Incident, tl []domain.TimelineEntry) any {
-	return struct {
-		domain.Incident
-		Timeline []domain.TimelineEntry `json:"timeline"`
-	}{in, nonNil(tl)}
+func withTimeline(in domain.Incident, tl []domain.TimelineEntry) incidentWithTimeline {
+	return incidentWithTimeline{in, nonNil(tl)}
 }
 
 type updateBody struct {
-	Status     *string `json:"status"`
-	RootCause  *string `json:"root_cause"`
-	Resolution *string `json:"resolution"`
-	Version    *int    `json:"version"`
+	Status     *string `json:"status,omitempty"`
+	RootCause  *string `json:"root_cause,omitempty"`
+	Resolution *string `json:"resolution,omitempty"`
+	Version    *int    `json:"version,omitempty"`
 }
 
 func (a *API) updateIncident(r *http.Request) (answer, error) {
@@ -202,9 +202,9 @@ func (a *API) updateIncident(r *http.Request) (answer, error) {
 type leakBody struct {
 	Section        string           `json:"section"`
 	Severity       string           `json:"severity"`
-	VolumeEstimate *float64         `json:"volume_estimate"`
-	Location       *domain.Location `json:"location"`
-	Notes          string           `json:"notes"`
+	VolumeEstimate *float64         `json:"volume_estimate,omitempty"`
+	Location       *domain.Location `json:"location,omitempty"`
+	Notes          string           `json:"notes,omitempty"`
 }
 
 func (a *API) reportLeak(r *http.Request) (answer, error) {
@@ -231,10 +231,14 @@ func (a *API) reportLeak(r *http.Request) (answer, error) {
 	if res.Opened {
 		a.count(r, "IncidentsOpened", "", metrics.Dimension{Name: "Severity", Value: res.Incident.Severity}, nil)
 	}
-	return answer{status: http.StatusCreated, body: struct {
-		domain.Alert
-		IncidentOpened bool `json:"incident_opened"`
-	}{res.Alert, res.Opened}}, nil
+	return answer{status: http.StatusCreated, body: reportedLeak{res.Alert, res.Opened}}, nil
+}
+
+// reportedLeak is POST /pipeline/alerts's answer: the alert, and whether it
+// opened an incident (else it joined one).
+type reportedLeak struct {
+	domain.Alert
+	IncidentOpened bool `json:"incident_opened"`
 }
 
 func (a *API) acknowledgeAlert(r *http.Request) (answer, error) {

@@ -102,17 +102,21 @@ var severityRank = map[string]int{domain.SeverityInfo: 0, domain.SeverityWarning
 // incident) or the incident to join was resolved.
 const attempts = 8
 
-// Report records a leak. An unknown section is refused (422). A report
+// Report records a leak. An unknown or retired section is refused (422). A report
 // whose id was seen before is a duplicate: it changes nothing and answers
 // the alert as it stands, so repeated deliveries are harmless.
 func (s *Service) Report(ctx context.Context, r Report) (Result, error) {
 	if err := r.validate(); err != nil {
 		return Result{}, fmt.Errorf("%w: %w", domain.ErrInvalid, err)
 	}
-	if _, err := s.store.Section(ctx, r.Section); errors.Is(err, domain.ErrNotFound) {
+	sec, err := s.store.Section(ctx, r.Section)
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
 		return Result{}, &domain.RuleError{Code: "unknown_section", Message: fmt.Sprintf("no pipeline section %q", r.Section)}
-	} else if err != nil {
+	case err != nil:
 		return Result{}, err
+	case sec.RetiredAt != nil:
+		return Result{}, &domain.RuleError{Code: "section_retired", Message: fmt.Sprintf("pipeline section %q is retired", r.Section)}
 	}
 	for try := 0; ; try++ {
 		res, leak, err := s.plan(ctx, r)

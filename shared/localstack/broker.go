@@ -29,7 +29,7 @@ type authHook struct {
 	mqtt.HookBase
 	operator Login
 	cloud    Login
-	devices  deviceAuth
+	devices  *deviceRegistry
 	// published receives every publish the broker accepted from a
 	// client: the local rules engine.
 	published func(clientID, topic string, payload []byte)
@@ -69,7 +69,7 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	case bytes.Equal(cl.Properties.Username, []byte(h.cloud.Username)):
 		return write && isCommandTopic(topic)
 	}
-	if d, ok := h.devices[string(cl.Properties.Username)]; ok && cl.ID == d.ID {
+	if d, ok := h.devices.device(string(cl.Properties.Username)); ok && cl.ID == d.ID {
 		return deviceRights(d.Device, topic, write)
 	}
 	return false
@@ -83,10 +83,6 @@ func isCommandTopic(topic string) bool {
 
 // newBroker returns the embedded broker serving ln with the stack's logins
 // and rights, handing what it accepts to published (the rules engine).
-func newBroker(ln net.Listener, operator, cloud Login, devices []DeviceLogin, published func(clientID, topic string, payload []byte), logger *slog.Logger) (*mqttbroker.Broker, error) {
-	auth := deviceAuth{}
-	for _, d := range devices {
-		auth[d.ID] = d
-	}
-	return mqttbroker.New(ln, logger, &authHook{operator: operator, cloud: cloud, devices: auth, published: published})
+func newBroker(ln net.Listener, operator, cloud Login, devices *deviceRegistry, published func(clientID, topic string, payload []byte), logger *slog.Logger) (*mqttbroker.Broker, error) {
+	return mqttbroker.New(ln, logger, &authHook{operator: operator, cloud: cloud, devices: devices, published: published})
 }

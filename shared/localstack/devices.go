@@ -1,6 +1,7 @@
 package localstack
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/plainview/serverless/shared/domain"
 )
@@ -27,7 +29,7 @@ type devicesFile struct {
 }
 
 // loadOrCreateDevices gives every device of the inventory a token, keeping
-// the tokens already in path, and writes the file back.
+// the tokens already in path, and writes the file back when it changed.
 func loadOrCreateDevices(ctx context.Context, path string, inventory []domain.Device) ([]DeviceLogin, error) {
 	known := map[string]string{}
 	b, err := os.ReadFile(path)
@@ -52,10 +54,56 @@ func loadOrCreateDevices(ctx context.Context, path string, inventory []domain.De
 		f.Devices = append(f.Devices, DeviceLogin{Device: d, Token: tok})
 	}
 	out, _ := json.MarshalIndent(f, "", "  ")
+	if bytes.Equal(out, b) {
+		return f.Devices, nil
+	}
 	if err := writeFileAtomic(path, out); err != nil {
 		return nil, fmt.Errorf("devices file: %w", err)
 	}
 	return f.Devices, nil
+}
+
+// deviceRegistry is the broker's copy of the inventory's devices with
+// their tokens. The inventory lives in the table and changes through the
+// admin routes, so the stack syncs the registry from it now and then (as
+// IoT Core learns of a thing when the provisioning command registers it):
+// a new valve's device gets its token, in the devices file too, and a
+// retired one is refused from then on.
+type deviceRegistry struct {
+	inventory interface {
+		Devices(ctx context.Context) ([]domain.Device, error)
+	}
+	path string
+
+	mu     sync.RWMutex
+	logins map[string]DeviceLogin
+}
+
+// sync reads the inventory and gives every device its token.
+func (r *deviceRegistry) sync(ctx context.Context) ([]DeviceLogin, error) {
+	devices, err := r.inventory.Devices(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("device inventory: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	logins, err := loadOrCreateDevices(ctx, r.path, devices)
+	if err != nil {
+		return nil, err
+	}
+	r.logins = make(map[string]DeviceLogin, len(logins))
+	for _, d := range logins {
+		r.logins[d.ID] = d
+	}
+	return logins, nil
+}
+
+// device is the login of a device in the inventory.
+func (r *deviceRegistry) device(id string) (DeviceLogin, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	d, ok := r.logins[id]
+	return d, ok
 }
 
 // deviceRights is what the IoT policy grants a device: it connects with
@@ -76,11 +124,9 @@ func deviceRights(d domain.Device, topic string, write bool) bool {
 	return false
 }
 
-// deviceAuth checks a device's login in constant time.
-type deviceAuth map[string]DeviceLogin
-
-func (a deviceAuth) login(clientID, user, pass []byte) (DeviceLogin, bool) {
-	d, ok := a[string(user)]
+// login checks a device's login in constant time.
+func (r *deviceRegistry) login(clientID, user, pass []byte) (DeviceLogin, bool) {
+	d, ok := r.device(string(user))
 	if !ok || string(clientID) != d.ID {
 		// A device connects with its own id, as IoT Core's policy
 		// variable ${iot:Connection.Thing.ThingName} demands.

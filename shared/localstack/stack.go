@@ -28,6 +28,7 @@ import (
 	"github.com/plainview/serverless/shared/httpapi"
 	"github.com/plainview/serverless/shared/incidents"
 	"github.com/plainview/serverless/shared/ingest"
+	"github.com/plainview/serverless/shared/inventory"
 	"github.com/plainview/serverless/shared/leaks"
 	"github.com/plainview/serverless/shared/metrics"
 	"github.com/plainview/serverless/shared/mqttbroker"
@@ -80,10 +81,12 @@ type Stack struct {
 	// DevKey is the development key when this start created it: it is
 	// shown this once, and only its hash is kept.
 	DevKey string
-	// Devices are the inventory's devices with their broker logins, also
-	// written to DevicesFile for the simulator.
+	// Devices are the inventory's devices with their broker logins at
+	// start, also written to DevicesFile for the simulator; the file
+	// follows the inventory as it changes (SyncDevices).
 	Devices     []DeviceLogin
 	DevicesFile string
+	devices     *deviceRegistry
 
 	log    *slog.Logger
 	db     *dynamo
@@ -158,12 +161,9 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	note := notify.NewLog(s.log)
 
 	// Devices: the inventory's logins, and ingestion behind the rules.
-	inventory, err := s.Store.Devices(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("device inventory: %w", err)
-	}
 	s.DevicesFile = filepath.Join(cfg.DataDir, "devices.json")
-	if s.Devices, err = loadOrCreateDevices(ctx, s.DevicesFile, inventory); err != nil {
+	s.devices = &deviceRegistry{inventory: s.Store, path: s.DevicesFile}
+	if s.Devices, err = s.devices.sync(ctx); err != nil {
 		return nil, err
 	}
 	ingester := ingest.New(s.Store, leaks.New(s.Store, note, nil, s.log), note, emf, nil, s.log.With("component", "ingest"))
@@ -181,7 +181,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	// The functions' own login lives only as long as this process.
 	cloud := Login{Username: "plainview-cloud", Password: rand.Text()}
 	s.newBroker = func(ln net.Listener) (*mqttbroker.Broker, error) {
-		return newBroker(ln, s.Operator, cloud, s.Devices, s.engine.published, s.log.With("component", "mqtt"))
+		return newBroker(ln, s.Operator, cloud, s.devices, s.engine.published, s.log.With("component", "mqtt"))
 	}
 	if s.broker, err = s.newBroker(mqLn); err != nil {
 		mqLn.Close()
@@ -210,6 +210,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 				act.WithTimeout(cfg.ActuationTimeout)
 			}
 			api.Actuator = act
+			api.Inventory = inventory.New(s.Store, nil)
 		case routes.FuncIncidents:
 			api.Incidents = incidents.New(s.Store, note, nil, s.log)
 			api.Leaks = leaks.New(s.Store, note, nil, s.log)
@@ -242,8 +243,9 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 
 	loopCtx, stop := context.WithCancel(context.Background())
 	s.stop = stop
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.snapshots(loopCtx, cfg.SnapshotEvery)
+	go s.syncDevices(loopCtx, deviceSyncEvery)
 	go s.timeouts(loopCtx, actuation.NewTimeouts(s.Store, note, nil, s.log.With("component", "timeouts")), cfg.TimeoutEvery)
 	return s, nil
 }
@@ -271,6 +273,32 @@ func (s *Stack) timeouts(ctx context.Context, t *actuation.Timeouts, every time.
 		case <-tick.C:
 			if _, err := t.Run(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("actuation timeouts", "error", err)
+			}
+		}
+	}
+}
+
+// deviceSyncEvery is how soon a device registered through the API may
+// connect to the local broker (its token is in the devices file by then).
+const deviceSyncEvery = 2 * time.Second
+
+// SyncDevices reads the inventory into the broker's logins now, rather
+// than at the next tick, and returns them.
+func (s *Stack) SyncDevices(ctx context.Context) ([]DeviceLogin, error) {
+	return s.devices.sync(ctx)
+}
+
+func (s *Stack) syncDevices(ctx context.Context, every time.Duration) {
+	defer s.wg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.devices.sync(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("device inventory", "error", err)
 			}
 		}
 	}

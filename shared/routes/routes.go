@@ -28,7 +28,8 @@ const (
 const (
 	// FuncReads serves public and read routes: DynamoDB read only.
 	FuncReads = "reads"
-	// FuncValves serves actuation: DynamoDB writes and IoT publish.
+	// FuncValves serves actuation (DynamoDB writes and IoT publish) and
+	// the inventory of valves and sections (DynamoDB writes).
 	FuncValves = "valves"
 	// FuncIncidents serves incident and alert writes: DynamoDB writes and
 	// the operators' notification topic. Alerts live here because an alert
@@ -92,12 +93,16 @@ func Table() []Route {
 		get("/livez", FuncReads, Public, "liveness"),
 		get("/readyz", FuncReads, Public, "readiness: 503 while the database is unreachable"),
 		get("/modules", FuncReads, Public, "the product modules"),
+		get("/openapi.json", FuncReads, Public, "this API's OpenAPI 3.1 document"),
 		get("/valves", FuncReads, Read, "every valve with its current state"),
 		get("/valves/{id}", FuncReads, Read, "one valve"),
 		get("/valves/{id}/health", FuncReads, Read, "a valve's readings, thresholds and health score"),
 		get("/valves/{id}/actuations", FuncReads, Read, "a valve's actuation history"),
 		get("/valves/{id}/actuations/{actuation_id}", FuncReads, Read, "one actuation"),
 		post("/valves/{id}/actuate", FuncValves, ValvesActuate, ActuateThrottle, "actuate a valve"),
+		post("/valves", FuncValves, Admin, WriteThrottle, "register a valve, and its device"),
+		post("/valves/{id}/update", FuncValves, Admin, WriteThrottle, "change a valve's name, location, maintenance date or thresholds"),
+		post("/valves/{id}/retire", FuncValves, Admin, WriteThrottle, "retire a valve: its history stays, it takes no command"),
 		get("/incidents", FuncReads, Read, "active and recent incidents"),
 		post("/incidents", FuncIncidents, IncidentsWrite, WriteThrottle, "open an incident by hand"),
 		get("/incidents/health", FuncReads, Read, "incident statistics"),
@@ -110,6 +115,9 @@ func Table() []Route {
 		post("/pipeline/alerts/{id}/resolve", FuncIncidents, AlertsWrite, WriteThrottle, "mark a leak repaired"),
 		get("/pipeline/health", FuncReads, Read, "integrity, active leaks, volume lost, pressure per section"),
 		get("/pipeline/sections/{section}", FuncReads, Read, "one pipeline section"),
+		post("/pipeline/sections", FuncValves, Admin, WriteThrottle, "register a pipeline section, and its gauge"),
+		post("/pipeline/sections/{section}/update", FuncValves, Admin, WriteThrottle, "change a section's location"),
+		post("/pipeline/sections/{section}/retire", FuncValves, Admin, WriteThrottle, "retire a section and its gauge"),
 		get("/flow/health", FuncReads, Read, "flow health over recent telemetry"),
 		get("/flow/metrics", FuncReads, Read, "current flow metrics, history and statistics"),
 		get("/flow/anomalies", FuncReads, Read, "flow anomalies (listing)"),
