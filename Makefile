@@ -9,7 +9,7 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 # The size goal of a function binary (issue 6): 9 MB, uncompressed, arm64.
 MAX_BINARY := 9000000
 
-.PHONY: run test lint fmt vet staticcheck bench bench-cold fuzz build clean help
+.PHONY: run test lint fmt vet staticcheck bench bench-load bench-cold fuzz build clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ staticcheck:
 
 bench: ## benchmarks: ns/op, B/op and allocs/op
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+bench-load: ## mixed API load on the local stack, and the gateway's ceiling (ARGS="-clients 16 -duration 20s"; docs/PERFORMANCE.md)
+	$(GO) run ./scripts/loadtest $(ARGS)
 
 bench-cold: ## cold starts as Lambda reports them, each function against a hello-world floor (ARGS="-n 10 -only reads")
 	$(GO) run ./scripts/coldstart $(ARGS)
