@@ -9,8 +9,9 @@
 // policy and the thing to the certificate, and writes into -out what the
 // simulator needs: the certificate, the private key (mode 0600) and a
 // devices file for this one device. It prints the simulator's command
-// line. The AWS credentials and region are the default chain's
-// (AWS_PROFILE, AWS_REGION, ...). docs/DEPLOYMENT.md has the whole
+// line. The device must be in the inventory, which it reads from the table
+// named by TABLE_NAME. The AWS credentials and region are the default
+// chain's (AWS_PROFILE, AWS_REGION, ...). docs/DEPLOYMENT.md has the whole
 // procedure.
 package main
 
@@ -24,23 +25,48 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/iot"
 
 	"github.com/plainview/serverless/infra/spec"
+	"github.com/plainview/serverless/shared/config"
 	"github.com/plainview/serverless/shared/domain"
+	"github.com/plainview/serverless/shared/store"
 )
 
 func main() {
-	err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, awsIoT)
+	err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, awsIoT, openInventory)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 	case err != nil:
 		fmt.Fprintln(os.Stderr, "provision:", err)
 		os.Exit(1)
 	}
+}
+
+// Inventory finds a device of the inventory; a retired or unknown one is
+// domain.ErrNotFound.
+type Inventory interface {
+	Device(ctx context.Context, id string) (domain.Device, error)
+}
+
+// openInventory is the deployment's table, named by TABLE_NAME, through
+// the default AWS configuration, or through DYNAMODB_ENDPOINT for a local
+// table (as scripts/deadletters).
+func openInventory(ctx context.Context) (Inventory, error) {
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	if cfg.DynamoDBEndpoint != "" {
+		return store.New(store.NewClient(store.LocalConfig(), cfg.DynamoDBEndpoint), cfg.TableName, nil), nil
+	}
+	aws, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("aws configuration: %w", err)
+	}
+	return store.New(store.NewClient(aws, ""), cfg.TableName, nil), nil
 }
 
 // awsIoT is the IoT client of the default AWS configuration.
@@ -65,7 +91,7 @@ const (
 	rootCAFile = "AmazonRootCA1.pem"
 )
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, client func(context.Context) (IoTAPI, error)) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, client func(context.Context) (IoTAPI, error), inventory func(context.Context) (Inventory, error)) error {
 	fs := flag.NewFlagSet("provision", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	device := fs.String("device", "", "inventory device id to register, e.g. v-101 or A-North (required)")
@@ -96,9 +122,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, client fu
 			return fmt.Errorf("%s %q is not an IoT name (letters, digits, _ : -, at most 128)", flagName, v)
 		}
 	}
-	dev, err := inventoryDevice(*device)
+	if !domain.ValidID(*device) {
+		return fmt.Errorf("-device %q: an inventory device id is required, e.g. v-101", *device)
+	}
+	inv, err := inventory(ctx)
 	if err != nil {
 		return err
+	}
+	dev, err := inv.Device(ctx, *device)
+	if errors.Is(err, domain.ErrNotFound) {
+		// Ingest refuses what an unknown device sends, and the admin
+		// routes are where a device joins the inventory.
+		return fmt.Errorf("-device %q is not in the inventory (or was retired): register it first with POST /valves or POST /pipeline/sections", *device)
+	}
+	if err != nil {
+		return fmt.Errorf("inventory: %w", err)
 	}
 	if *out == "" {
 		*out = filepath.Join(".aws-iot", dev.ID)
@@ -123,24 +161,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, client fu
 	}
 	report(stdout, *out, dev, *thingType, *policy, res)
 	return nil
-}
-
-// inventoryDevice is the inventory's device of that id; any other id is
-// refused, since ingest refuses messages of devices it does not know.
-func inventoryDevice(id string) (domain.Device, error) {
-	if id == "" {
-		return domain.Device{}, errors.New("-device is required: an inventory device id, e.g. v-101")
-	}
-	devices := domain.SeedDevices()
-	i := slices.IndexFunc(devices, func(d domain.Device) bool { return d.ID == id })
-	if i < 0 {
-		ids := make([]string, len(devices))
-		for j, d := range devices {
-			ids[j] = d.ID
-		}
-		return domain.Device{}, fmt.Errorf("-device %q is not in the inventory; known devices: %v", id, ids)
-	}
-	return devices[i], nil
 }
 
 // writableDir makes dir (owner only: it will hold a private key) and

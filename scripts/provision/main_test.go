@@ -18,12 +18,16 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iot"
 
 	"github.com/plainview/serverless/infra/spec"
+	"github.com/plainview/serverless/shared/domain"
+	"github.com/plainview/serverless/shared/dynamotest"
+	"github.com/plainview/serverless/shared/store"
 )
 
 // fakeIoT answers the IoT control plane's REST-JSON calls that
@@ -41,6 +45,10 @@ type fakeIoT struct {
 	certs    map[string]string   // id -> status
 	policies map[string][]string // policy -> targets
 	nextCert int
+
+	// inventory is the table the command reads the device from: the
+	// seed, in a real (local) DynamoDB.
+	inventory *store.Store
 }
 
 type thing struct {
@@ -55,8 +63,12 @@ const (
 )
 
 func newFakeIoT(t *testing.T) *fakeIoT {
+	inv := dynamotest.Store(t)
+	if err := inv.Seed(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	return &fakeIoT{t: t, fail: map[string]string{}, things: map[string]thing{}, certs: map[string]string{},
-		policies: map[string][]string{spec.DevicePolicyName("development"): nil}}
+		policies: map[string][]string{spec.DevicePolicyName("development"): nil}, inventory: inv}
 }
 
 func (f *fakeIoT) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -239,7 +251,7 @@ func (f *fakeIoT) client(t *testing.T) func(context.Context) (IoTAPI, error) {
 func provision(t *testing.T, f *fakeIoT, client func(context.Context) (IoTAPI, error), args ...string) (string, error) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	err := run(t.Context(), args, &stdout, &stderr, client)
+	err := run(t.Context(), args, &stdout, &stderr, client, func(context.Context) (Inventory, error) { return f.inventory, nil })
 	return stdout.String(), err
 }
 
@@ -327,6 +339,35 @@ func TestARunAgainReusesTheThingWithANewCertificate(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(out, keyFile)); !strings.Contains(string(b), "cert0003") {
 		t.Errorf("key file holds %q, want the new certificate's key", b)
+	}
+}
+
+func TestAValveRegisteredThroughTheInventoryCanBeProvisioned(t *testing.T) {
+	f := newFakeIoT(t)
+	now := time.Now()
+	ev := domain.NewEvent(domain.EventInventoryChanged, "v-200", "admin", now, map[string]string{"action": "created"})
+	if err := f.inventory.CreateValve(t.Context(), domain.Valve{ID: "v-200", Name: "Bypass D4"}, ev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := provision(t, f, f.client(t), "-device", "v-200", "-out", t.TempDir()); err != nil {
+		t.Fatalf("a registered valve: %v", err)
+	}
+	if th, ok := f.things["v-200"]; !ok {
+		t.Errorf("no thing for v-200: %v", f.things)
+	} else if th.Attributes["kind"] != domain.DeviceValve || th.Attributes["asset"] != "v-200" {
+		t.Errorf("thing attributes = %v", th.Attributes)
+	}
+	// Retired, it is out of the inventory again.
+	retired := domain.NewEvent(domain.EventInventoryChanged, "v-200", "admin", now, map[string]string{"action": "retired"})
+	if err := f.inventory.RetireValve(t.Context(), "v-200", 1, now, retired); err != nil {
+		t.Fatal(err)
+	}
+	calls := len(f.calls)
+	if _, err := provision(t, f, f.client(t), "-device", "v-200", "-out", t.TempDir()); err == nil || !strings.Contains(err.Error(), "not in the inventory") {
+		t.Errorf("a retired valve: %v, want a refusal", err)
+	}
+	if len(f.calls) != calls {
+		t.Errorf("AWS was called for a retired valve: %v", f.calls[calls:])
 	}
 }
 
@@ -442,10 +483,7 @@ func TestThePrintedCommandUsesTheSimulatorsFlags(t *testing.T) {
 		return true
 	})
 	var buf bytes.Buffer
-	dev, err := inventoryDevice("v-101")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dev := domain.Device{ID: "v-101", Kind: domain.DeviceValve, Asset: "v-101"}
 	report(&buf, "out", dev, "tt", "pol", Result{Endpoint: fakeEndpoint, CertificateID: "c"})
 	line := buf.String()[strings.Index(buf.String(), "go run ./scripts/simulator"):]
 	for _, flagName := range regexp.MustCompile(` -([a-z-]+) `).FindAllStringSubmatch(line, -1) {
