@@ -58,7 +58,7 @@ func measure(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		s.write(stdout)
 		ceil = &s
 	}
-	writeVerdict(stdout, stack, ceil)
+	writeVerdict(stdout, o.mix, stack, ceil)
 	fmt.Fprintf(stdout, "load average at the end: %s\n", loadAverage())
 	return nil
 }

@@ -31,6 +31,11 @@ type options struct {
 // mix is the share of each kind of request, in percent.
 type mix struct{ read, actuate, incident int }
 
+// defaultMix is the mixed workload the goal is set for.
+var defaultMix = mix{read: 90, actuate: 3, incident: 7}
+
+const defaultMixFlag = "read=90,actuate=3,incident=7"
+
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -40,7 +45,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.IntVar(&o.clients, "clients", 16, "concurrent clients, each with one request in flight")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long each phase runs")
 	fs.Int64Var(&o.requests, "requests", 0, "stop a phase after this many requests (0: only -duration bounds it)")
-	mixFlag := fs.String("mix", "read=90,actuate=3,incident=7", "percent of reads, actuations and incident writes")
+	mixFlag := fs.String("mix", defaultMixFlag, "percent of reads, actuations and incident writes")
 	fs.BoolVar(&o.throttles, "throttles", false, "keep the route throttles of the in-process stack (reads 100/s...): then 429s are expected; off by default (localstack.Config.DisableThrottling)")
 	fs.BoolVar(&o.ceiling, "ceiling", true, "also measure the same gateway serving a no-op handler")
 	fs.DurationVar(&o.snapshot, "snapshot-every", 0, "the in-process stack's snapshot interval (localstack.Config.SnapshotEvery); 0: its default")

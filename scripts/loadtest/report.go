@@ -102,8 +102,9 @@ func (s summary) write(w io.Writer) {
 	}
 }
 
-// writeVerdict compares the stack's phase with the goal.
-func writeVerdict(w io.Writer, s summary, ceiling *summary) {
+// writeVerdict compares the stack's phase with the goal, which is set for
+// the default mix only.
+func writeVerdict(w io.Writer, m mix, s summary, ceiling *summary) {
 	rate := s.rate(s.all.n)
 	var why []string
 	if rate < goalRate {
@@ -116,9 +117,12 @@ func writeVerdict(w io.Writer, s summary, ceiling *summary) {
 		why = append(why, fmt.Sprintf("%d errors", s.errors))
 	}
 	goal := fmt.Sprintf("goal (%d req/s on the mixed workload, p99 under %s, no errors but the intended 409/429)", goalRate, ms(goalP99))
-	if len(why) == 0 {
+	switch {
+	case m != defaultMix:
+		fmt.Fprintf(w, "\n%s: not judged: this run's mix is not the goal's (%s)\n", goal, defaultMixFlag)
+	case len(why) == 0:
 		fmt.Fprintf(w, "\n%s: met (%.0f req/s, p99 %s)\n", goal, rate, ms(s.all.p99))
-	} else {
+	default:
 		fmt.Fprintf(w, "\n%s: not met: %s\n", goal, strings.Join(why, "; "))
 	}
 	if ceiling != nil {
