@@ -29,40 +29,52 @@ type requestLog struct {
 	metrics  *metrics.Emitter
 	now      func() time.Time
 	served   atomic.Bool // set by the first request: the rest are warm
-	routes   map[string]routeLine
+	routes   map[string]*routeLine
 	lines    sync.Pool // of *[]byte: the line buffers, reused
 }
 
 // routeLine is what the request lines of one route have in common,
-// encoded once.
+// encoded on the route's first request rather than in New: a function
+// serves many routes and a sandbox may see one of them, so building them
+// all would only lengthen the cold start.
 type routeLine struct {
+	once   sync.Once
 	fields []byte          // `,"function":"...","route":"..."`
 	layout *metrics.Layout // Function and Route; Requests, Latency, Errors5xx
 	err    error           // why there is no layout
 }
 
 func newRequestLog(function string, logger *slog.Logger, m *metrics.Emitter, now func() time.Time, patterns []string) *requestLog {
-	// The members the request line writes itself, which the metrics must
-	// leave to it.
-	own := [...]string{"timestamp", "level", "message", "request_id", "function", "route",
-		"method", "path", "status", "latency_ms", "cold_start", "key_id", "error"}
-	l := &requestLog{function: function, logger: logger, metrics: m, now: now, routes: make(map[string]routeLine, len(patterns)+1)}
+	l := &requestLog{function: function, logger: logger, metrics: m, now: now, routes: make(map[string]*routeLine, len(patterns)+1)}
 	for _, route := range append(patterns, unmatched) {
-		rl := routeLine{}
+		l.routes[route] = &routeLine{}
+	}
+	return l
+}
+
+// line is the route's routeLine, built once.
+func (l *requestLog) line(route string) *routeLine {
+	rl, ok := l.routes[route]
+	if !ok {
+		route, rl = unmatched, l.routes[unmatched]
+	}
+	rl.once.Do(func() {
 		rl.fields = append(rl.fields, `,"function":`...)
-		rl.fields = metrics.AppendString(rl.fields, function)
+		rl.fields = metrics.AppendString(rl.fields, l.function)
 		rl.fields = append(rl.fields, `,"route":`...)
 		rl.fields = metrics.AppendString(rl.fields, route)
-		rl.layout, rl.err = m.Layout([]metrics.Dimension{{Name: "Function", Value: function}, {Name: "Route", Value: route}},
+		rl.layout, rl.err = l.metrics.Layout([]metrics.Dimension{{Name: "Function", Value: l.function}, {Name: "Route", Value: route}},
 			[]metrics.Metric{{Name: "Requests", Unit: metrics.Count}, {Name: "Latency", Unit: metrics.Milliseconds}, {Name: "Errors5xx", Unit: metrics.Count}})
-		for _, k := range own {
+		// The members the request line writes itself, which the metrics
+		// must leave to it.
+		for _, k := range [...]string{"timestamp", "level", "message", "request_id", "function", "route",
+			"method", "path", "status", "latency_ms", "cold_start", "key_id", "error"} {
 			if rl.err == nil && rl.layout.Has(k) {
 				rl.err = fmt.Errorf("metrics layout takes the log member %q", k)
 			}
 		}
-		l.routes[route] = rl
-	}
-	return l
+	})
+	return rl
 }
 
 // unmatched is the route of a request that matched none.
@@ -133,10 +145,7 @@ type panicError struct{ v any }
 func (p panicError) Error() string { return "panic" }
 
 func (l *requestLog) write(r *http.Request, status int, latency time.Duration, cold bool, note *requestNote) {
-	rl, ok := l.routes[r.Pattern]
-	if !ok {
-		rl = l.routes[unmatched]
-	}
+	rl := l.line(r.Pattern)
 	ms := float64(latency.Microseconds()) / 1000
 	level, five := "INFO", 0.0
 	if status >= 500 {
