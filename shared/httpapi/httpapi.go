@@ -86,7 +86,8 @@ type API struct {
 	log     *requestLog
 	// counters holds the layouts of the domain metrics, by name and
 	// dimension values (see count).
-	counters sync.Map
+	countersMu sync.RWMutex
+	counters   map[counterKey]*metrics.Layout
 }
 
 // New returns the handler of cfg.Function's routes. Routes of the table that

@@ -77,6 +77,16 @@ func (l *requestLog) line(route string) *routeLine {
 	return rl
 }
 
+// buffer is a line buffer from the pool; release puts it back.
+func (l *requestLog) buffer() *[]byte {
+	if buf, ok := l.lines.Get().(*[]byte); ok {
+		return buf
+	}
+	return new([]byte)
+}
+
+func (l *requestLog) release(buf *[]byte) { l.lines.Put(buf) }
+
 // unmatched is the route of a request that matched none.
 const unmatched = "unmatched"
 
@@ -153,11 +163,8 @@ func (l *requestLog) write(r *http.Request, status int, latency time.Duration, c
 	}
 	now := l.now()
 
-	buf, _ := l.lines.Get().(*[]byte)
-	if buf == nil {
-		buf = new([]byte)
-	}
-	defer l.lines.Put(buf)
+	buf := l.buffer()
+	defer l.release(buf)
 	b := append((*buf)[:0], `{"timestamp":"`...)
 	b = now.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00") // as slog writes it
 	b = append(b, `","level":"`...)

@@ -15,9 +15,10 @@ func (a *API) handlers() map[string]http.Handler {
 	return map[string]http.Handler{
 		"GET /{$}":                    a.strict(a.root),
 		"GET /health":                 a.strict(a.health),
-		"GET /livez":                  a.strict(func(*http.Request) (any, error) { return map[string]string{"status": "ok"}, nil }),
+		"GET /livez":                  a.strict(func(*http.Request) (any, error) { return probe{Status: "ok"}, nil }),
 		"GET /readyz":                 http.HandlerFunc(a.readyz),
 		"GET /modules":                a.strict(func(*http.Request) (any, error) { return domain.Modules(), nil }),
+		"GET /openapi.json":           &openAPIHandler{},
 		"GET /valves":                 a.strict(a.valves),
 		"GET /valves/{id}":            a.strict(a.valve),
 		"GET /valves/{id}/health":     a.strict(a.valveHealth),
@@ -48,8 +49,24 @@ func (a *API) strict(h handler) handler {
 	}
 }
 
+// The answers of the routes are named types, so the OpenAPI document can
+// name them (openapi.go); their fields are in the order the maps they
+// replaced marshalled in, alphabetical, so the bytes on the wire are the
+// same.
+
+// serviceInfo is GET /.
+type serviceInfo struct {
+	Service string `json:"service"`
+	Version string `json:"version"`
+}
+
 func (a *API) root(*http.Request) (any, error) {
-	return map[string]string{"service": "plainview", "version": a.cfg.Version}, nil
+	return serviceInfo{Service: "plainview", Version: a.cfg.Version}, nil
+}
+
+// probe is GET /livez and GET /readyz.
+type probe struct {
+	Status string `json:"status"`
 }
 
 // Health check words.
@@ -71,6 +88,19 @@ func ping(ctx context.Context, p interface{ Ping(context.Context) error }) strin
 	return checkOK
 }
 
+// healthReport is GET /health.
+type healthReport struct {
+	Checks    healthChecks `json:"checks"`
+	Status    string       `json:"status"`
+	UptimeSec int          `json:"uptime_sec"`
+	Version   string       `json:"version"`
+}
+
+type healthChecks struct {
+	Database string `json:"database"`
+	MQTT     string `json:"mqtt"`
+}
+
 func (a *API) health(r *http.Request) (any, error) {
 	db := ping(r.Context(), a.cfg.Store)
 	mqtt := checkDisabled
@@ -81,11 +111,11 @@ func (a *API) health(r *http.Request) (any, error) {
 	if db != checkOK {
 		status = "degraded"
 	}
-	return map[string]any{
-		"status":     status,
-		"checks":     map[string]string{"database": db, "mqtt": mqtt},
-		"uptime_sec": int(a.cfg.Now().Sub(a.started).Seconds()),
-		"version":    a.cfg.Version,
+	return healthReport{
+		Status:    status,
+		Checks:    healthChecks{Database: db, MQTT: mqtt},
+		UptimeSec: int(a.cfg.Now().Sub(a.started).Seconds()),
+		Version:   a.cfg.Version,
 	}, nil
 }
 
@@ -99,7 +129,7 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, http.StatusServiceUnavailable, apierror.CodeUnavailable, "database unreachable")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	writeJSON(w, http.StatusOK, probe{Status: "ready"})
 }
 
 // valveView is a valve as GET /valves/{id} shows it.
@@ -114,6 +144,8 @@ type valveView struct {
 	EstimatedMaintenance *time.Time         `json:"estimated_maintenance"`
 	Connected            bool               `json:"connected"`
 	LastSeen             *time.Time         `json:"last_seen"`
+	Location             string             `json:"location"`
+	RetiredAt            *time.Time         `json:"retired_at"`
 }
 
 func viewValve(v domain.Valve, now time.Time) valveView {
@@ -122,6 +154,7 @@ func viewValve(v domain.Valve, now time.Time) valveView {
 		Temperature: v.TemperatureC, PressurePa: v.PressurePa, LastTorqueNm: v.LastTorqueNm,
 		LastActuationTime: v.LastActuationTime, EstimatedMaintenance: v.EstimatedMaintenance,
 		Connected: v.Connected(now), LastSeen: v.LastSeen,
+		Location: v.Location, RetiredAt: v.RetiredAt,
 	}
 }
 
@@ -154,22 +187,37 @@ func (a *API) valve(r *http.Request) (any, error) {
 	return viewValve(v, a.cfg.Now()), nil
 }
 
+// valveHealthReport is GET /valves/{id}/health.
+type valveHealthReport struct {
+	HealthScore int                `json:"health_score"`
+	Readings    valveReadings      `json:"readings"`
+	Status      domain.ValveStatus `json:"status"`
+	Thresholds  domain.Thresholds  `json:"thresholds"`
+	ValveID     string             `json:"valve_id"`
+}
+
+type valveReadings struct {
+	LastTorqueNm *float64 `json:"last_torque_nm"`
+	PressurePa   *float64 `json:"pressure_pa"`
+	Temperature  *float64 `json:"temperature"`
+}
+
 func (a *API) valveHealth(r *http.Request) (any, error) {
 	v, err := a.loadValve(r)
 	if err != nil {
 		return nil, err
 	}
 	now := a.cfg.Now()
-	return map[string]any{
-		"valve_id": v.ID,
-		"status":   v.Status(now),
-		"readings": map[string]*float64{
-			"temperature":    v.TemperatureC,
-			"pressure_pa":    v.PressurePa,
-			"last_torque_nm": v.LastTorqueNm,
+	return valveHealthReport{
+		ValveID: v.ID,
+		Status:  v.Status(now),
+		Readings: valveReadings{
+			Temperature:  v.TemperatureC,
+			PressurePa:   v.PressurePa,
+			LastTorqueNm: v.LastTorqueNm,
 		},
-		"thresholds":   v.Limits(),
-		"health_score": v.HealthScore(now),
+		Thresholds:  v.Limits(),
+		HealthScore: v.HealthScore(now),
 	}, nil
 }
 
@@ -232,6 +280,13 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
+// incidentsOverview is GET /incidents.
+type incidentsOverview struct {
+	ActiveCount     int               `json:"active_count"`
+	ActiveIncidents []domain.Incident `json:"active_incidents"`
+	RecentIncidents []domain.Incident `json:"recent_incidents"`
+}
+
 func (a *API) incidents(r *http.Request) (any, error) {
 	active, err := a.cfg.Store.UnresolvedIncidents(r.Context())
 	if err != nil {
@@ -241,10 +296,10 @@ func (a *API) incidents(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{
-		"active_count":     len(active),
-		"active_incidents": nonNil(active),
-		"recent_incidents": nonNil(recent),
+	return incidentsOverview{
+		ActiveCount:     len(active),
+		ActiveIncidents: nonNil(active),
+		RecentIncidents: nonNil(recent),
 	}, nil
 }
 
@@ -268,15 +323,29 @@ func (a *API) loadIncident(r *http.Request) (domain.Incident, []domain.TimelineE
 	return a.cfg.Store.Incident(r.Context(), id)
 }
 
+// incidentWithTimeline is an incident with its timeline: GET
+// /incidents/{id}, and the incident writes' answer.
+type incidentWithTimeline struct {
+	domain.Incident
+	Timeline []domain.TimelineEntry `json:"timeline"`
+}
+
 func (a *API) incident(r *http.Request) (any, error) {
 	in, timeline, err := a.loadIncident(r)
 	if err != nil {
 		return nil, err
 	}
-	return struct {
-		domain.Incident
-		Timeline []domain.TimelineEntry `json:"timeline"`
-	}{in, timeline}, nil
+	return incidentWithTimeline{in, timeline}, nil
+}
+
+// incidentTimeline is GET /incidents/{id}/timeline.
+type incidentTimeline struct {
+	IncidentID string                 `json:"incident_id"`
+	ResolvedAt *time.Time             `json:"resolved_at"`
+	StartedAt  time.Time              `json:"started_at"`
+	Status     string                 `json:"status"`
+	Timeline   []domain.TimelineEntry `json:"timeline"`
+	Title      string                 `json:"title"`
 }
 
 func (a *API) timeline(r *http.Request) (any, error) {
@@ -284,13 +353,13 @@ func (a *API) timeline(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{
-		"incident_id": in.ID,
-		"title":       in.Title,
-		"status":      in.Status,
-		"started_at":  in.StartedAt,
-		"resolved_at": in.ResolvedAt,
-		"timeline":    timeline,
+	return incidentTimeline{
+		IncidentID: in.ID,
+		Title:      in.Title,
+		Status:     in.Status,
+		StartedAt:  in.StartedAt,
+		ResolvedAt: in.ResolvedAt,
+		Timeline:   timeline,
 	}, nil
 }
 
@@ -304,6 +373,15 @@ func criticalCount(alerts []domain.Alert) int {
 	return n
 }
 
+// alertsOverview is GET /pipeline/alerts.
+type alertsOverview struct {
+	ActiveLeakCount int            `json:"active_leak_count"`
+	ActiveLeaks     []domain.Alert `json:"active_leaks"`
+	CriticalCount   int            `json:"critical_count"`
+	Integrity       int            `json:"integrity"`
+	RecentHistory   []domain.Alert `json:"recent_history"`
+}
+
 func (a *API) alerts(r *http.Request) (any, error) {
 	active, err := a.cfg.Store.ActiveAlerts(r.Context(), "")
 	if err != nil {
@@ -313,12 +391,12 @@ func (a *API) alerts(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{
-		"active_leak_count": len(active),
-		"critical_count":    criticalCount(active),
-		"active_leaks":      nonNil(active),
-		"recent_history":    nonNil(recent),
-		"integrity":         domain.Integrity(active),
+	return alertsOverview{
+		ActiveLeakCount: len(active),
+		CriticalCount:   criticalCount(active),
+		ActiveLeaks:     nonNil(active),
+		RecentHistory:   nonNil(recent),
+		Integrity:       domain.Integrity(active),
 	}, nil
 }
 
@@ -328,6 +406,14 @@ type sectionPressure struct {
 	LastSeen    *time.Time `json:"last_seen"`
 	ActiveLeaks int        `json:"active_leaks"`
 	RiskLevel   string     `json:"risk_level"`
+}
+
+// pipelineReport is GET /pipeline/health.
+type pipelineReport struct {
+	ActiveLeaks         int                        `json:"active_leaks"`
+	EstimatedVolumeLost float64                    `json:"estimated_volume_lost"`
+	IntegrityScore      int                        `json:"integrity_score"`
+	PressureProfile     map[string]sectionPressure `json:"pressure_profile"`
 }
 
 func (a *API) pipelineHealth(r *http.Request) (any, error) {
@@ -349,11 +435,11 @@ func (a *API) pipelineHealth(r *http.Request) (any, error) {
 	for _, s := range sections {
 		profile[s.Name] = sectionPressure{PressureKPa: s.PressureKPa, LastSeen: s.LastSeen, ActiveLeaks: leaks[s.Name], RiskLevel: domain.RiskLevel(leaks[s.Name])}
 	}
-	return map[string]any{
-		"integrity_score":       domain.Integrity(active),
-		"active_leaks":          len(active),
-		"estimated_volume_lost": lost,
-		"pressure_profile":      profile,
+	return pipelineReport{
+		IntegrityScore:      domain.Integrity(active),
+		ActiveLeaks:         len(active),
+		EstimatedVolumeLost: lost,
+		PressureProfile:     profile,
 	}, nil
 }
 
@@ -362,6 +448,17 @@ func deref(f *float64) float64 {
 		return 0
 	}
 	return *f
+}
+
+// sectionDetail is GET /pipeline/sections/{section}.
+type sectionDetail struct {
+	ActiveLeakCount int              `json:"active_leak_count"`
+	ActiveLeaks     []domain.Alert   `json:"active_leaks"`
+	LastIncident    *domain.Incident `json:"last_incident"`
+	LastSeen        *time.Time       `json:"last_seen"`
+	PressureKPa     *float64         `json:"pressure_kpa"`
+	RiskLevel       string           `json:"risk_level"`
+	Section         string           `json:"section"`
 }
 
 func (a *API) section(r *http.Request) (any, error) {
@@ -377,24 +474,24 @@ func (a *API) section(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var last any
+	var last *domain.Incident
 	if s.LastIncident != "" {
 		in, _, err := a.cfg.Store.Incident(r.Context(), s.LastIncident)
 		switch {
 		case err == nil:
-			last = in
+			last = &in
 		case !errors.Is(err, domain.ErrNotFound):
 			return nil, err
 		}
 	}
-	return map[string]any{
-		"section":           s.Name,
-		"pressure_kpa":      s.PressureKPa,
-		"last_seen":         s.LastSeen,
-		"active_leaks":      nonNil(active),
-		"active_leak_count": len(active),
-		"risk_level":        domain.RiskLevel(len(active)),
-		"last_incident":     last,
+	return sectionDetail{
+		Section:         s.Name,
+		PressureKPa:     s.PressureKPa,
+		LastSeen:        s.LastSeen,
+		ActiveLeaks:     nonNil(active),
+		ActiveLeakCount: len(active),
+		RiskLevel:       domain.RiskLevel(len(active)),
+		LastIncident:    last,
 	}, nil
 }
 

@@ -330,6 +330,13 @@ func stats(readings []store.Reading) map[string]metricStats {
 	return out
 }
 
+// flowMetricsReport is GET /flow/metrics.
+type flowMetricsReport struct {
+	Current map[string]currentFlow `json:"current"`
+	History []flowPoint            `json:"history"`
+	Stats   map[string]metricStats `json:"stats"`
+}
+
 func (a *API) flowMetrics(r *http.Request) (any, error) {
 	readings, err := a.lastHour(r.Context())
 	if err != nil {
@@ -349,10 +356,10 @@ func (a *API) flowMetrics(r *http.Request) (any, error) {
 		}
 	}
 	slices.Reverse(history)
-	return map[string]any{
-		"current": current,
-		"history": history,
-		"stats":   stats(readings),
+	return flowMetricsReport{
+		Current: current,
+		History: history,
+		Stats:   stats(readings),
 	}, nil
 }
 
@@ -437,6 +444,14 @@ func (a *API) flowAnomalies(r *http.Request) (any, error) {
 	return newListing(items, anomalyCursor(items[len(items)-1])), nil
 }
 
+// flowHealthReport is GET /flow/health.
+type flowHealthReport struct {
+	AnomalyCount    int                    `json:"anomaly_count"`
+	CurrentMetrics  map[string]currentFlow `json:"current_metrics"`
+	HealthScore     int                    `json:"health_score"`
+	RecentAnomalies []domain.Anomaly       `json:"recent_anomalies"`
+}
+
 func (a *API) flowHealth(r *http.Request) (any, error) {
 	readings, err := a.lastHour(r.Context())
 	if err != nil {
@@ -447,10 +462,10 @@ func (a *API) flowHealth(r *http.Request) (any, error) {
 		return nil, err
 	}
 	anomalies := domain.DetectAnomalies(samples(readings))
-	return map[string]any{
-		"current_metrics":  current,
-		"health_score":     domain.FlowHealth(anomalies),
-		"anomaly_count":    len(anomalies),
-		"recent_anomalies": nonNil(anomalies[:min(len(anomalies), flowRecentAnomalies)]),
+	return flowHealthReport{
+		CurrentMetrics:  current,
+		HealthScore:     domain.FlowHealth(anomalies),
+		AnomalyCount:    len(anomalies),
+		RecentAnomalies: nonNil(anomalies[:min(len(anomalies), flowRecentAnomalies)]),
 	}, nil
 }

@@ -276,6 +276,10 @@ func (a *API) moveAlert(r *http.Request, move func(ctx context.Context, id, keyI
 	return answer{status: http.StatusOK, body: al}, nil
 }
 
+// counterKey names a domain metric's layout: a struct, so that looking it
+// up allocates nothing.
+type counterKey struct{ name, dim, value, result string }
+
 // count emits one domain metric: name by function, the given dimension and,
 // for outcomes, the result (the state reached, or the error's class). Each
 // combination's layout is built once: the dimension values come from the
@@ -285,26 +289,36 @@ func (a *API) count(r *http.Request, name, result string, dim metrics.Dimension,
 	if err != nil {
 		result = errorClass(err)
 	}
-	key := name + "\x00" + dim.Name + "\x00" + dim.Value + "\x00" + result
-	l, ok := a.counters.Load(key)
+	key := counterKey{name, dim.Name, dim.Value, result}
+	a.countersMu.RLock()
+	l, ok := a.counters[key]
+	a.countersMu.RUnlock()
 	if !ok {
 		dims := []metrics.Dimension{{Name: "Function", Value: a.cfg.Function}, dim}
 		if result != "" {
 			dims = append(dims, metrics.Dimension{Name: "Result", Value: result})
 		}
-		layout, err := a.cfg.Metrics.Layout(dims, []metrics.Metric{{Name: name, Unit: metrics.Count}})
-		if err != nil {
-			a.cfg.Logger.Error("emit metrics", "metric", name, "error", err)
+		var lerr error
+		if l, lerr = a.cfg.Metrics.Layout(dims, []metrics.Metric{{Name: name, Unit: metrics.Count}}); lerr != nil {
+			a.cfg.Logger.Error("emit metrics", "metric", name, "error", lerr)
 			return
 		}
-		l, _ = a.counters.LoadOrStore(key, layout)
+		a.countersMu.Lock()
+		if a.counters == nil {
+			a.counters = map[counterKey]*metrics.Layout{}
+		}
+		a.counters[key] = l
+		a.countersMu.Unlock()
 	}
-	line := metrics.AppendString(append(make([]byte, 0, 384), `{"request_id":`...), requestID(r))
-	line, err = l.(*metrics.Layout).AppendTo(line, a.cfg.Now(), 1)
+	buf := a.log.buffer()
+	defer a.log.release(buf)
+	line := metrics.AppendString(append((*buf)[:0], `{"request_id":`...), requestID(r))
+	line, err = l.AppendTo(line, a.cfg.Now(), 1)
 	if err == nil {
 		err = a.cfg.Metrics.WriteLine(line)
 	}
 	if err != nil {
 		a.cfg.Logger.Error("emit metrics", "metric", name, "error", err)
 	}
+	*buf = line
 }
