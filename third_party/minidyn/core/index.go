@@ -3,6 +3,7 @@ package core
 import (
 	"maps"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/truora/minidyn/types"
@@ -192,6 +193,28 @@ func (i *index) startSearch(scanForward bool) {
 	for k, v := range i.refs {
 		i.sortedRefs[pos] = [2]string{k, v}
 		pos++
+	}
+
+	sort.Slice(i.sortedRefs, func(x, y int) bool {
+		less := i.lessKey(x, y)
+		if scanForward {
+			return less
+		}
+
+		return !less
+	})
+}
+
+// startSearchPrefix is startSearch for the refs whose index key starts
+// with prefix: those of the keys prefixRange finds, in the same order
+// (Plainview's patch; see Table.partitionPrefix).
+func (i *index) startSearchPrefix(scanForward bool, prefix string) {
+	i.sortedRefs = i.sortedRefs[:0]
+
+	for k, v := range i.refs {
+		if strings.HasPrefix(v, prefix) {
+			i.sortedRefs = append(i.sortedRefs, [2]string{k, v})
+		}
 	}
 
 	sort.Slice(i.sortedRefs, func(x, y int) bool {

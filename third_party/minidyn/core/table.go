@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/truora/minidyn/interpreter"
@@ -41,6 +43,9 @@ type Table struct {
 	KeySchema            keySchema
 	BillingMode          *string
 	UseNativeInterpreter bool
+	// noPartitionRange makes queries walk every key, as v0.8.2 did (tests
+	// compare the two).
+	noPartitionRange     bool
 	NativeInterpreter    interpreter.Native
 	LangInterpreter      interpreter.Language
 	IndexActivationDelay time.Duration
@@ -347,12 +352,111 @@ func getPrimaryKey(index *index, k string) (string, bool) {
 func (t *Table) fetchQueryData(input QueryInput) (*index, []string) {
 	if input.Index != "" {
 		i := t.Indexes[input.Index]
+		if prefix, ok := t.partitionPrefix(input, i.keySchema); ok {
+			lo, hi := prefixRange(i.sortedKeys, prefix)
+			i.startSearchPrefix(input.ScanIndexForward, prefix)
+
+			return i, i.sortedKeys[lo:hi]
+		}
+
 		i.startSearch(input.ScanIndexForward)
 
 		return i, i.sortedKeys
 	}
 
+	if prefix, ok := t.partitionPrefix(input, t.KeySchema); ok {
+		lo, hi := prefixRange(t.SortedKeys, prefix)
+
+		return nil, t.SortedKeys[lo:hi]
+	}
+
 	return nil, t.SortedKeys
+}
+
+// partitionPrefix is what every key a query can match starts with, when
+// its key condition names the partition (Plainview's patch): a key is the
+// hash key's value, then "." and the range key's. A query then walks its
+// partition's keys instead of every key of the table or index, matching
+// each against the condition as before, so it costs in proportion to the
+// partition, not to the table. With a condition it cannot read, it answers
+// false and the query walks every key, as v0.8.2 does.
+func (t *Table) partitionPrefix(input QueryInput, ks keySchema) (string, bool) {
+	if input.Scan || input.KeyConditionExpression == "" || t.noPartitionRange {
+		return "", false
+	}
+
+	value, ok := hashKeyValue(input.KeyConditionExpression, input.Aliases, input.ExpressionAttributeValues, ks.HashKey)
+	if !ok {
+		return "", false
+	}
+
+	v, err := getItemValue(map[string]*types.Item{ks.HashKey: value}, ks.HashKey, t.AttributesDef[ks.HashKey])
+	if err != nil {
+		return "", false
+	}
+
+	prefix := fmt.Sprintf("%v", v)
+	if ks.RangeKey != "" {
+		prefix += "."
+	}
+
+	return prefix, true
+}
+
+var (
+	keyConditionAnd        = regexp.MustCompile(`(?i)\s+AND\s+`)
+	keyConditionOr         = regexp.MustCompile(`(?i)(^|[\s)])(OR|NOT)[\s(]`)
+	keyConditionEqual      = regexp.MustCompile(`^([#\w-]+)\s*=\s*(:[\w-]+)$`)
+	keyConditionValueFirst = regexp.MustCompile(`^(:[\w-]+)\s*=\s*([#\w-]+)$`)
+)
+
+// hashKeyValue finds "hashKey = :value" (or ":value = hashKey") among the
+// clauses of a key condition joined by AND, and answers the value.
+func hashKeyValue(expr string, aliases map[string]string, values map[string]*types.Item, hashKey string) (*types.Item, bool) {
+	if keyConditionOr.MatchString(expr) {
+		return nil, false
+	}
+
+	for _, clause := range keyConditionAnd.Split(expr, -1) {
+		clause = strings.TrimSpace(strings.Trim(strings.TrimSpace(clause), "()"))
+
+		var name, value string
+		if m := keyConditionEqual.FindStringSubmatch(clause); m != nil {
+			name, value = m[1], m[2]
+		} else if m := keyConditionValueFirst.FindStringSubmatch(clause); m != nil {
+			name, value = m[2], m[1]
+		} else {
+			continue
+		}
+
+		if strings.HasPrefix(name, "#") {
+			alias, ok := aliases[name]
+			if !ok {
+				return nil, false
+			}
+
+			name = alias
+		}
+
+		if name != hashKey {
+			continue
+		}
+
+		v, ok := values[value]
+
+		return v, ok && v != nil
+	}
+
+	return nil, false
+}
+
+// prefixRange answers where the keys that start with prefix are in the
+// sorted keys: they sort together, from the first key not below prefix.
+func prefixRange(keys []string, prefix string) (int, int) {
+	lo := sort.SearchStrings(keys, prefix)
+	n := sort.Search(len(keys)-lo, func(i int) bool { return !strings.HasPrefix(keys[lo+i], prefix) })
+
+	return lo, lo + n
 }
 
 func prepareSearch(input *QueryInput, index *index, k, startKey string) (string, bool) {
