@@ -28,8 +28,8 @@ import (
 const table = "plainview"
 
 // drainIdle is how long the drain waits with nothing written before it
-// takes ingestion for finished: longer than a snapshot of a large table
-// holds the store's lock.
+// takes ingestion for finished: longer than a compaction of a large
+// table's journal holds the store's writes.
 const drainIdle = 10 * time.Second
 
 // ingestResult is what the ingestion phase measured.
@@ -454,11 +454,11 @@ func countDeadLetters(ctx context.Context, db *dynamodb.Client) (int, error) {
 }
 
 func (r ingestResult) write(w io.Writer) {
-	snap := "500ms (the stack's default)"
+	snap := "500ms (the stack's default): the journal synced, compacted when grown"
 	if r.snapshotEvery > 0 {
 		snap = r.snapshotEvery.String()
 	}
-	fmt.Fprintf(w, "\ningestion: the local stack (broker, rules engine, telemetry queue, ingest, minidyn; snapshots every %s)\n", snap)
+	fmt.Fprintf(w, "\ningestion: the local stack (broker, rules engine, telemetry queue, ingest, minidyn; persistence every %s)\n", snap)
 	s := r.stats
 	fmt.Fprintf(w, "  acknowledged:       %d (%.0f/s over the %.1f s window; %d by its end); pending %d, failed %d, reconnects %d\n",
 		ackedCount(s), float64(ackedCount(s))/r.window.Seconds(), r.window.Seconds(), r.ackedInWindow, s.Pending, s.Failed, s.Reconnects)

@@ -47,7 +47,7 @@ type options struct {
 	probeEvery    time.Duration // latency probes: one message per interval
 	pollEvery     time.Duration // how often the store is asked for the probes
 	drainTimeout  time.Duration // how long to wait for ingestion to finish
-	snapshotEvery time.Duration // the stack's snapshot interval (0: its default)
+	snapshotEvery time.Duration // the stack's persistence interval (0: its default)
 	cpuProfile    string        // CPU profile of the ingestion phase
 	verbose       bool          // the stack's and simulator's logs on stderr
 }
@@ -63,7 +63,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.probeEvery, "probe-every", 20*time.Millisecond, "latency sampling: one published message per interval is looked for in the store")
 	fs.DurationVar(&o.pollEvery, "poll-every", 10*time.Millisecond, "how often the store is asked for the sampled messages (the latency's resolution)")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 3*time.Minute, "how long to wait, after publishing, for ingestion to finish")
-	fs.DurationVar(&o.snapshotEvery, "snapshot-every", 0, "the local stack's snapshot interval; 0: its default (500ms)")
+	fs.DurationVar(&o.snapshotEvery, "snapshot-every", 0, "how often the local stack syncs its journal and considers a compaction (Config.SnapshotEvery); 0: its default (500ms)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the ingestion phase to this file (go tool pprof)")
 	fs.BoolVar(&o.verbose, "v", false, "log what the stack and the simulator log")
 	if err := fs.Parse(args); err != nil {
