@@ -21,7 +21,7 @@ type Actuator interface {
 
 // IncidentWriter opens and updates incidents.
 type IncidentWriter interface {
-	Create(ctx context.Context, n incidents.Opening) (domain.Incident, error)
+	Create(ctx context.Context, n incidents.Opening) (domain.Incident, []domain.TimelineEntry, error)
 	Apply(ctx context.Context, u incidents.Update) (domain.Incident, []domain.TimelineEntry, error)
 }
 
@@ -146,7 +146,7 @@ func (a *API) createIncident(r *http.Request) (answer, error) {
 	if _, err := decodeBody(r, &body, false); err != nil {
 		return answer{}, err
 	}
-	in, err := a.cfg.Incidents.Create(r.Context(), incidents.Opening{
+	in, timeline, err := a.cfg.Incidents.Create(r.Context(), incidents.Opening{
 		Title: body.Title, Severity: body.Severity, AffectedModules: body.AffectedModules,
 		Description: body.Description, KeyID: keyID(r),
 	})
@@ -154,16 +154,7 @@ func (a *API) createIncident(r *http.Request) (answer, error) {
 		return answer{}, err
 	}
 	a.count(r, "IncidentsOpened", "", metrics.Dimension{Name: "Severity", Value: in.Severity}, nil)
-	timeline, err := a.timelineOf(r, in.ID)
-	if err != nil {
-		return answer{}, err
-	}
 	return answer{status: http.StatusCreated, location: "/incidents/" + in.ID, body: withTimeline(in, timeline)}, nil
-}
-
-func (a *API) timelineOf(r *http.Request, id string) ([]domain.TimelineEntry, error) {
-	_, tl, err := a.cfg.Store.Incident(r.Context(), id)
-	return tl, err
 }
 
 func withTimeline(in domain.Incident, tl []domain.TimelineEntry) incidentWithTimeline {

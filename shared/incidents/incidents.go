@@ -85,9 +85,9 @@ func (n *Opening) validate() error {
 }
 
 // Create opens an incident. A critical one notifies the operators.
-func (s *Service) Create(ctx context.Context, n Opening) (domain.Incident, error) {
+func (s *Service) Create(ctx context.Context, n Opening) (domain.Incident, []domain.TimelineEntry, error) {
 	if err := n.validate(); err != nil {
-		return domain.Incident{}, fmt.Errorf("%w: %w", domain.ErrInvalid, err)
+		return domain.Incident{}, nil, fmt.Errorf("%w: %w", domain.ErrInvalid, err)
 	}
 	now := s.now().UTC()
 	in := domain.Incident{
@@ -98,12 +98,15 @@ func (s *Service) Create(ctx context.Context, n Opening) (domain.Incident, error
 	entry := domain.TimelineEntry{At: now, Kind: "created", Message: "opened by hand: " + in.Title, KeyID: n.KeyID}
 	ev := Event(domain.EventIncidentCreated, in, n.KeyID, now, map[string]any{"incident_id": in.ID, "severity": in.Severity, "title": in.Title})
 	if err := s.store.CreateIncident(ctx, in, entry, ev); err != nil {
-		return domain.Incident{}, err
+		return domain.Incident{}, nil, err
 	}
 	if in.Severity == domain.SeverityCritical {
 		s.tell(ctx, "Critical incident: "+in.Title, fmt.Sprintf("Incident %s opened at %s: %s", in.ID, now.Format(time.RFC3339), in.Description))
 	}
-	return in, nil
+	// The incident and its timeline as written: the caller answers with
+	// them rather than reading them back, which could fail after the
+	// write landed and make a client retry into a duplicate.
+	return in, []domain.TimelineEntry{entry}, nil
 }
 
 func (s *Service) tell(ctx context.Context, subject, msg string) {

@@ -488,9 +488,11 @@ func checkActuations(t *testing.T, st *localstack.Stack, log *ledger) {
 // checkIncidents: every incident answered 201 is in the table, at the
 // version of the last answer its client got, with one update event per
 // version and one timeline entry per change. An incident no client was
-// told of is one whose creation committed and whose read-back failed (the
-// client got 503; docs/RELIABILITY.md): it must be as created, and there
-// may be no more of them than creations answered 503.
+// told of is one whose transaction committed while its answer was lost
+// with the connection (the client got 503; docs/RELIABILITY.md): it must
+// be as created, and there may be no more of them than creations answered
+// 503. (The handler answers from what it wrote, so no read after the write
+// can fail it any more.)
 func checkIncidents(t *testing.T, st *localstack.Stack, log *ledger) {
 	t.Helper()
 	ctx := context.Background()
@@ -524,7 +526,7 @@ func checkIncidents(t *testing.T, st *localstack.Stack, log *ledger) {
 		t.Errorf("%d incidents no client was told of, but only %d creations were answered 503", untold, answered503)
 	}
 	if untold > 0 {
-		t.Logf("%d incidents were created while their clients were told 503 (the read-back after the write failed)", untold)
+		t.Logf("%d incidents were created while their clients were told 503 (the commit's answer was lost)", untold)
 	}
 	for _, id := range log.created {
 		in, timeline, err := st.Store.Incident(ctx, id)
