@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/plainview/serverless/shared/domain"
+	"github.com/plainview/serverless/shared/metrics"
 	"github.com/plainview/serverless/shared/rules"
 	"github.com/plainview/serverless/shared/store"
 )
@@ -86,10 +87,28 @@ func (s *Service) status(ctx context.Context, dev domain.Device, valveID string,
 		// never moves back. Nothing to do.
 		return nil
 	}
+	if err == nil && u.Final {
+		s.ended(a.Command, u.To)
+	}
 	if err == nil && u.Final && u.To == domain.ActuationFailed {
 		s.tell(ctx, "Actuation failed on "+valveID, "Actuation "+a.ID+" ("+a.Command+") failed: "+u.Reason+" at "+now.Format(time.RFC3339))
 	}
 	return err
+}
+
+// ended counts an actuation the device ended, as the valves function
+// counts the ones it sends or cannot deliver: Actuations by Function,
+// Command and Result, so the dashboard's "actuations by result" shows
+// succeeded and failed too.
+func (s *Service) ended(command, result string) {
+	if s.metrics == nil {
+		return
+	}
+	err := s.metrics.Emit(s.now(), []metrics.Dimension{{Name: "Function", Value: "ingest"}, {Name: "Command", Value: command}, {Name: "Result", Value: result}},
+		[]metrics.Metric{{Name: "Actuations", Unit: metrics.Count, Value: 1}}, nil)
+	if err != nil {
+		s.log.Error("emit metrics", "error", err)
+	}
 }
 
 // failure is why a report ends an actuation as failed: an ERROR or a
