@@ -65,10 +65,15 @@ type dynamo struct {
 	// journal that follows it meet exactly.
 	wmu          sync.Mutex
 	journal      *os.File // nil until the first write after a compaction
-	journalBytes int64
-	generation   int64 // of the journal being written
-	unsynced     bool  // written since the last fsync
-	broken       error // an append failed: no more appends until a compaction
+	journalBytes int64    // the journal's size
+	journalHead  int64    // the size of its first line, before the records
+	generation   int64    // of the journal being written
+	unsynced     bool     // written since the last fsync
+	broken       error    // an append failed: no more appends until a compaction
+
+	// whileWriting, when set, runs while a compaction writes its snapshot
+	// with writes allowed: tests write then.
+	whileWriting func()
 }
 
 // writeOps are the DynamoDB operations that change data.
@@ -144,7 +149,7 @@ func (d *dynamo) appendLocked(op string, body []byte) {
 			d.broken = fmt.Errorf("journal: %w", err)
 			return
 		}
-		d.journal, d.journalBytes = f, int64(len(head))
+		d.journal, d.journalBytes, d.journalHead = f, int64(len(head)), int64(len(head))
 	}
 	rec := make([]byte, 0, len(op)+len(body)+24)
 	rec = fmt.Appendf(rec, "%s %d\n", op, len(body))
@@ -190,8 +195,13 @@ func (d *dynamo) serve(op string, body []byte) (int, []byte) {
 // DynamoDB API itself spells them, so no conversion can lose a type, and
 // the last journal generation whose writes it holds.
 type snapshotFile struct {
-	Table      string            `json:"table"`
+	Table string `json:"table"`
+	// Generation and Offset say where in the journal the snapshot was
+	// taken: the writes of earlier generations, and the first Offset bytes
+	// of records of this one, are in it. (No offset: all of this
+	// generation, as the first journaling snapshots wrote.)
 	Generation int64             `json:"generation,omitempty"`
+	Offset     *int64            `json:"offset,omitempty"`
 	Items      []json.RawMessage `json:"items"`
 }
 
@@ -229,18 +239,68 @@ func (d *dynamo) compactDue(size int64) bool {
 	return d.now().Sub(d.lastEnd) >= rest
 }
 
-// compact writes a snapshot of the whole table and starts a new journal,
-// with writes held off meanwhile. It answers how many items it saved.
-// Unless always is set, it does nothing when nothing was journaled since
-// the last snapshot: the snapshot on disk is the table.
+// compact writes a snapshot of the whole table and trims the journal to
+// what came after it. It answers how many items it saved. Unless always
+// is set, it does nothing when nothing was journaled since the last
+// snapshot: the snapshot on disk is the table.
+//
+// Writes are held off only while the table is read: the snapshot names
+// the journal's generation and the offset it reached then, so the writes
+// that go on meanwhile stay in the journal, and a start replays them from
+// that offset. Encoding and writing the snapshot, most of the cost, then
+// delay no write. (A journal an append failed on may be torn: then the
+// writes are held off until the snapshot is written, and the journal is
+// dropped.)
 func (d *dynamo) compact(always bool) (int, error) {
+	start := d.now()
 	d.wmu.Lock()
-	defer d.wmu.Unlock()
 	if !always && d.journal == nil && d.broken == nil {
+		d.wmu.Unlock()
 		return -1, nil
 	}
-	start := d.now()
-	snap := snapshotFile{Table: d.table, Generation: d.generation, Items: []json.RawMessage{}}
+	items, err := d.scan()
+	if err != nil {
+		d.wmu.Unlock()
+		return 0, fmt.Errorf("snapshot: %w", err)
+	}
+	cut := int64(0)
+	if d.journal != nil {
+		cut = d.journalBytes - d.journalHead
+	}
+	snap := snapshotFile{Table: d.table, Generation: d.generation, Offset: &cut, Items: items}
+	held := d.broken != nil
+	if !held {
+		d.wmu.Unlock()
+	}
+	if d.whileWriting != nil {
+		d.whileWriting()
+	}
+	b, err := json.Marshal(snap)
+	if err == nil {
+		err = writeFileAtomic(d.path, b)
+	}
+	if !held {
+		d.wmu.Lock()
+	}
+	defer d.wmu.Unlock()
+	if err != nil {
+		return 0, fmt.Errorf("snapshot: %w", err)
+	}
+	if err := d.trimLocked(snap.Generation, cut, held); err != nil {
+		// The snapshot is written and the journal whole: a start skips
+		// what the snapshot holds. Appends stop until a compaction works.
+		d.broken = err
+		return 0, fmt.Errorf("snapshot: %w", err)
+	}
+	d.snapshotBytes = int64(len(b))
+	d.lastEnd = d.now()
+	d.lastCost = d.lastEnd.Sub(start)
+	return len(snap.Items), nil
+}
+
+// scan reads every item of the table.
+func (d *dynamo) scan() ([]json.RawMessage, error) {
+	items := []json.RawMessage{}
 	var from json.RawMessage
 	for {
 		in := map[string]any{"TableName": d.table}
@@ -252,36 +312,62 @@ func (d *dynamo) compact(always bool) (int, error) {
 			LastEvaluatedKey json.RawMessage
 		}
 		if err := d.call("Scan", in, &out); err != nil {
-			return 0, fmt.Errorf("snapshot: %w", err)
+			return nil, err
 		}
-		snap.Items = append(snap.Items, out.Items...)
+		items = append(items, out.Items...)
 		if len(out.LastEvaluatedKey) == 0 || string(out.LastEvaluatedKey) == "null" || string(out.LastEvaluatedKey) == "{}" {
-			break
+			return items, nil
 		}
 		from = out.LastEvaluatedKey
 	}
-	b, err := json.Marshal(snap)
+}
+
+// trimLocked drops from the journal what the snapshot of generation gen,
+// cut bytes of records in, holds: the records after the cut move to a
+// journal of the next generation, which replaces the old one at once (a
+// crash leaves either the old journal, which a start replays from the
+// cut, or the new one, which it replays whole).
+func (d *dynamo) trimLocked(gen, cut int64, held bool) error {
+	if held || d.journal == nil || d.journalBytes-d.journalHead == cut {
+		// Nothing written after the cut, or nothing to trust after it.
+		if d.journal != nil {
+			d.journal.Close()
+			d.journal = nil
+		}
+		if err := os.Remove(d.journalPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove journal: %w", err)
+		}
+		d.generation = gen + 1
+		d.journalBytes, d.journalHead, d.unsynced, d.broken = 0, 0, false, nil
+		return nil
+	}
+	tail := make([]byte, d.journalBytes-d.journalHead-cut)
+	if _, err := d.readJournalAt(tail, d.journalHead+cut); err != nil {
+		return fmt.Errorf("journal tail: %w", err)
+	}
+	head := fmt.Sprintf("%s %d\n", journalMagic, gen+1)
+	if err := writeFileAtomic(d.journalPath, append([]byte(head), tail...)); err != nil {
+		return fmt.Errorf("new journal: %w", err)
+	}
+	d.journal.Close()
+	f, err := os.OpenFile(d.journalPath, os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return 0, fmt.Errorf("snapshot: %w", err)
-	}
-	if err := writeFileAtomic(d.path, b); err != nil {
-		return 0, fmt.Errorf("snapshot: %w", err)
-	}
-	// The snapshot holds this generation now; if the journal outlives a
-	// crash here, Load sees its generation and skips it.
-	if d.journal != nil {
-		d.journal.Close()
 		d.journal = nil
+		return fmt.Errorf("new journal: %w", err)
 	}
-	if err := os.Remove(d.journalPath); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return 0, fmt.Errorf("snapshot: remove journal: %w", err)
+	d.journal, d.generation = f, gen+1
+	d.journalHead, d.journalBytes = int64(len(head)), int64(len(head)+len(tail))
+	d.unsynced = false
+	return nil
+}
+
+func (d *dynamo) readJournalAt(b []byte, off int64) (int, error) {
+	f, err := os.Open(d.journalPath)
+	if err != nil {
+		return 0, err
 	}
-	d.generation++
-	d.journalBytes, d.unsynced, d.broken = 0, false, nil
-	d.snapshotBytes = int64(len(b))
-	d.lastEnd = d.now()
-	d.lastCost = d.lastEnd.Sub(start)
-	return len(snap.Items), nil
+	defer f.Close()
+	return f.ReadAt(b, off)
 }
 
 // Load puts the items of the snapshot, if there is one, into the table,
@@ -298,7 +384,7 @@ func (d *dynamo) Load() (int, error) {
 		return 0, err
 	}
 	d.generation = snap.Generation + 1
-	replayed, err := d.replay(snap.Generation)
+	replayed, err := d.replay(snap.Generation, snap.Offset)
 	if err != nil {
 		return 0, err
 	}
@@ -354,7 +440,7 @@ func (d *dynamo) putItems(items []json.RawMessage) error {
 // it must be compacted away before new writes start a new one). A record
 // cut short is where a crash stopped an append: the writes before it are
 // applied, and it is dropped, as its request never got an answer.
-func (d *dynamo) replay(snapGen int64) (bool, error) {
+func (d *dynamo) replay(snapGen int64, snapOffset *int64) (bool, error) {
 	f, err := os.Open(d.journalPath)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
@@ -372,10 +458,18 @@ func (d *dynamo) replay(snapGen int64) (bool, error) {
 		return true, nil // the header cut short: no write after it
 	case err != nil || !ok || gerr != nil:
 		return false, fmt.Errorf("load journal %s: not a journal (first line %q); move it away to start from the snapshot alone", d.journalPath, head)
-	case g <= snapGen:
+	case g < snapGen, g == snapGen && snapOffset == nil:
 		return true, nil // the snapshot was written after it
 	}
-	d.generation = g
+	// Once replayed, this journal is in the table: the snapshot that Load
+	// compacts into is of the next generation, so a crash before the
+	// journal is removed cannot replay it again.
+	d.generation = g + 1
+	var skip int64 // the records the snapshot holds
+	if g == snapGen {
+		skip = *snapOffset
+	}
+	var at int64
 	for {
 		line, err := r.ReadString('\n')
 		if err == io.EOF {
@@ -395,6 +489,10 @@ func (d *dynamo) replay(snapGen int64) (bool, error) {
 		}
 		if body[n] != '\n' {
 			return true, fmt.Errorf("load journal %s: damaged record after %q", d.journalPath, line)
+		}
+		at += int64(len(line) + len(body))
+		if at <= skip {
+			continue
 		}
 		// A write that failed when it was made fails again: its answer
 		// does not matter, only that it is applied as it was.

@@ -257,3 +257,59 @@ func TestCompactionsAreSpacedByTheirCost(t *testing.T) {
 		}
 	}
 }
+
+func TestWritesDuringACompactionStayInTheJournal(t *testing.T) {
+	dir := t.TempDir()
+	tb := open(t, dir)
+	tb.add(t, "a", 1)
+	tb.add(t, "a", 2)
+	var whole []byte // the journal as a crash before its trim would leave it
+	tb.d.whileWriting = func() {
+		tb.add(t, "a", 10) // after the snapshot's cut
+		var err error
+		if whole, err = os.ReadFile(tb.d.journalPath); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := tb.d.Save(true); err != nil {
+		t.Fatal(err)
+	}
+	tb.d.whileWriting = nil
+	if !exists(t, tb.d.journalPath) {
+		t.Fatal("the write made during the compaction is in no journal")
+	}
+	if got := open(t, dir).counter(t, "a"); got != 13 {
+		t.Errorf("after a restart a = %d, want 13", got)
+	}
+
+	// The same, had the process died between the snapshot and the trim.
+	dir2 := t.TempDir()
+	tb2 := open(t, dir2)
+	tb2.add(t, "a", 1)
+	tb2.add(t, "a", 2)
+	tb2.d.whileWriting = func() {
+		tb2.add(t, "a", 10)
+		var err error
+		if whole, err = os.ReadFile(tb2.d.journalPath); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := tb2.d.Save(true); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tb2.d.journalPath, whole, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	again := open(t, dir2)
+	if got := again.counter(t, "a"); got != 13 {
+		t.Errorf("after a crash before the trim a = %d, want 13: the journal is replayed from the snapshot's cut", got)
+	}
+	// And the load's own compaction, had it died before removing the
+	// journal it replayed.
+	if err := os.WriteFile(again.d.journalPath, whole, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := open(t, dir2).counter(t, "a"); got != 13 {
+		t.Errorf("after a crash in the load's compaction a = %d, want 13", got)
+	}
+}
