@@ -94,6 +94,11 @@ sam-template: ## regenerate template.yaml (for sam local) from shared/routes and
 	$(GO) run ./infra/samtemplate > template.yaml.tmp
 	mv template.yaml.tmp template.yaml
 
+.PHONY: openapi
+
+openapi: ## regenerate openapi.yaml from shared/routes and the spec table of shared/httpapi/openapi.go
+	$(GO) run ./scripts/openapi
+
 # --- ingestion benchmark (scripts/benchingest, docs/bench-ingest.md) --------
 .PHONY: bench-ingest
 
