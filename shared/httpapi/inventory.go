@@ -36,11 +36,13 @@ func (a *API) inventoryHandlers(h map[string]http.Handler) {
 
 // thresholdsBody is a valve's thresholds as a client gives them: any of
 // the four; the others stay as they are (the defaults for a new valve).
+// Optional members of the bodies are omitempty for the OpenAPI document
+// (openapi.go); decoding ignores it.
 type thresholdsBody struct {
-	TemperatureWarningC *float64 `json:"temperature_warning_c"`
-	TemperatureOfflineC *float64 `json:"temperature_offline_c"`
-	PressureWarningPa   *float64 `json:"pressure_warning_pa"`
-	PressureOfflinePa   *float64 `json:"pressure_offline_pa"`
+	TemperatureWarningC *float64 `json:"temperature_warning_c,omitempty"`
+	TemperatureOfflineC *float64 `json:"temperature_offline_c,omitempty"`
+	PressureWarningPa   *float64 `json:"pressure_warning_pa,omitempty"`
+	PressureOfflinePa   *float64 `json:"pressure_offline_pa,omitempty"`
 }
 
 func (b thresholdsBody) partial() inventory.PartialThresholds {
@@ -53,9 +55,9 @@ func (b thresholdsBody) partial() inventory.PartialThresholds {
 type newValveBody struct {
 	ID                   string          `json:"id"`
 	Name                 string          `json:"name"`
-	Location             string          `json:"location"`
-	EstimatedMaintenance *time.Time      `json:"estimated_maintenance"`
-	Thresholds           *thresholdsBody `json:"thresholds"`
+	Location             string          `json:"location,omitempty"`
+	EstimatedMaintenance *time.Time      `json:"estimated_maintenance,omitempty"`
+	Thresholds           *thresholdsBody `json:"thresholds,omitempty"`
 }
 
 func (a *API) createValve(r *http.Request) (answer, error) {
@@ -87,10 +89,10 @@ func (a *API) createValve(r *http.Request) (answer, error) {
 // valveChangeBody tells a field left out (nil) from one set to null
 // ("null"), which clears it.
 type valveChangeBody struct {
-	Name                 json.RawMessage `json:"name"`
-	Location             json.RawMessage `json:"location"`
-	EstimatedMaintenance json.RawMessage `json:"estimated_maintenance"`
-	Thresholds           json.RawMessage `json:"thresholds"`
+	Name                 json.RawMessage `json:"name,omitempty"`
+	Location             json.RawMessage `json:"location,omitempty"`
+	EstimatedMaintenance json.RawMessage `json:"estimated_maintenance,omitempty"`
+	Thresholds           json.RawMessage `json:"thresholds,omitempty"`
 }
 
 func (a *API) changeValve(r *http.Request) (answer, error) {
@@ -156,7 +158,7 @@ func viewSection(s domain.Section) sectionView {
 
 type newSectionBody struct {
 	Section  string `json:"section"`
-	Location string `json:"location"`
+	Location string `json:"location,omitempty"`
 }
 
 func (a *API) createSection(r *http.Request) (answer, error) {
@@ -180,7 +182,7 @@ func (a *API) createSection(r *http.Request) (answer, error) {
 }
 
 type sectionChangeBody struct {
-	Location json.RawMessage `json:"location"`
+	Location json.RawMessage `json:"location,omitempty"`
 }
 
 func (a *API) changeSection(r *http.Request) (answer, error) {
