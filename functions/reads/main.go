@@ -26,5 +26,7 @@ func main() {
 // handler is the function's entry point, built from its environment. It
 // has no MQTT connection of its own: /health reports mqtt "disabled".
 func handler(env function.Env) function.Handler {
-	return function.Proxy(httpapi.New(function.APIConfig(env, routes.FuncReads)))
+	cfg := function.APIConfig(env, routes.FuncReads)
+	cfg.OpenAPI = httpapi.NewOpenAPIHandler()
+	return function.Proxy(httpapi.New(cfg))
 }

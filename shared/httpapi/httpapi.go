@@ -76,6 +76,11 @@ type Config struct {
 	Leaks       LeakWriter
 	Inventory   Inventory
 	Idempotency Idempotency
+
+	// OpenAPI serves GET /openapi.json (NewOpenAPIHandler); nil: 501. Only
+	// the reads function sets it, so the others do not link the code that
+	// builds the document.
+	OpenAPI http.Handler
 }
 
 // API serves the routes of one function.
@@ -105,6 +110,9 @@ func New(cfg Config) *API {
 	a := &API{cfg: cfg, started: cfg.Now(), mux: http.NewServeMux()}
 	impl := a.handlers()
 	maps.Copy(impl, a.writeHandlers())
+	if cfg.OpenAPI != nil {
+		impl["GET /openapi.json"] = cfg.OpenAPI
+	}
 	var patterns []string
 	for _, r := range routes.Table() {
 		if r.Function != cfg.Function {

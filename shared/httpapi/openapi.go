@@ -127,9 +127,11 @@ func openAPISpecs() map[string]openapi.Op {
 	}
 }
 
-// openAPIHandler serves GET /openapi.json. The document is built on the
-// first request, not when the function starts, so a cold start does not
-// pay for it.
+// NewOpenAPIHandler serves GET /openapi.json (Config.OpenAPI). The document
+// is built on the first request, not when the function starts, so a cold
+// start does not pay for it.
+func NewOpenAPIHandler() http.Handler { return &openAPIHandler{} }
+
 type openAPIHandler struct {
 	once sync.Once
 	body []byte

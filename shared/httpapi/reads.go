@@ -18,7 +18,6 @@ func (a *API) handlers() map[string]http.Handler {
 		"GET /livez":                  a.strict(func(*http.Request) (any, error) { return probe{Status: "ok"}, nil }),
 		"GET /readyz":                 http.HandlerFunc(a.readyz),
 		"GET /modules":                a.strict(func(*http.Request) (any, error) { return domain.Modules(), nil }),
-		"GET /openapi.json":           &openAPIHandler{},
 		"GET /valves":                 a.strict(a.valves),
 		"GET /valves/{id}":            a.strict(a.valve),
 		"GET /valves/{id}/health":     a.strict(a.valveHealth),

@@ -204,6 +204,8 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		api := function.APIConfig(env, fn)
 		api.MQTT = brokerPing{addr: mqLn.Addr().String()}
 		switch fn {
+		case routes.FuncReads:
+			api.OpenAPI = httpapi.NewOpenAPIHandler()
 		case routes.FuncValves:
 			act := actuation.New(s.Store, s.pub, nil, s.log)
 			if cfg.ActuationTimeout > 0 {

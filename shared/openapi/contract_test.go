@@ -77,6 +77,7 @@ func newSystem(t *testing.T) *system {
 	waitConnected(t, pub)
 
 	reads := function.APIConfig(env, routes.FuncReads)
+	reads.OpenAPI = httpapi.NewOpenAPIHandler()
 	valves := function.APIConfig(env, routes.FuncValves)
 	valves.Actuator = actuation.New(env.Store, pub, nil, log)
 	valves.Inventory = inventory.New(env.Store, nil)
