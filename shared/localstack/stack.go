@@ -47,7 +47,8 @@ type Config struct {
 	TableName  string
 	Version    string
 	Logger     *slog.Logger // the stack's and the handlers' log lines
-	// SnapshotEvery is how often the table is saved after a write; 500 ms
+	// SnapshotEvery is how often the table's journal is synced to disk
+	// and a compaction into the snapshot considered (dynamo.go); 500 ms
 	// when zero.
 	SnapshotEvery time.Duration
 
