@@ -37,5 +37,6 @@ func handler(env function.Env, n incidents.Notifier) function.Handler {
 	cfg := function.APIConfig(env, routes.FuncIncidents)
 	cfg.Incidents = incidents.New(env.Store, n, nil, env.Logger)
 	cfg.Leaks = leaks.New(env.Store, n, nil, env.Logger)
+	cfg.Routes = []httpapi.Routes{httpapi.IncidentRoutes}
 	return function.Proxy(httpapi.New(cfg))
 }

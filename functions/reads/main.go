@@ -28,5 +28,6 @@ func main() {
 func handler(env function.Env) function.Handler {
 	cfg := function.APIConfig(env, routes.FuncReads)
 	cfg.OpenAPI = httpapi.NewOpenAPIHandler()
+	cfg.Routes = []httpapi.Routes{httpapi.ReadRoutes}
 	return function.Proxy(httpapi.New(cfg))
 }

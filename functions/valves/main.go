@@ -41,5 +41,6 @@ func handler(env function.Env, pub actuation.Publisher) function.Handler {
 	cfg := function.APIConfig(env, routes.FuncValves)
 	cfg.Actuator = actuation.New(env.Store, pub, nil, env.Logger)
 	cfg.Inventory = inventory.New(env.Store, nil)
+	cfg.Routes = []httpapi.Routes{httpapi.ActuationRoutes, httpapi.InventoryRoutes}
 	return function.Proxy(httpapi.New(cfg))
 }

@@ -110,6 +110,7 @@ func (nopPublisher) Publish(context.Context, string, []byte) error { return nil 
 // emitter, both writing to io.Discard.
 func benchConfig(fn string, valves map[string]domain.Valve) httpapi.Config {
 	return httpapi.Config{
+		Routes:   []httpapi.Routes{httpapi.AllRoutes},
 		Function: fn,
 		Store:    memReader{valves: valves},
 		Logger:   slog.New(slog.NewJSONHandler(io.Discard, nil)),

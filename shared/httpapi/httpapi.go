@@ -10,7 +10,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -54,15 +53,33 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// Routes adds the handlers of a group of routes to h, by pattern. A
+// function's main names the groups it serves (Config.Routes), so that its
+// binary links the code of those and no other: all of them together would
+// put a write function over its size goal (docs/decisions.md).
+type Routes func(a *API, h map[string]http.Handler)
+
+// AllRoutes adds every group: for the local stack, which serves each
+// function from one process, and for tests.
+func AllRoutes(a *API, h map[string]http.Handler) {
+	ReadRoutes(a, h)
+	ActuationRoutes(a, h)
+	IncidentRoutes(a, h)
+	InventoryRoutes(a, h)
+}
+
 // Config is what a handler is built from.
 type Config struct {
 	Function string // the function whose routes to serve (routes.FuncReads, ...)
-	Version  string
-	Store    Reader
-	MQTT     Pinger // nil when this function has no MQTT connection: "disabled"
-	Logger   *slog.Logger
-	Metrics  *metrics.Emitter
-	Now      func() time.Time // nil means time.Now
+	// Routes are the groups of handlers the function's code has; a route
+	// of the function's table without one answers 501.
+	Routes  []Routes
+	Version string
+	Store   Reader
+	MQTT    Pinger // nil when this function has no MQTT connection: "disabled"
+	Logger  *slog.Logger
+	Metrics *metrics.Emitter
+	Now     func() time.Time // nil means time.Now
 
 	// RequireKeyForReads: read routes need a key with the read scope, as
 	// the deployment's REQUIRE_KEY_FOR_READS says.
@@ -108,8 +125,10 @@ func New(cfg Config) *API {
 		cfg.Metrics = metrics.NewEmitter(io.Discard, "Plainview")
 	}
 	a := &API{cfg: cfg, started: cfg.Now(), mux: http.NewServeMux()}
-	impl := a.handlers()
-	maps.Copy(impl, a.writeHandlers())
+	impl := map[string]http.Handler{}
+	for _, add := range cfg.Routes {
+		add(a, impl)
+	}
 	if cfg.OpenAPI != nil {
 		impl["GET /openapi.json"] = cfg.OpenAPI
 	}

@@ -22,7 +22,9 @@ type Inventory interface {
 	RetireSection(ctx context.Context, name, keyID string) (domain.Section, error)
 }
 
-func (a *API) inventoryHandlers(h map[string]http.Handler) {
+// InventoryRoutes adds the admin routes of the inventory, when the
+// function has an Inventory.
+func InventoryRoutes(a *API, h map[string]http.Handler) {
 	if a.cfg.Inventory == nil {
 		return
 	}

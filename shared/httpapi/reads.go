@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"time"
 
@@ -11,7 +12,10 @@ import (
 )
 
 // handlers maps route patterns to their code.
-func (a *API) handlers() map[string]http.Handler {
+// ReadRoutes adds the public and read routes.
+func ReadRoutes(a *API, h map[string]http.Handler) { maps.Copy(h, a.readHandlers()) }
+
+func (a *API) readHandlers() map[string]http.Handler {
 	return map[string]http.Handler{
 		"GET /{$}":                    a.strict(a.root),
 		"GET /health":                 a.strict(a.health),

@@ -32,13 +32,17 @@ type LeakWriter interface {
 	Resolve(ctx context.Context, id, keyID string) (domain.Alert, error)
 }
 
-// writeHandlers maps the write routes to their code; a function gets those
-// whose service it was given.
-func (a *API) writeHandlers() map[string]http.Handler {
-	h := map[string]http.Handler{}
+// ActuationRoutes adds POST /valves/{id}/actuate, when the function has an
+// Actuator.
+func ActuationRoutes(a *API, h map[string]http.Handler) {
 	if a.cfg.Actuator != nil {
 		h["POST /valves/{id}/actuate"] = a.idempotent(a.actuate)
 	}
+}
+
+// IncidentRoutes adds the incident and leak-alert writes, for the services
+// the function has.
+func IncidentRoutes(a *API, h map[string]http.Handler) {
 	if a.cfg.Incidents != nil {
 		h["POST /incidents"] = a.idempotent(a.createIncident)
 		h["POST /incidents/{id}/update"] = a.idempotent(a.updateIncident)
@@ -48,8 +52,6 @@ func (a *API) writeHandlers() map[string]http.Handler {
 		h["POST /pipeline/alerts/{id}/acknowledge"] = a.idempotent(a.acknowledgeAlert)
 		h["POST /pipeline/alerts/{id}/resolve"] = a.idempotent(a.resolveAlert)
 	}
-	a.inventoryHandlers(h)
-	return h
 }
 
 // answer is a write's answer: a status other than 200, and headers.

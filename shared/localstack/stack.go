@@ -203,6 +203,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	for _, fn := range routes.Functions(table) {
 		// Each function gets the services of its routes, as on AWS.
 		api := function.APIConfig(env, fn)
+		api.Routes = []httpapi.Routes{httpapi.AllRoutes}
 		api.MQTT = brokerPing{addr: mqLn.Addr().String()}
 		switch fn {
 		case routes.FuncReads:

@@ -252,6 +252,12 @@ func TestReadRoutesThroughTheLocalGateway(t *testing.T) {
 		{"GET /flow/metrics", "/flow/metrics", []check{status(200), field("current", map[string]any{}), field("history", []any{})}},
 		{"GET /flow/anomalies", "/flow/anomalies", []check{status(200), field("items", []any{}), field("next_cursor", nil)}},
 		{"GET /flow/health", "/flow/health", []check{status(200), field("health_score", 100), field("anomaly_count", 0), field("recent_anomalies", []any{})}},
+		{"GET /openapi.json", "/openapi.json", []check{status(200), field("openapi", "3.1.0"), func(t *testing.T, a answer) {
+			paths, _ := a.json(t)["paths"].(map[string]any)
+			if _, ok := paths["/valves/{id}/actuate"]; !ok {
+				t.Errorf("the document has no /valves/{id}/actuate: %d paths", len(paths))
+			}
+		}}},
 		{"", "/health?verbose=1", []check{errorOf(400, "bad_request")}},
 		{"", "/nowhere", []check{errorOf(404, "not_found")}},
 		{"", "/valves/v-101/unknown", []check{errorOf(404, "not_found")}},

@@ -78,10 +78,13 @@ func newSystem(t *testing.T) *system {
 
 	reads := function.APIConfig(env, routes.FuncReads)
 	reads.OpenAPI = httpapi.NewOpenAPIHandler()
+	reads.Routes = []httpapi.Routes{httpapi.ReadRoutes}
 	valves := function.APIConfig(env, routes.FuncValves)
+	valves.Routes = []httpapi.Routes{httpapi.ActuationRoutes, httpapi.InventoryRoutes}
 	valves.Actuator = actuation.New(env.Store, pub, nil, log)
 	valves.Inventory = inventory.New(env.Store, nil)
 	inc := function.APIConfig(env, routes.FuncIncidents)
+	inc.Routes = []httpapi.Routes{httpapi.IncidentRoutes}
 	operators := notify.NewLog(log)
 	inc.Incidents = incidents.New(env.Store, operators, nil, log)
 	inc.Leaks = leaks.New(env.Store, operators, nil, log)
