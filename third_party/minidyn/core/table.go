@@ -381,7 +381,9 @@ func (t *Table) fetchQueryData(input QueryInput) (*index, []string) {
 // partition, not to the table. With a condition it cannot read, it answers
 // false and the query walks every key, as v0.8.2 does.
 func (t *Table) partitionPrefix(input QueryInput, ks keySchema) (string, bool) {
-	if input.Scan || input.KeyConditionExpression == "" || t.noPartitionRange {
+	// Strings only: the key of a number is its text as written, and 1 and
+	// 1.0 are one number to the condition but two prefixes.
+	if input.Scan || input.KeyConditionExpression == "" || t.noPartitionRange || t.AttributesDef[ks.HashKey] != "S" {
 		return "", false
 	}
 
