@@ -49,16 +49,21 @@ func decodeBody(r *http.Request, v any, emptyOK bool) (empty bool, err error) {
 		}
 		return false, badRequest("body: a JSON object is required")
 	}
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		return false, &statusError{http.StatusUnsupportedMediaType, apierror.CodeUnsupported, "body must be JSON (Content-Type: application/json)"}
+	// The usual header needs no parsing; anything else (parameters,
+	// other case) does.
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return false, &statusError{http.StatusUnsupportedMediaType, apierror.CodeUnsupported, "body must be JSON (Content-Type: application/json)"}
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return false, badRequest("body: " + jsonProblem(err))
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	// Only JSON whitespace may follow the object.
+	if len(bytes.Trim(b[dec.InputOffset():], " \t\r\n")) != 0 {
 		return false, badRequest("body: trailing data after the JSON object")
 	}
 	return false, nil
