@@ -144,6 +144,7 @@ func New(cfg Config) *API {
 		}
 		a.mux.Handle(r.Pattern(), a.guard(r, h))
 	}
+	a.mux.Handle("/", http.HandlerFunc(noRoute))
 	a.log = newRequestLog(cfg.Function, cfg.Logger, cfg.Metrics, cfg.Now, patterns)
 	return a
 }
@@ -152,13 +153,15 @@ func New(cfg Config) *API {
 // function is a 404 in the error shape, as API Gateway answers it.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.cfg.CORS.Apply(w.Header(), r.Header.Get("Origin"))
-	a.log.serve(w, r, func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := a.mux.Handler(r); pattern == "" {
-			apierror.Write(w, http.StatusNotFound, apierror.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path)
-			return
-		}
-		a.mux.ServeHTTP(w, r)
-	})
+	a.log.serve(w, r, a.mux.ServeHTTP)
+}
+
+// noRoute answers what no route of the function matches, a wrong method
+// included: the mux sends it here through the catch-all "/", which every
+// pattern of the table is more specific than, so a request is matched
+// once.
+func noRoute(w http.ResponseWriter, r *http.Request) {
+	apierror.Write(w, http.StatusNotFound, apierror.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path)
 }
 
 func notImplemented(w http.ResponseWriter, r *http.Request) {
