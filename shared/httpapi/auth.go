@@ -15,6 +15,9 @@ type principalKey struct{}
 
 // principalOf is the key the authorizer admitted for this request, if any.
 func principalOf(r *http.Request) (auth.Principal, bool) {
+	if n, ok := r.Context().Value(noteCtxKey{}).(*requestNote); ok && n.principal != nil {
+		return *n.principal, true
+	}
 	p, ok := r.Context().Value(principalKey{}).(auth.Principal)
 	return p, ok
 }
@@ -39,12 +42,18 @@ func (a *API) guard(rt routes.Route, next http.Handler) http.Handler {
 			apierror.Write(w, http.StatusUnauthorized, apierror.CodeUnauthorized, "an API key (X-API-Key) is required")
 			return
 		}
-		noteKey(r, p.KeyID)
 		if !p.Has(string(rt.Scope)) {
+			noteKey(r, p.KeyID)
 			apierror.Write(w, http.StatusForbidden, apierror.CodeForbidden, "the key lacks the scope "+string(rt.Scope))
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		// The request's note carries the principal to the handler (and the
+		// key id to the log line) without another copy of the request; a
+		// request that came some other way than ServeHTTP has no note.
+		if !notePrincipal(r, p) {
+			r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 

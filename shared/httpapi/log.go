@@ -14,6 +14,7 @@ import (
 	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 
 	"github.com/plainview/serverless/shared/apierror"
+	"github.com/plainview/serverless/shared/auth"
 	"github.com/plainview/serverless/shared/metrics"
 )
 
@@ -112,8 +113,12 @@ func (r *recorder) Write(b []byte) (int, error) {
 
 // requestNote carries what the handlers learn to the request log line.
 type requestNote struct {
-	err   error
-	keyID string
+	err       error
+	keyID     string
+	principal *auth.Principal
+	// counts are the domain metrics the handler counted (once each), for
+	// the request line to carry.
+	counts []*metrics.Layout
 }
 
 type noteCtxKey struct{}
@@ -123,6 +128,16 @@ func noteError(r *http.Request, err error) {
 	if n, ok := r.Context().Value(noteCtxKey{}).(*requestNote); ok {
 		n.err = err
 	}
+}
+
+// notePrincipal hands the admitted key to the handler and its id to the
+// log line; false when the request has no note.
+func notePrincipal(r *http.Request, p auth.Principal) bool {
+	n, ok := r.Context().Value(noteCtxKey{}).(*requestNote)
+	if ok {
+		n.principal, n.keyID = &p, p.KeyID
+	}
+	return ok
 }
 
 // noteKey hands the key id (never the key) to the request log line.
@@ -191,8 +206,23 @@ func (l *requestLog) write(r *http.Request, status int, latency time.Duration, c
 		b = metrics.AppendString(b, note.err.Error())
 	}
 	err := rl.err
+	var apart []*metrics.Layout // domain metrics that could not share the line
 	if err == nil {
-		b, err = rl.layout.AppendTo(b, now, 1, ms, five)
+		entries := make([]metrics.Entry, 0, 1+len(note.counts))
+		entries = append(entries, metrics.Entry{Layout: rl.layout, Values: []float64{1, ms, five}})
+		for _, c := range note.counts {
+			entries = append(entries, metrics.Entry{Layout: c, Values: []float64{1}})
+		}
+		var merged []byte
+		merged, err = metrics.AppendEntries(b, now, entries...)
+		if err != nil && len(entries) > 1 {
+			// Two of them disagree on a dimension (an alert and the
+			// incident it opened, of other severities): each domain
+			// metric gets a line of its own.
+			apart = note.counts
+			merged, err = metrics.AppendEntries(b, now, entries[0])
+		}
+		b = merged
 	}
 	if err != nil {
 		// The request is still logged, without its metrics.
@@ -203,6 +233,24 @@ func (l *requestLog) write(r *http.Request, status int, latency time.Duration, c
 		l.logger.Error("write request line", "error", err)
 	}
 	*buf = b
+	for _, c := range apart {
+		l.countLine(r, c)
+	}
+}
+
+// countLine writes one domain metric on a line of its own.
+func (l *requestLog) countLine(r *http.Request, c *metrics.Layout) {
+	buf := l.buffer()
+	defer l.release(buf)
+	line := metrics.AppendString(append((*buf)[:0], `{"request_id":`...), requestID(r))
+	line, err := c.AppendTo(line, l.now(), 1)
+	if err == nil {
+		err = l.metrics.WriteLine(line)
+	}
+	if err != nil {
+		l.logger.Error("emit metrics", "error", err)
+	}
+	*buf = line
 }
 
 // requestID is API Gateway's id of the request, which is also what the

@@ -303,15 +303,11 @@ func (a *API) count(r *http.Request, name, result string, dim metrics.Dimension,
 		a.counters[key] = l
 		a.countersMu.Unlock()
 	}
-	buf := a.log.buffer()
-	defer a.log.release(buf)
-	line := metrics.AppendString(append((*buf)[:0], `{"request_id":`...), requestID(r))
-	line, err = l.AppendTo(line, a.cfg.Now(), 1)
-	if err == nil {
-		err = a.cfg.Metrics.WriteLine(line)
+	// On the request's own line when there is one (one write to the log,
+	// not two), else on a line of its own.
+	if n, ok := r.Context().Value(noteCtxKey{}).(*requestNote); ok {
+		n.counts = append(n.counts, l)
+		return
 	}
-	if err != nil {
-		a.cfg.Logger.Error("emit metrics", "metric", name, "error", err)
-	}
-	*buf = line
+	a.log.countLine(r, l)
 }

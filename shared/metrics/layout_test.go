@@ -128,3 +128,79 @@ func FuzzAppendString(f *testing.F) {
 		}
 	})
 }
+
+func TestEntriesShareALineWithADirectiveEach(t *testing.T) {
+	e := NewEmitter(&bytes.Buffer{}, "Plainview")
+	req, err := e.Layout([]Dimension{{"Function", "valves"}, {"Route", "POST /valves/{id}/actuate"}}, []Metric{{"Requests", Count, 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	act, err := e.Layout([]Dimension{{"Function", "valves"}, {"Command", "OPEN"}, {"Result", "sent"}}, []Metric{{"Actuations", Count, 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := AppendEntries([]byte(`{"message":"request"`), time.UnixMilli(specMillis), Entry{req, []float64{1}}, Entry{act, []float64{1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noDuplicateMembers(t, string(line))
+	doc := decode(t, string(line))
+	want := map[string]any{"message": "request", "Requests": json.Number("1"), "Actuations": json.Number("1"),
+		"Function": "valves", "Route": "POST /valves/{id}/actuate", "Command": "OPEN", "Result": "sent"}
+	for k, v := range want {
+		if doc[k] != v {
+			t.Errorf("%s = %v, want %v", k, doc[k], v)
+		}
+	}
+	var meta struct {
+		CloudWatchMetrics []struct {
+			Dimensions [][]string
+			Metrics    []struct{ Name string }
+		}
+	}
+	raw, _ := json.Marshal(doc["_aws"])
+	if err := json.Unmarshal(raw, &meta); err != nil || len(meta.CloudWatchMetrics) != 2 ||
+		meta.CloudWatchMetrics[1].Metrics[0].Name != "Actuations" ||
+		!reflect.DeepEqual(meta.CloudWatchMetrics[1].Dimensions, [][]string{{"Function", "Command", "Result"}}) {
+		t.Errorf("_aws = %s", raw)
+	}
+}
+
+func TestEntriesThatDisagreeDoNotShareALine(t *testing.T) {
+	e := NewEmitter(&bytes.Buffer{}, "Plainview")
+	alert, _ := e.Layout([]Dimension{{"Function", "incidents"}, {"Severity", "warning"}}, []Metric{{"Alerts", Count, 0}})
+	opened, _ := e.Layout([]Dimension{{"Function", "incidents"}, {"Severity", "critical"}}, []Metric{{"IncidentsOpened", Count, 0}})
+	twice, _ := e.Layout([]Dimension{{"Function", "incidents"}}, []Metric{{"Alerts", Count, 0}})
+	open := []byte(`{"a":1`)
+	for name, second := range map[string]*Layout{"a dimension with two values": opened, "a metric twice": twice} {
+		got, err := AppendEntries(open, time.Now(), Entry{alert, []float64{1}}, Entry{second, []float64{1}})
+		if !errors.Is(err, errCollision) || string(got) != string(open) {
+			t.Errorf("%s: %q, %v; want the line untouched and %v", name, got, err, errCollision)
+		}
+	}
+}
+
+// noDuplicateMembers fails when the line's object names a member twice.
+func noDuplicateMembers(t *testing.T, line string) {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(line))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		t.Fatalf("not an object: %s", line)
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := tok.(string)
+		if seen[name] {
+			t.Errorf("member %q twice in %s", name, line)
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
