@@ -739,6 +739,51 @@ func (t *Table) Clear() {
 	t.Data = map[string]map[string]*types.Item{}
 }
 
+// ItemUndo puts one item back as it was before a transaction wrote it
+// (Plainview's patch; see PATCHES.md): a transaction touches a few items,
+// so remembering those is enough to roll it back, where a Snapshot copies
+// every item of the table on every transaction.
+type ItemUndo struct {
+	key     map[string]*types.Item // the item's key attributes
+	before  map[string]*types.Item // a copy of the item; nil when there was none
+	existed bool
+}
+
+// Remember records the state of the item that keyMap (an item, or a key)
+// names, so that Undo can restore it.
+func (t *Table) Remember(keyMap map[string]*types.Item) (ItemUndo, error) {
+	key, err := t.KeySchema.GetKey(t.AttributesDef, keyMap)
+	if err != nil {
+		return ItemUndo{}, err
+	}
+
+	u := ItemUndo{key: map[string]*types.Item{}}
+	for _, name := range []string{t.KeySchema.HashKey, t.KeySchema.RangeKey} {
+		if v, ok := keyMap[name]; ok && name != "" {
+			u.key[name] = v
+		}
+	}
+
+	if item, ok := t.Data[key]; ok {
+		u.before, u.existed = deepCopyItemMap(item), true
+	}
+
+	return u, nil
+}
+
+// Undo restores what Remember recorded, indexes included: the old item put
+// back, or the new one deleted.
+func (t *Table) Undo(u ItemUndo) error {
+	if u.existed {
+		_, err := t.Put(&types.PutItemInput{Item: u.before})
+		return err
+	}
+
+	_, err := t.Delete(&types.DeleteItemInput{Key: u.key})
+
+	return err
+}
+
 // TableSnapshot captures a point-in-time copy of mutable table state for transactional rollback
 type TableSnapshot struct {
 	data       map[string]map[string]*types.Item

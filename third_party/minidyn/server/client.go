@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -790,8 +791,8 @@ func (c *Client) batchGetItemForTable(ctx context.Context, tableName string, req
 	return responses, unprocessedKeys, nil
 }
 
-func (c *Client) prepareTransact(items []TransactWriteItem) (map[string]core.TableSnapshot, error) {
-	snapshots := map[string]core.TableSnapshot{}
+func (c *Client) prepareTransact(items []TransactWriteItem) ([]transactUndo, error) {
+	undo := make([]transactUndo, 0, len(items))
 	seenKeys := make(map[string]struct{}, len(items))
 
 	for _, item := range items {
@@ -817,19 +818,23 @@ func (c *Client) prepareTransact(items []TransactWriteItem) (map[string]core.Tab
 			return nil, ferr
 		}
 
-		if _, alreadySnapped := snapshots[tableName]; !alreadySnapped {
-			table, err := c.getTable(tableName)
-			if err != nil {
-				return nil, mapKnownError(err)
-			}
-
-			snapshots[tableName] = table.Snapshot()
+		table, err := c.getTable(tableName)
+		if err != nil {
+			return nil, mapKnownError(err)
 		}
 
-		table := c.tables[tableName]
 		internalKeyMap := mapAttributeValueMapToTypes(rawKeyMap)
 
 		if key, err := table.KeySchema.GetKey(table.AttributesDef, internalKeyMap); err == nil {
+			if item.ConditionCheck == nil {
+				u, rerr := table.Remember(internalKeyMap)
+				if rerr != nil {
+					return nil, mapKnownError(rerr)
+				}
+
+				undo = append(undo, transactUndo{table: table, item: u})
+			}
+
 			id := tableName + "|" + key
 
 			if _, exists := seenKeys[id]; exists {
@@ -843,7 +848,7 @@ func (c *Client) prepareTransact(items []TransactWriteItem) (map[string]core.Tab
 		}
 	}
 
-	return snapshots, nil
+	return undo, nil
 }
 
 // TransactWriteItems executes a set of Put, Update, Delete, and ConditionCheck operations atomically.
@@ -856,31 +861,34 @@ func (c *Client) TransactWriteItems(ctx context.Context, input *TransactWriteIte
 		return nil, c.forceFailureErr
 	}
 
-	snapshots, err := c.prepareTransact(input.TransactItems)
+	undo, err := c.prepareTransact(input.TransactItems)
 	if err != nil {
 		return nil, err
 	}
 
-	var execErr error
-
-	defer func() {
-		if execErr != nil {
-			for name, snap := range snapshots {
-				c.tables[name].Restore(snap)
-			}
-		}
-	}()
-
 	n := len(input.TransactItems)
 
 	for i, item := range input.TransactItems {
-		execErr = c.runTransactItem(i, n, item)
-		if execErr != nil {
+		if execErr := c.runTransactItem(i, n, item); execErr != nil {
+			// Put back every item the transaction touched, the last
+			// first (Plainview's patch: PATCHES.md).
+			for j := len(undo) - 1; j >= 0; j-- {
+				if uerr := undo[j].table.Undo(undo[j].item); uerr != nil {
+					return nil, fmt.Errorf("transaction rollback: %w (after %w)", uerr, execErr)
+				}
+			}
+
 			return nil, execErr
 		}
 	}
 
 	return &TransactWriteItemsOutput{}, nil
+}
+
+// transactUndo is how to put one item of a transaction back.
+type transactUndo struct {
+	table *core.Table
+	item  core.ItemUndo
 }
 
 func validateTransactGetItemsInput(c *Client, input *TransactGetItemsInput) error {
