@@ -247,10 +247,16 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 
 	loopCtx, stop := context.WithCancel(context.Background())
 	s.stop = stop
-	s.wg.Add(3)
-	go s.snapshots(loopCtx, cfg.SnapshotEvery)
-	go s.syncDevices(loopCtx, deviceSyncEvery)
-	go s.timeouts(loopCtx, actuation.NewTimeouts(s.Store, note, nil, s.log.With("component", "timeouts")), cfg.TimeoutEvery)
+	s.every(loopCtx, cfg.SnapshotEvery, "snapshot", func(context.Context) error { return s.db.Save(false) })
+	s.every(loopCtx, deviceSyncEvery, "device inventory", func(ctx context.Context) error {
+		_, err := s.devices.sync(ctx)
+		return err
+	})
+	timeouts := actuation.NewTimeouts(s.Store, note, nil, s.log.With("component", "timeouts"))
+	s.every(loopCtx, cfg.TimeoutEvery, "actuation timeouts", func(ctx context.Context) error {
+		_, err := timeouts.Run(ctx)
+		return err
+	})
 	return s, nil
 }
 
@@ -264,22 +270,25 @@ func (s *Stack) serve(srv *http.Server, ln net.Listener) {
 	}()
 }
 
-// timeouts runs the actuation timeout schedule, as EventBridge runs the
-// timeouts function on AWS.
-func (s *Stack) timeouts(ctx context.Context, t *actuation.Timeouts, every time.Duration) {
-	defer s.wg.Done()
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			if _, err := t.Run(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("actuation timeouts", "error", err)
+// every runs job each period until ctx ends, as EventBridge runs the
+// timeouts function on AWS; what a run reports goes to the log as what.
+func (s *Stack) every(ctx context.Context, period time.Duration, what string, job func(context.Context) error) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := job(ctx); err != nil && ctx.Err() == nil {
+					s.log.Error(what, "error", err)
+				}
 			}
 		}
-	}
+	}()
 }
 
 // deviceSyncEvery is how soon a device registered through the API may
@@ -290,38 +299,6 @@ const deviceSyncEvery = 2 * time.Second
 // than at the next tick, and returns them.
 func (s *Stack) SyncDevices(ctx context.Context) ([]DeviceLogin, error) {
 	return s.devices.sync(ctx)
-}
-
-func (s *Stack) syncDevices(ctx context.Context, every time.Duration) {
-	defer s.wg.Done()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := s.devices.sync(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("device inventory", "error", err)
-			}
-		}
-	}
-}
-
-func (s *Stack) snapshots(ctx context.Context, every time.Duration) {
-	defer s.wg.Done()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := s.db.Save(false); err != nil {
-				s.log.Error("snapshot", "error", err)
-			}
-		}
-	}
 }
 
 // Close stops serving, waits for requests in flight, and saves the table.
