@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 )
 
 // FuzzDecodeBodies feeds any bytes, as any of the write routes' bodies, to
@@ -17,6 +18,9 @@ func FuzzDecodeBodies(f *testing.F) {
 		`{"command":"OPEN","override":{"reason":"crew on site"}}`, `{"title":"t","severity":"info","affected_modules":["flow-iq"]}`,
 		`{"status":"resolved","version":3}`, `{"section":"A-North","severity":"critical","location":{"lat":1,"lon":2}}`,
 		`{"command":`, `[]`, `null`, `{"a":1}`, `{"version":1e400}`, `{"command":"OPEN"}{}`, "\xff\xfe",
+		`{"id":"v-200","name":"Bypass D4","location":"km 12.5","estimated_maintenance":"2027-01-01T00:00:00Z","thresholds":{"temperature_warning_c":40}}`,
+		`{"thresholds":null,"estimated_maintenance":null}`, `{"thresholds":{"pressure_offline_pa":"x"}}`,
+		`{"section":"F-Spur","location":"spur"}`, `{"location":null}`,
 	} {
 		f.Add([]byte(seed), "application/json")
 	}
@@ -27,13 +31,25 @@ func FuzzDecodeBodies(f *testing.F) {
 			func() any { return &incidentBody{} },
 			func() any { return &updateBody{} },
 			func() any { return &leakBody{} },
+			func() any { return &newValveBody{} },
+			func() any { return &valveChangeBody{} },
+			func() any { return &newSectionBody{} },
+			func() any { return &sectionChangeBody{} },
 		}
 		for _, target := range targets {
 			for _, emptyOK := range []bool{true, false} {
 				r := &http.Request{Method: http.MethodPost, URL: &url.URL{Path: "/x"}, Header: http.Header{},
 					Body: nopCloser{bytes.NewReader(body)}, ContentLength: int64(len(body))}
 				r.Header.Set("Content-Type", contentType)
-				_, err := decodeBody(r, target(), emptyOK)
+				v := target()
+				_, err := decodeBody(r, v, emptyOK)
+				if err == nil {
+					// A change's members are decoded a second time, each
+					// strictly into its own type.
+					if c, ok := v.(*valveChangeBody); ok {
+						err = fuzzFields(c)
+					}
+				}
 				if err == nil {
 					continue
 				}
@@ -44,6 +60,21 @@ func FuzzDecodeBodies(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fuzzFields decodes a valve change's members as changeValve does.
+func fuzzFields(c *valveChangeBody) error {
+	if _, err := field[string](c.Name, "name"); err != nil {
+		return err
+	}
+	if _, err := field[string](c.Location, "location"); err != nil {
+		return err
+	}
+	if _, err := field[time.Time](c.EstimatedMaintenance, "estimated_maintenance"); err != nil {
+		return err
+	}
+	_, err := field[thresholdsBody](c.Thresholds, "thresholds")
+	return err
 }
 
 type nopCloser struct{ *bytes.Reader }
