@@ -132,3 +132,74 @@ func parseCursor(s string) (cursor, error) {
 	}
 	return c, nil
 }
+
+// shardCursor is the cursor of a listing merged from several partitions
+// (the all-device readings, written across shards): for each partition
+// with items left, the sort key of the last item it contributed, or ""
+// when it has contributed none yet. A partition that is not there has
+// nothing left. One sort key a partition, not a LastEvaluatedKey, keeps the
+// cursor within MaxCursorLen with five partitions; the merge reads on from
+// a position with an inclusive key condition and drops the item at it.
+type shardCursor struct {
+	After map[string]string `json:"after"`
+}
+
+// encodeShardCursor turns the partitions' positions into an opaque cursor;
+// empty when no partition has items left.
+func encodeShardCursor(after map[string]string) (string, error) {
+	if len(after) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(shardCursor{After: after})
+	if err != nil {
+		return "", fmt.Errorf("encode shard cursor: %w", err)
+	}
+	s := base64.RawURLEncoding.EncodeToString(b)
+	if len(s) > MaxCursorLen {
+		// A cursor we would refuse on the way back in must not go out.
+		return "", fmt.Errorf("encode shard cursor: %d bytes, more than %d", len(s), MaxCursorLen)
+	}
+	return s, nil
+}
+
+// decodeShardCursor checks a client's cursor against the merged listing it
+// is used for: the partitions must be among those the listing reads, and
+// each position must be "" or pass valid (which checks it lies within the
+// key condition the listing asks for, since DynamoDB refuses a bound
+// outside it and that must be the client's 400, not our 503). Anything
+// else is domain.ErrBadCursor.
+func decodeShardCursor(partitions []string, valid func(string) bool, s string) (map[string]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if len(s) > MaxCursorLen {
+		return nil, fmt.Errorf("%w: too long", domain.ErrBadCursor)
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: not base64url", domain.ErrBadCursor)
+	}
+	var c shardCursor
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%w: malformed", domain.ErrBadCursor)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: malformed", domain.ErrBadCursor)
+	}
+	// A cursor with no partition left is never handed out: the listing
+	// answers no cursor then.
+	if len(c.After) == 0 {
+		return nil, fmt.Errorf("%w: malformed", domain.ErrBadCursor)
+	}
+	for p, pos := range c.After {
+		if !slices.Contains(partitions, p) {
+			return nil, fmt.Errorf("%w: it belongs to another listing", domain.ErrBadCursor)
+		}
+		if pos != "" && !valid(pos) {
+			return nil, fmt.Errorf("%w: it belongs to another listing", domain.ErrBadCursor)
+		}
+	}
+	return c.After, nil
+}
