@@ -568,3 +568,58 @@ func TestFlowAnomaliesPageNewestFirstWithOpaqueCursors(t *testing.T) {
 		}
 	}
 }
+
+func TestTelemetryOfEveryDeviceListsAllShardsNewestFirstAtEveryPageSize(t *testing.T) {
+	ta := newTelemetryAPI(t)
+	// Six devices, forty messages a minute apart: the store spreads them
+	// over its shards. Every third has a torque.
+	var all, torque []string
+	for i := range 40 {
+		dev := fmt.Sprintf("v-%d", 101+i%6)
+		values := map[string]float64{"temperature_c": 40}
+		if i%3 == 0 {
+			values["torque_nm"] = 50
+		}
+		rd := ta.reading(dev, dev, time.Duration(i+1)*time.Minute, values)
+		ta.put(rd)
+		all = append(all, rd.ID)
+		if i%3 == 0 {
+			torque = append(torque, rd.ID)
+		}
+	}
+	for limit := 1; limit <= len(all)+1; limit++ {
+		if got := ids(ta.follow(fmt.Sprintf("/telemetry?limit=%d", limit), len(all)+2)...); !slices.Equal(got, all) {
+			t.Fatalf("limit %d: listed %v, want %v", limit, got, all)
+		}
+	}
+	for _, limit := range []int{1, 2, 5, 14} {
+		if got := ids(ta.follow(fmt.Sprintf("/telemetry?metric=torque_nm&limit=%d", limit), len(all)+2)...); !slices.Equal(got, torque) {
+			t.Errorf("torque, limit %d: listed %v, want %v", limit, got, torque)
+		}
+	}
+
+	// A store cursor that is not the merged listing's, inside a cursor
+	// that is otherwise GET /telemetry's, is a 400.
+	var first readingsPage
+	ta.decode("/telemetry?limit=1", &first)
+	if first.NextCursor == nil {
+		t.Fatalf("first page %+v, want a cursor", first)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(*first.NextCursor)
+	var c map[string]any
+	if err != nil || json.Unmarshal(b, &c) != nil {
+		t.Fatalf("cursor %q is not base64url JSON", *first.NextCursor)
+	}
+	for _, forged := range []string{
+		base64.RawURLEncoding.EncodeToString([]byte(`{"after":{"READINGS#7":""}}`)),
+		base64.RawURLEncoding.EncodeToString([]byte(`{"after":{"READINGS#0":"0000000000000#v-101#x"}}`)),
+		"garbage",
+	} {
+		c["c"] = forged
+		b, _ = json.Marshal(c)
+		path := "/telemetry?limit=1&cursor=" + base64.RawURLEncoding.EncodeToString(b)
+		if rec := ta.get(path); rec.Code != http.StatusBadRequest {
+			t.Errorf("store cursor %q: %d %s, want 400", forged, rec.Code, rec.Body)
+		}
+	}
+}
