@@ -147,8 +147,7 @@ func (s *Service) CreateValve(ctx context.Context, n NewValve) (domain.Valve, er
 	ev := domain.NewEvent(domain.EventInventoryChanged, v.ID, n.KeyID, now, changedData{Action: actionCreated, Kind: kindValve})
 	if err := s.store.CreateValve(ctx, v, ev); err != nil {
 		if errors.Is(err, domain.ErrConflict) {
-			return domain.Valve{}, &domain.ConflictError{Code: "asset_exists",
-				Message: fmt.Sprintf("%s is taken: a valve, section or device has that id", v.ID)}
+			return domain.Valve{}, taken(v.ID)
 		}
 		return domain.Valve{}, err
 	}
@@ -161,7 +160,7 @@ func (s *Service) ChangeValve(ctx context.Context, c ValveChange) (domain.Valve,
 	if err != nil {
 		return domain.Valve{}, err
 	}
-	for try := 0; ; try++ {
+	return again(kindValve, c.ID, func() (domain.Valve, error) {
 		rec, err := s.store.ValveRecord(ctx, c.ID)
 		if err != nil {
 			return domain.Valve{}, err
@@ -191,14 +190,11 @@ func (s *Service) ChangeValve(ctx context.Context, c ValveChange) (domain.Valve,
 		}
 		now := s.now().UTC()
 		ev := domain.NewEvent(domain.EventInventoryChanged, v.ID, c.KeyID, now, changedData{Action: actionChanged, Kind: kindValve, Fields: fields})
-		err = s.store.UpdateValve(ctx, v, rec.Version, ev)
-		if err == nil {
-			return v, nil
+		if err := s.store.UpdateValve(ctx, v, rec.Version, ev); err != nil {
+			return domain.Valve{}, err
 		}
-		if !errors.Is(err, domain.ErrConflict) || try+1 == attempts {
-			return domain.Valve{}, s.raced(err, kindValve, c.ID)
-		}
-	}
+		return v, nil
+	})
 }
 
 // RetireValve takes a valve out of service: it keeps its history, takes no
@@ -207,7 +203,7 @@ func (s *Service) RetireValve(ctx context.Context, id, keyID string) (domain.Val
 	if !domain.ValidID(id) {
 		return domain.Valve{}, domain.ErrNotFound
 	}
-	for try := 0; ; try++ {
+	return again(kindValve, id, func() (domain.Valve, error) {
 		rec, err := s.store.ValveRecord(ctx, id)
 		if err != nil {
 			return domain.Valve{}, err
@@ -217,16 +213,13 @@ func (s *Service) RetireValve(ctx context.Context, id, keyID string) (domain.Val
 		}
 		now := s.now().UTC()
 		ev := domain.NewEvent(domain.EventInventoryChanged, id, keyID, now, changedData{Action: actionRetired, Kind: kindValve})
-		err = s.store.RetireValve(ctx, id, rec.Version, now, ev)
-		if err == nil {
-			v := rec.Valve
-			v.RetiredAt = &now
-			return v, nil
+		if err := s.store.RetireValve(ctx, id, rec.Version, now, ev); err != nil {
+			return domain.Valve{}, err
 		}
-		if !errors.Is(err, domain.ErrConflict) || try+1 == attempts {
-			return domain.Valve{}, s.raced(err, kindValve, id)
-		}
-	}
+		v := rec.Valve
+		v.RetiredAt = &now
+		return v, nil
+	})
 }
 
 // CreateSection registers a pipeline section and its gauge.
@@ -241,8 +234,7 @@ func (s *Service) CreateSection(ctx context.Context, name, location, keyID strin
 	ev := domain.NewEvent(domain.EventInventoryChanged, name, keyID, s.now().UTC(), changedData{Action: actionCreated, Kind: kindSection})
 	if err := s.store.CreateSection(ctx, sec, ev); err != nil {
 		if errors.Is(err, domain.ErrConflict) {
-			return domain.Section{}, &domain.ConflictError{Code: "asset_exists",
-				Message: fmt.Sprintf("%s is taken: a valve, section or device has that id", name)}
+			return domain.Section{}, taken(name)
 		}
 		return domain.Section{}, err
 	}
@@ -258,7 +250,7 @@ func (s *Service) ChangeSection(ctx context.Context, c SectionChange) (domain.Se
 	if err := checkText("location", deref(c.Location.Value), 0, maxLocation); err != nil {
 		return domain.Section{}, err
 	}
-	for try := 0; ; try++ {
+	return again(kindSection, c.Name, func() (domain.Section, error) {
 		rec, err := s.store.SectionRecord(ctx, c.Name)
 		if err != nil {
 			return domain.Section{}, err
@@ -270,19 +262,16 @@ func (s *Service) ChangeSection(ctx context.Context, c SectionChange) (domain.Se
 		sec.Location = deref(c.Location.Value)
 		ev := domain.NewEvent(domain.EventInventoryChanged, sec.Name, c.KeyID, s.now().UTC(),
 			changedData{Action: actionChanged, Kind: kindSection, Fields: []string{"location"}})
-		err = s.store.UpdateSection(ctx, sec, rec.Version, ev)
-		if err == nil {
-			return sec, nil
+		if err := s.store.UpdateSection(ctx, sec, rec.Version, ev); err != nil {
+			return domain.Section{}, err
 		}
-		if !errors.Is(err, domain.ErrConflict) || try+1 == attempts {
-			return domain.Section{}, s.raced(err, kindSection, c.Name)
-		}
-	}
+		return sec, nil
+	})
 }
 
 // RetireSection takes a section and its gauge out of service.
 func (s *Service) RetireSection(ctx context.Context, name, keyID string) (domain.Section, error) {
-	for try := 0; ; try++ {
+	return again(kindSection, name, func() (domain.Section, error) {
 		rec, err := s.store.SectionRecord(ctx, name)
 		if err != nil {
 			return domain.Section{}, err
@@ -292,16 +281,13 @@ func (s *Service) RetireSection(ctx context.Context, name, keyID string) (domain
 		}
 		now := s.now().UTC()
 		ev := domain.NewEvent(domain.EventInventoryChanged, name, keyID, now, changedData{Action: actionRetired, Kind: kindSection})
-		err = s.store.RetireSection(ctx, name, rec.Version, now, ev)
-		if err == nil {
-			sec := rec.Section
-			sec.RetiredAt = &now
-			return sec, nil
+		if err := s.store.RetireSection(ctx, name, rec.Version, now, ev); err != nil {
+			return domain.Section{}, err
 		}
-		if !errors.Is(err, domain.ErrConflict) || try+1 == attempts {
-			return domain.Section{}, s.raced(err, kindSection, name)
-		}
-	}
+		sec := rec.Section
+		sec.RetiredAt = &now
+		return sec, nil
+	})
 }
 
 // check validates a valve change and names the fields it sets.
@@ -334,13 +320,25 @@ func (c ValveChange) check() ([]string, error) {
 	return fields, nil
 }
 
-// raced turns a change that kept meeting others, or found the asset
-// retired meanwhile, into the answer a client can act on.
-func (s *Service) raced(err error, kind, id string) error {
-	if errors.Is(err, domain.ErrConflict) {
-		return &domain.ConflictError{Code: "conflict", Message: fmt.Sprintf("%s %s changed while this change was being recorded; retry", kind, id)}
+// again runs attempt, which reads a record and writes a change made from
+// it, until the write lands: a change that met another (ErrConflict from
+// the write's version condition) is read and made again, up to attempts
+// times, and then answered 409.
+func again[T any](kind, id string, attempt func() (T, error)) (T, error) {
+	for try := 1; ; try++ {
+		v, err := attempt()
+		if !errors.Is(err, domain.ErrConflict) {
+			return v, err
+		}
+		if try == attempts {
+			return v, &domain.ConflictError{Code: "conflict", Message: fmt.Sprintf("%s %s changed while this change was being recorded; retry", kind, id)}
+		}
 	}
-	return err
+}
+
+// taken answers a registration whose id another asset has.
+func taken(id string) error {
+	return &domain.ConflictError{Code: "asset_exists", Message: fmt.Sprintf("%s is taken: a valve, section or device has that id", id)}
 }
 
 func retired(kind, id string) error {
