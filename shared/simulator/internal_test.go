@@ -173,6 +173,28 @@ func TestAckStoreCountsAMessageWhenItsPubackTakesItOut(t *testing.T) {
 	}
 }
 
+func TestAckStoreHandsResumeACopyItMayMarkDuplicate(t *testing.T) {
+	st := newAckStore(func(kind) {})
+	st.Open()
+	sent := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
+	sent.TopicName, sent.MessageID, sent.Qos, sent.Payload = "plainview/leaks", 1, 1, []byte(`{}`)
+	st.Put("o.1", sent)
+
+	// What client.resume does after a reconnect, while the old
+	// connection's writer may still be packing sent.
+	resent := st.Get("o.1").(*packets.PublishPacket)
+	resent.Dup = true
+	if sent.Dup {
+		t.Error("Get handed out the stored packet: resume's Dup write races with the writer packing it")
+	}
+	if resent.TopicName != sent.TopicName || resent.MessageID != 1 || string(resent.Payload) != "{}" {
+		t.Errorf("Get gave %v, want a copy of %v", resent, sent)
+	}
+	if st.Get("o.2") != nil {
+		t.Error("Get of a key not stored gave a packet")
+	}
+}
+
 func TestKindOfTopic(t *testing.T) {
 	for topic, want := range map[string]kind{
 		"plainview/devices/v-101/telemetry": kindTelemetry,

@@ -78,6 +78,21 @@ func (s *ackStore) Put(key string, m packets.ControlPacket) {
 	s.mu.Unlock()
 }
 
+// Get returns a copy of a stored PUBLISH. client.resume (client.go,
+// v1.5.1) sets Dup on the packet Get returns while the writer of the
+// connection just lost may still be packing that same packet
+// (eclipse-paho/paho.mqtt.golang#703, open): with the stored pointer that is
+// a data race, and the race detector caught it in CI. The payload is
+// shared; neither side writes to it.
+func (s *ackStore) Get(key string) packets.ControlPacket {
+	m := s.OrderedMemoryStore.Get(key)
+	if pub, ok := m.(*packets.PublishPacket); ok {
+		cp := *pub
+		return &cp
+	}
+	return m
+}
+
 func (s *ackStore) Del(key string) {
 	s.OrderedMemoryStore.Del(key)
 	s.mu.Lock()
