@@ -121,12 +121,17 @@ func (p Policy) Allowed(origin string) bool {
 // Apply adds the CORS headers of an actual (not preflight) answer to h when
 // origin is allowed; when it is not, a browser withholds the answer from
 // the page, which is the refusal. Vary: Origin is set either way, so a
-// shared cache never hands a refused origin's answer to an allowed one.
+// shared cache never hands a refused origin's answer to an allowed one;
+// only a policy that allows no origin at all leaves it out, as its answers
+// are the same for every origin.
 //
 // Access-Control-Allow-Origin repeats the origin rather than "*", also for a
 // "*" policy, so the answer names one reader; Vary: Origin keeps a cache
 // from handing that answer to another origin.
 func (p Policy) Apply(h http.Header, origin string) {
+	if !p.any && len(p.origins) == 0 {
+		return // no origin is ever granted: the answer does not vary on it
+	}
 	addVaryOrigin(h)
 	if !p.Allowed(origin) {
 		return

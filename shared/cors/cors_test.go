@@ -182,6 +182,19 @@ func TestApplyToARefusedOriginGrantsNothingButVariesOnOrigin(t *testing.T) {
 	}
 }
 
+func TestApplyUnderAnEmptyListAddsNothing(t *testing.T) {
+	p := mustParse(t, "")
+	for _, origin := range []string{"https://app.example.com", ""} {
+		h := http.Header{}
+		p.Apply(h, origin)
+		// No origin is ever granted, so every origin gets the same answer:
+		// no Vary, and no CORS header.
+		if len(h) != 0 {
+			t.Errorf("Apply(%q) under an empty list set %v", origin, h)
+		}
+	}
+}
+
 func TestApplyKeepsOtherVaryFieldsAndAddsOriginOnce(t *testing.T) {
 	p := mustParse(t, "https://app.example.com")
 

@@ -15,8 +15,8 @@ type principalKey struct{}
 
 // principalOf is the key the authorizer admitted for this request, if any.
 func principalOf(r *http.Request) (auth.Principal, bool) {
-	if n, ok := r.Context().Value(noteCtxKey{}).(*requestNote); ok && n.principal != nil {
-		return *n.principal, true
+	if n, ok := r.Context().Value(noteCtxKey{}).(*requestNote); ok && n.hasPrincipal {
+		return n.principal, true
 	}
 	p, ok := r.Context().Value(principalKey{}).(auth.Principal)
 	return p, ok

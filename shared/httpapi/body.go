@@ -37,37 +37,91 @@ func tooLarge() error {
 
 // decodeBody decodes a JSON body strictly into v: JSON only (415 for
 // anything else), no unknown fields, no trailing data, the right types
-// (400). An empty body is allowed when emptyOK, and reported.
+// (400), at most MaxBody bytes (413, whatever else is wrong). An empty
+// body, or one of JSON whitespace only, is allowed when emptyOK, and
+// reported.
+//
+// A body sent as plain application/json, as nearly every client sends it,
+// is decoded as it is read, in one buffer; anything else takes
+// decodeBuffered, which reads it whole first. The two give the same answer
+// to every body (FuzzDecodeBodies checks it).
 func decodeBody(r *http.Request, v any, emptyOK bool) (empty bool, err error) {
+	if r.ContentLength > MaxBody {
+		return false, tooLarge()
+	}
+	if r.Header.Get("Content-Type") != "application/json" {
+		return decodeBuffered(r, v, emptyOK)
+	}
+	body := http.MaxBytesReader(nil, r.Body, MaxBody)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) { // nothing but whitespace
+			return emptyBody(emptyOK)
+		}
+		return false, refused(body, err)
+	}
+	// Only JSON whitespace may follow the object: the next token is the end.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if err == nil {
+			err = errTrailing
+		}
+		return false, refused(body, err)
+	}
+	return false, nil
+}
+
+// errTrailing is data after the body's JSON object.
+var errTrailing = errors.New("trailing data after the JSON object")
+
+// refused is the answer to a body that did not decode: 413 when it is over
+// MaxBody, which the rest of it may tell, else 400 saying what is wrong.
+func refused(body io.Reader, err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return tooLarge()
+	}
+	if _, rest := io.Copy(io.Discard, body); errors.As(rest, &tooBig) {
+		return tooLarge()
+	}
+	return badRequest("body: " + jsonProblem(err))
+}
+
+func emptyBody(emptyOK bool) (bool, error) {
+	if emptyOK {
+		return true, nil
+	}
+	return false, badRequest("body: a JSON object is required")
+}
+
+// decodeBuffered is decodeBody for a body read whole first: one whose
+// Content-Type needs parsing (parameters, other case), or is not JSON,
+// which is refused unless the body is empty.
+func decodeBuffered(r *http.Request, v any, emptyOK bool) (empty bool, err error) {
 	b, err := readBody(r)
 	if err != nil {
 		return false, err
 	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		if emptyOK {
-			return true, nil
-		}
-		return false, badRequest("body: a JSON object is required")
+	if len(trimJSONSpace(b)) == 0 {
+		return emptyBody(emptyOK)
 	}
-	// The usual header needs no parsing; anything else (parameters,
-	// other case) does.
-	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" {
-			return false, &statusError{http.StatusUnsupportedMediaType, apierror.CodeUnsupported, "body must be JSON (Content-Type: application/json)"}
-		}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return false, &statusError{http.StatusUnsupportedMediaType, apierror.CodeUnsupported, "body must be JSON (Content-Type: application/json)"}
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return false, badRequest("body: " + jsonProblem(err))
 	}
-	// Only JSON whitespace may follow the object.
-	if len(bytes.Trim(b[dec.InputOffset():], " \t\r\n")) != 0 {
-		return false, badRequest("body: trailing data after the JSON object")
+	if len(trimJSONSpace(b[dec.InputOffset():])) != 0 {
+		return false, badRequest("body: " + jsonProblem(errTrailing))
 	}
 	return false, nil
 }
+
+// trimJSONSpace trims the whitespace JSON allows between tokens.
+func trimJSONSpace(b []byte) []byte { return bytes.Trim(b, " \t\r\n") }
 
 // jsonProblem says what is wrong with a body in words a client can act on,
 // without echoing the body back.
@@ -84,6 +138,8 @@ func jsonProblem(err error) string {
 		return fmt.Sprintf("field %q must be %s", typ.Field, kind(typ.Type.Kind().String()))
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return "malformed JSON: unexpected end"
+	case errors.Is(err, errTrailing):
+		return "trailing data after the JSON object"
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
 	}

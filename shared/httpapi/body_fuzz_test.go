@@ -3,8 +3,11 @@ package httpapi
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -25,6 +28,13 @@ func FuzzDecodeBodies(f *testing.F) {
 		f.Add([]byte(seed), "application/json")
 	}
 	f.Add([]byte(`{"command":"OPEN"}`), "text/plain")
+	f.Add([]byte(`{"command":"OPEN"}`), "application/json; charset=utf-8")
+	f.Add([]byte("\f"), "application/json")
+	f.Add([]byte(`{"command":"OPEN"}`+strings.Repeat(" ", MaxBody)), "application/json")    // over the limit in its whitespace
+	f.Add([]byte(`{"command":"`+strings.Repeat("x", MaxBody)+`"}`), "application/json")     // over the limit in its object
+	f.Add([]byte(`x`+strings.Repeat(" ", MaxBody)), "application/json")                     // malformed and over the limit
+	f.Add([]byte(`{"nope":1}`+strings.Repeat(" ", MaxBody)), "application/json")            // an unknown field, over the limit
+	f.Add([]byte(`{"command":"OPEN"}`+strings.Repeat(" ", MaxBody-18)), "application/json") // exactly at the limit
 	f.Fuzz(func(t *testing.T, body []byte, contentType string) {
 		targets := []func() any{
 			func() any { return &actuateBody{} },
@@ -36,13 +46,33 @@ func FuzzDecodeBodies(f *testing.F) {
 			func() any { return &newSectionBody{} },
 			func() any { return &sectionChangeBody{} },
 		}
+		request := func(length int64) *http.Request {
+			r := &http.Request{Method: http.MethodPost, URL: &url.URL{Path: "/x"}, Header: http.Header{},
+				Body: nopCloser{bytes.NewReader(body)}, ContentLength: length}
+			r.Header.Set("Content-Type", contentType)
+			return r
+		}
 		for _, target := range targets {
 			for _, emptyOK := range []bool{true, false} {
-				r := &http.Request{Method: http.MethodPost, URL: &url.URL{Path: "/x"}, Header: http.Header{},
-					Body: nopCloser{bytes.NewReader(body)}, ContentLength: int64(len(body))}
-				r.Header.Set("Content-Type", contentType)
 				v := target()
-				_, err := decodeBody(r, v, emptyOK)
+				empty, err := decodeBody(request(int64(len(body))), v, emptyOK)
+
+				// Read as it comes or read whole first, with the length
+				// told or not (-1, as a chunked body): the same answer.
+				for _, length := range []int64{int64(len(body)), -1} {
+					w := target()
+					wEmpty, wErr := decodeBuffered(request(length), w, emptyOK)
+					if length < 0 {
+						gotEmpty, gotErr := decodeBody(request(length), target(), emptyOK)
+						if gotEmpty != wEmpty || fmt.Sprint(gotErr) != fmt.Sprint(wErr) {
+							t.Fatalf("body %q (%q), length %d: as read %v %v, read whole %v %v", body, contentType, length, gotEmpty, gotErr, wEmpty, wErr)
+						}
+						continue
+					}
+					if empty != wEmpty || fmt.Sprint(err) != fmt.Sprint(wErr) || (err == nil && !reflect.DeepEqual(v, w)) {
+						t.Fatalf("body %q (%q): as read %v %v %+v, read whole %v %v %+v", body, contentType, empty, err, v, wEmpty, wErr, w)
+					}
+				}
 				if err == nil {
 					// A change's members are decoded a second time, each
 					// strictly into its own type.

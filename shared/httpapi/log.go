@@ -115,10 +115,14 @@ func (r *recorder) Write(b []byte) (int, error) {
 type requestNote struct {
 	err       error
 	keyID     string
-	principal *auth.Principal
+	principal    auth.Principal
+	hasPrincipal bool
 	// counts are the domain metrics the handler counted (once each), for
 	// the request line to carry.
 	counts []*metrics.Layout
+	// held is where counts start, in the note's own allocation: most
+	// requests count one or two.
+	held [2]*metrics.Layout
 }
 
 type noteCtxKey struct{}
@@ -135,7 +139,7 @@ func noteError(r *http.Request, err error) {
 func notePrincipal(r *http.Request, p auth.Principal) bool {
 	n, ok := r.Context().Value(noteCtxKey{}).(*requestNote)
 	if ok {
-		n.principal, n.keyID = &p, p.KeyID
+		n.principal, n.hasPrincipal, n.keyID = p, true, p.KeyID
 	}
 	return ok
 }
@@ -147,11 +151,18 @@ func noteKey(r *http.Request, id string) {
 	}
 }
 
+// exchange is a request's recorder and note, allocated together.
+type exchange struct {
+	rec  recorder
+	note requestNote
+}
+
 func (l *requestLog) serve(w http.ResponseWriter, r *http.Request, next http.HandlerFunc) {
 	start := l.now()
 	cold := !l.served.Swap(true)
-	rec := &recorder{ResponseWriter: w}
-	note := &requestNote{}
+	x := &exchange{rec: recorder{ResponseWriter: w}}
+	rec, note := &x.rec, &x.note
+	note.counts = note.held[:0]
 	r = r.WithContext(context.WithValue(r.Context(), noteCtxKey{}, note))
 	defer func() {
 		if p := recover(); p != nil {
@@ -181,7 +192,7 @@ func (l *requestLog) write(r *http.Request, status int, latency time.Duration, c
 	buf := l.buffer()
 	defer l.release(buf)
 	b := append((*buf)[:0], `{"timestamp":"`...)
-	b = now.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00") // as slog writes it
+	b = appendTimestamp(b, now)
 	b = append(b, `","level":"`...)
 	b = append(b, level...)
 	b = append(b, `","message":"request","request_id":`...)
@@ -208,19 +219,28 @@ func (l *requestLog) write(r *http.Request, status int, latency time.Duration, c
 	err := rl.err
 	var apart []*metrics.Layout // domain metrics that could not share the line
 	if err == nil {
-		entries := make([]metrics.Entry, 0, 1+len(note.counts))
-		entries = append(entries, metrics.Entry{Layout: rl.layout, Values: []float64{1, ms, five}})
-		for _, c := range note.counts {
-			entries = append(entries, metrics.Entry{Layout: c, Values: []float64{1}})
+		// The entries stay on the stack: a request counts one or two
+		// domain metrics, and any past the third get lines of their own.
+		var held [4]metrics.Entry
+		values, one := [...]float64{1, ms, five}, [...]float64{1}
+		held[0] = metrics.Entry{Layout: rl.layout, Values: values[:]}
+		n := 1
+		for i, c := range note.counts {
+			if n == len(held) {
+				apart = note.counts[i:]
+				break
+			}
+			held[n] = metrics.Entry{Layout: c, Values: one[:]}
+			n++
 		}
 		var merged []byte
-		merged, err = metrics.AppendEntries(b, now, entries...)
-		if err != nil && len(entries) > 1 {
+		merged, err = metrics.AppendEntries(b, now, held[:n]...)
+		if err != nil && n > 1 {
 			// Two of them disagree on a dimension (an alert and the
 			// incident it opened, of other severities): each domain
 			// metric gets a line of its own.
 			apart = note.counts
-			merged, err = metrics.AppendEntries(b, now, entries[0])
+			merged, err = metrics.AppendEntries(b, now, held[0])
 		}
 		b = merged
 	}
@@ -263,4 +283,45 @@ func requestID(r *http.Request) string {
 		return lc.AwsRequestID
 	}
 	return ""
+}
+
+// timestampLayout is how slog's JSON handler writes a record's time.
+const timestampLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// appendTimestamp appends t as timestampLayout formats it. A Lambda
+// sandbox runs in UTC, and for UTC the digits are written here, in a third
+// of the time AppendFormat takes to interpret the layout; any other zone
+// goes to AppendFormat.
+func appendTimestamp(b []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	if _, offset := t.Zone(); offset != 0 || year < 0 || year > 9999 {
+		return t.AppendFormat(b, timestampLayout)
+	}
+	hour, minute, second := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, minute, 2)
+	b = append(b, ':')
+	b = appendDigits(b, second, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond()/1e6, 3)
+	return append(b, 'Z')
+}
+
+// appendDigits appends n, 0 <= n < 10^width, in width digits.
+func appendDigits(b []byte, n, width int) []byte {
+	for i := width - 1; i >= 0; i-- {
+		b = append(b, 0)
+	}
+	for i := len(b) - 1; i >= len(b)-width; i-- {
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return b
 }

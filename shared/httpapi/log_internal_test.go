@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/plainview/serverless/shared/metrics"
 	"github.com/plainview/serverless/shared/routes"
@@ -53,5 +54,68 @@ func TestDomainMetricsShareTheRequestLineUnlessTheyDisagree(t *testing.T) {
 				t.Errorf("counted %v, want Requests, Alerts (%s) and IncidentsOpened (%s)", counted, tt.severity[0], tt.severity[1])
 			}
 		})
+	}
+}
+
+// A request line holds the request's metrics and up to three domain
+// metrics; more than that are written on lines of their own, and none is
+// lost.
+func TestDomainMetricsPastTheThirdGetLinesOfTheirOwn(t *testing.T) {
+	var out bytes.Buffer
+	a := New(Config{Function: routes.FuncIncidents, Metrics: metrics.NewEmitter(&out, "Plainview")})
+	r := httptest.NewRequest(http.MethodPost, "/pipeline/alerts", nil)
+	names := []string{"A1", "A2", "A3", "A4", "A5"}
+	a.log.serve(httptest.NewRecorder(), r, func(w http.ResponseWriter, r *http.Request) {
+		for _, n := range names {
+			a.count(r, n, "", metrics.Dimension{Name: "Severity", Value: "critical"}, nil)
+		}
+		w.WriteHeader(http.StatusCreated)
+	})
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d lines, want the request line with three and one each for the other two:\n%s", len(lines), out.String())
+	}
+	seen := map[string]int{}
+	for _, l := range lines {
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(l), &doc); err != nil {
+			t.Fatalf("%v: %s", err, l)
+		}
+		for _, m := range append([]string{"Requests"}, names...) {
+			if doc[m] == 1.0 {
+				seen[m]++
+			}
+		}
+	}
+	for _, m := range append([]string{"Requests"}, names...) {
+		if seen[m] != 1 {
+			t.Errorf("%s counted %d times, want once: %v", m, seen[m], seen)
+		}
+	}
+}
+
+// The request line's timestamp is what slog would write, to the
+// millisecond, in UTC and in any other zone.
+func TestAppendTimestampWritesWhatAppendFormatWrites(t *testing.T) {
+	east := time.FixedZone("east", 5*3600+30*60)
+	times := []time.Time{
+		time.Date(2026, 11, 24, 1, 2, 3, 4_567_890, time.UTC),
+		time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1999, 12, 31, 23, 59, 59, 999_999_999, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 11, 24, 1, 2, 3, 4_000_000, east),
+		time.Date(2026, 11, 24, 1, 2, 3, 4_000_000, time.UTC).Local(),
+		time.Now(),
+	}
+	for i := range 1000 {
+		times = append(times, time.UnixMilli(int64(i)*987_654_321_987%253_402_300_799_000).UTC())
+	}
+	for _, tm := range times {
+		want := tm.AppendFormat([]byte("x"), timestampLayout)
+		if got := appendTimestamp([]byte("x"), tm); !bytes.Equal(got, want) {
+			t.Errorf("appendTimestamp(%v) = %s, want %s", tm, got, want)
+		}
 	}
 }

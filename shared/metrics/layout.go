@@ -20,6 +20,8 @@ import (
 // directive from any JSON log line that has an `_aws` member.
 type Layout struct {
 	names []string    // metric names, in the order AppendTo takes the values
+	// nameMembers are the names as the start of members, `,"Name":` each.
+	nameMembers [][]byte
 	dims  []Dimension // the dimensions and their values
 	// dimMembers are the dimensions as members, `"Dim":"value"` each.
 	dimMembers [][]byte
@@ -41,6 +43,7 @@ func (e *Emitter) Layout(dims []Dimension, ms []Metric) (*Layout, error) {
 	defs := make([]definition, 0, len(ms))
 	for _, m := range ms {
 		l.names = append(l.names, m.Name)
+		l.nameMembers = append(l.nameMembers, append(appendString([]byte{','}, m.Name), ':'))
 		defs = append(defs, definition{Name: m.Name, Unit: m.Unit})
 	}
 	d, err := json.Marshal(directive{Namespace: e.namespace, Dimensions: [][]string{names}, Metrics: defs})
@@ -108,9 +111,7 @@ func AppendEntries(b []byte, t time.Time, entries ...Entry) ([]byte, error) {
 	}
 	for i, e := range entries {
 		for j, v := range e.Values {
-			b = append(b, ',')
-			b = appendString(b, e.Layout.names[j])
-			b = append(b, ':')
+			b = append(b, e.Layout.nameMembers[j]...)
 			b = strconv.AppendFloat(b, v, 'f', -1, 64)
 		}
 		for j, d := range e.Layout.dims {
