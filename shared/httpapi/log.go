@@ -113,8 +113,8 @@ func (r *recorder) Write(b []byte) (int, error) {
 
 // requestNote carries what the handlers learn to the request log line.
 type requestNote struct {
-	err       error
-	keyID     string
+	err          error
+	keyID        string
 	principal    auth.Principal
 	hasPrincipal bool
 	// counts are the domain metrics the handler counted (once each), for

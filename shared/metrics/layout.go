@@ -19,10 +19,10 @@ import (
 // share one line with the request's log fields: CloudWatch takes the EMF
 // directive from any JSON log line that has an `_aws` member.
 type Layout struct {
-	names []string    // metric names, in the order AppendTo takes the values
+	names []string // metric names, in the order AppendTo takes the values
 	// nameMembers are the names as the start of members, `,"Name":` each.
 	nameMembers [][]byte
-	dims  []Dimension // the dimensions and their values
+	dims        []Dimension // the dimensions and their values
 	// dimMembers are the dimensions as members, `"Dim":"value"` each.
 	dimMembers [][]byte
 	directive  []byte // `{"Namespace":...,"Dimensions":[[...]],"Metrics":[...]}`
