@@ -79,10 +79,14 @@ func (s *ackStore) Put(key string, m packets.ControlPacket) {
 }
 
 // Get returns a copy of a stored PUBLISH. client.resume (client.go,
-// v1.5.1) sets Dup on the packet Get returns while the writer of the
-// connection just lost may still be packing that same packet
-// (eclipse-paho/paho.mqtt.golang#703, open): with the stored pointer that is
-// a data race, and the race detector caught it in CI. The payload is
+// v1.5.1), which runs on every connect of a persistent session, the first
+// included, sends again everything in the store and sets Dup on the packet
+// Get returns. A message published as the connection came up is in the
+// store and on its way to the writer too, so resume's write races with the
+// writer packing the same packet (eclipse-paho/paho.mqtt.golang#703, open;
+// the race detector caught it in CI, with the leak sent twice). With a copy
+// the two touch different packets; the broker may still get the message
+// twice, which QoS 1 allows and ingest deduplicates. The payload is
 // shared; neither side writes to it.
 func (s *ackStore) Get(key string) packets.ControlPacket {
 	m := s.OrderedMemoryStore.Get(key)
