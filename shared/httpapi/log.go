@@ -221,26 +221,26 @@ func (l *requestLog) write(r *http.Request, status int, latency time.Duration, c
 	if err == nil {
 		// The entries stay on the stack: a request counts one or two
 		// domain metrics, and any past the third get lines of their own.
-		var held [4]metrics.Entry
+		var entries [4]metrics.Entry
 		values, one := [...]float64{1, ms, five}, [...]float64{1}
-		held[0] = metrics.Entry{Layout: rl.layout, Values: values[:]}
+		entries[0] = metrics.Entry{Layout: rl.layout, Values: values[:]}
 		n := 1
 		for i, c := range note.counts {
-			if n == len(held) {
+			if n == len(entries) {
 				apart = note.counts[i:]
 				break
 			}
-			held[n] = metrics.Entry{Layout: c, Values: one[:]}
+			entries[n] = metrics.Entry{Layout: c, Values: one[:]}
 			n++
 		}
 		var merged []byte
-		merged, err = metrics.AppendEntries(b, now, held[:n]...)
+		merged, err = metrics.AppendEntries(b, now, entries[:n]...)
 		if err != nil && n > 1 {
 			// Two of them disagree on a dimension (an alert and the
 			// incident it opened, of other severities): each domain
 			// metric gets a line of its own.
 			apart = note.counts
-			merged, err = metrics.AppendEntries(b, now, held[0])
+			merged, err = metrics.AppendEntries(b, now, entries[0])
 		}
 		b = merged
 	}
@@ -316,7 +316,7 @@ func appendTimestamp(b []byte, t time.Time) []byte {
 
 // appendDigits appends n, 0 <= n < 10^width, in width digits.
 func appendDigits(b []byte, n, width int) []byte {
-	for i := width - 1; i >= 0; i-- {
+	for range width {
 		b = append(b, 0)
 	}
 	for i := len(b) - 1; i >= len(b)-width; i-- {
