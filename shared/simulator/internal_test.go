@@ -1,8 +1,10 @@
 package simulator
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -193,6 +195,36 @@ func TestAckStoreHandsResumeACopyItMayMarkDuplicate(t *testing.T) {
 	if st.Get("o.2") != nil {
 		t.Error("Get of a key not stored gave a packet")
 	}
+}
+
+// What paho does to a QoS 1 message published as a persistent session's
+// connection comes up, at once: its writer packs the packet Publish stored
+// (packing sets RemainingLength on it), while client.resume reads the
+// store and marks what it got Dup to send it again. Run with -race (make
+// test does): the two must touch no memory in common.
+func TestAckStoreSharesNoPacketBetweenTheWriterAndResume(t *testing.T) {
+	st := newAckStore(func(kind) {})
+	st.Open()
+	sent := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
+	sent.TopicName, sent.MessageID, sent.Qos, sent.Payload = "plainview/leaks", 1, 1, []byte(`{}`)
+	st.Put("o.1", sent)
+
+	var wg sync.WaitGroup
+	wg.Go(func() { // the writer
+		var out bytes.Buffer
+		if err := sent.Write(&out); err != nil {
+			t.Error(err)
+		}
+	})
+	wg.Go(func() { // resume
+		again := st.Get("o.1").(*packets.PublishPacket)
+		again.Dup = true
+		var out bytes.Buffer
+		if err := again.Write(&out); err != nil {
+			t.Error(err)
+		}
+	})
+	wg.Wait()
 }
 
 func TestKindOfTopic(t *testing.T) {

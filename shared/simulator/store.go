@@ -64,9 +64,24 @@ func newAckStore(acked func(kind)) *ackStore {
 	return &ackStore{OrderedMemoryStore: paho.NewOrderedMemoryStore(), acked: acked, pending: map[string]kind{}}
 }
 
+// The store and paho share no PUBLISH packet: Put keeps a copy of its
+// own, and Get hands out copies. paho (client.go, v1.5.1) stores a message
+// and then gives the same packet to its writer, which sets RemainingLength
+// on it as it packs it; client.resume, which runs on every connect of a
+// persistent session, the first included, reads the store and sets Dup on
+// what Get returned before sending it again. A message published as the
+// connection comes up meets both at once: with shared packets that is a
+// data race (eclipse-paho/paho.mqtt.golang#703, open), which the race
+// detector caught in CI, with the leak sent twice. The broker may still get
+// such a message twice, which QoS 1 allows and ingest deduplicates. The
+// payload is shared; nobody writes to it.
 func (s *ackStore) Put(key string, m packets.ControlPacket) {
-	s.OrderedMemoryStore.Put(key, m)
 	pub, ok := m.(*packets.PublishPacket)
+	if ok {
+		kept := *pub
+		m = &kept
+	}
+	s.OrderedMemoryStore.Put(key, m)
 	if !ok || !strings.HasPrefix(key, "o.") {
 		return // a subscription, or an inbound command awaiting our PUBACK
 	}
@@ -78,16 +93,7 @@ func (s *ackStore) Put(key string, m packets.ControlPacket) {
 	s.mu.Unlock()
 }
 
-// Get returns a copy of a stored PUBLISH. client.resume (client.go,
-// v1.5.1), which runs on every connect of a persistent session, the first
-// included, sends again everything in the store and sets Dup on the packet
-// Get returns. A message published as the connection came up is in the
-// store and on its way to the writer too, so resume's write races with the
-// writer packing the same packet (eclipse-paho/paho.mqtt.golang#703, open;
-// the race detector caught it in CI, with the leak sent twice). With a copy
-// the two touch different packets; the broker may still get the message
-// twice, which QoS 1 allows and ingest deduplicates. The payload is
-// shared; neither side writes to it.
+// Get returns a copy of a stored PUBLISH (see Put).
 func (s *ackStore) Get(key string) packets.ControlPacket {
 	m := s.OrderedMemoryStore.Get(key)
 	if pub, ok := m.(*packets.PublishPacket); ok {
