@@ -34,8 +34,9 @@ const drainIdle = 10 * time.Second
 
 // ingestResult is what the ingestion phase measured.
 type ingestResult struct {
-	pollEvery, snapshotEvery time.Duration
-	offered                  float64
+	pollEvery time.Duration
+	onDisk    bool
+	offered   float64
 
 	window        time.Duration   // publishing window
 	stats         simulator.Stats // after the simulator stopped
@@ -81,7 +82,7 @@ func (r ingestResult) storedRate() float64 { return float64(r.stored) / r.window
 
 // measureIngest runs the local stack and the simulator against it.
 func measureIngest(ctx context.Context, o options, stderr io.Writer) (res ingestResult, err error) {
-	res.offered, res.pollEvery, res.snapshotEvery = o.rate, o.pollEvery, o.snapshotEvery
+	res.offered, res.pollEvery, res.onDisk = o.rate, o.pollEvery, o.onDisk
 	dir, err := os.MkdirTemp("", "benchingest-")
 	if err != nil {
 		return res, err
@@ -92,7 +93,7 @@ func measureIngest(ctx context.Context, o options, stderr io.Writer) (res ingest
 	st, err := localstack.Start(ctx, localstack.Config{
 		DynamoAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		DataDir: dir, TableName: table, Version: "bench", Logger: logger,
-		DisableThrottling: true, SnapshotEvery: o.snapshotEvery,
+		DisableThrottling: true, DynamoInMemory: !o.onDisk,
 	})
 	if err != nil {
 		return res, fmt.Errorf("local stack: %w", err)
@@ -458,11 +459,11 @@ func countDeadLetters(ctx context.Context, db *dynamodb.Client) (int, error) {
 }
 
 func (r ingestResult) write(w io.Writer) {
-	snap := "500ms (the stack's default): the journal synced, compacted when grown"
-	if r.snapshotEvery > 0 {
-		snap = r.snapshotEvery.String()
+	db := "DynamoDB Local in memory"
+	if r.onDisk {
+		db = "DynamoDB Local on disk"
 	}
-	fmt.Fprintf(w, "\ningestion: the local stack (broker, rules engine, telemetry queue, ingest, minidyn; persistence every %s)\n", snap)
+	fmt.Fprintf(w, "\ningestion: the local stack (broker, rules engine, telemetry queue, ingest, %s)\n", db)
 	s := r.stats
 	fmt.Fprintf(w, "  acknowledged:       %d (%.0f/s over the %.1f s window; %d by its end); pending %d, failed %d, reconnects %d\n",
 		ackedCount(s), float64(ackedCount(s))/r.window.Seconds(), r.window.Seconds(), r.ackedInWindow, s.Pending, s.Failed, s.Reconnects)

@@ -40,16 +40,16 @@ const goal = 2000
 
 // options are the command's flags.
 type options struct {
-	rate          float64       // messages per second over all devices
-	ceilingRate   float64       // the same for the broker-only phase
-	duration      time.Duration // publishing window of each phase
-	phases        map[string]bool
-	probeEvery    time.Duration // latency probes: one message per interval
-	pollEvery     time.Duration // how often the store is asked for the probes
-	drainTimeout  time.Duration // how long to wait for ingestion to finish
-	snapshotEvery time.Duration // the stack's persistence interval (0: its default)
-	cpuProfile    string        // CPU profile of the ingestion phase
-	verbose       bool          // the stack's and simulator's logs on stderr
+	rate         float64       // messages per second over all devices
+	ceilingRate  float64       // the same for the broker-only phase
+	duration     time.Duration // publishing window of each phase
+	phases       map[string]bool
+	probeEvery   time.Duration // latency probes: one message per interval
+	pollEvery    time.Duration // how often the store is asked for the probes
+	drainTimeout time.Duration // how long to wait for ingestion to finish
+	onDisk       bool          // the stack's DynamoDB Local keeps its tables on disk, as make run does
+	cpuProfile   string        // CPU profile of the ingestion phase
+	verbose      bool          // the stack's and simulator's logs on stderr
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -58,12 +58,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var o options
 	fs.Float64Var(&o.rate, "rate", 2500, "telemetry messages per second over all devices")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "how long the simulator publishes, in each phase")
-	phases := fs.String("phases", "ingest,ceiling", "what to measure, in this order: ingest (the local stack), ceiling (a bare broker, no ingestion), store (minidyn alone, as many readings as ingest is offered)")
+	phases := fs.String("phases", "ingest,ceiling", "what to measure, in this order: ingest (the local stack), ceiling (a bare broker, no ingestion), store (DynamoDB Local alone, as many readings as ingest is offered)")
 	fs.Float64Var(&o.ceilingRate, "ceiling-rate", 0, "the rate offered to the bare broker; 0: -rate")
 	fs.DurationVar(&o.probeEvery, "probe-every", 20*time.Millisecond, "latency sampling: one published message per interval is looked for in the store")
 	fs.DurationVar(&o.pollEvery, "poll-every", 10*time.Millisecond, "how often the store is asked for the sampled messages (the latency's resolution)")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 3*time.Minute, "how long to wait, after publishing, for ingestion to finish")
-	fs.DurationVar(&o.snapshotEvery, "snapshot-every", 0, "how often the local stack syncs its journal and considers a compaction (Config.SnapshotEvery); 0: its default (500ms)")
+	fs.BoolVar(&o.onDisk, "dynamodb-on-disk", false, "the stack's DynamoDB Local keeps its tables on disk (SQLite files), as make run does, rather than in memory")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the ingestion phase to this file (go tool pprof)")
 	fs.BoolVar(&o.verbose, "v", false, "log what the stack and the simulator log")
 	if err := fs.Parse(args); err != nil {
@@ -87,8 +87,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case !(o.rate > 0) || !(o.ceilingRate > 0) || o.rate > 1e6 || o.ceilingRate > 1e6:
 		return errors.New("-rate and -ceiling-rate must be over 0 and at most 1e6")
-	case o.duration <= 0, o.probeEvery <= 0, o.pollEvery <= 0, o.drainTimeout <= 0, o.snapshotEvery < 0:
-		return errors.New("-duration, -probe-every, -poll-every and -drain-timeout must be over 0, -snapshot-every not negative")
+	case o.duration <= 0, o.probeEvery <= 0, o.pollEvery <= 0, o.drainTimeout <= 0:
+		return errors.New("-duration, -probe-every, -poll-every and -drain-timeout must be over 0")
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

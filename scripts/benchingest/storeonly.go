@@ -34,8 +34,7 @@ type storeSlice struct {
 // measureStore writes as many readings as the ingestion phase was
 // offered straight into a fresh local stack's table, from one goroutine,
 // in batches of 100 through store.PutReadings (BatchWriteItem of 25, as
-// ingestion does), with no periodic journal sync or compaction (each
-// write is still journaled): what minidyn takes per reading as the table
+// ingestion does): what DynamoDB Local takes per reading as the table
 // grows.
 func measureStore(ctx context.Context, o options, stderr io.Writer) (res storeResult, err error) {
 	dir, err := os.MkdirTemp("", "benchingest-")
@@ -47,7 +46,7 @@ func measureStore(ctx context.Context, o options, stderr io.Writer) (res storeRe
 	st, err := localstack.Start(ctx, localstack.Config{
 		DynamoAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		DataDir: dir, TableName: table, Version: "bench", Logger: slog.New(logs),
-		DisableThrottling: true, SnapshotEvery: 24 * time.Hour,
+		DisableThrottling: true, DynamoInMemory: !o.onDisk,
 	})
 	if err != nil {
 		return res, fmt.Errorf("local stack: %w", err)
@@ -95,7 +94,7 @@ func randomID() string {
 }
 
 func (r storeResult) write(w io.Writer) {
-	fmt.Fprintf(w, "\nstore only: %d readings written straight into minidyn (PutReadings, one goroutine, journal only)\n", r.total)
+	fmt.Fprintf(w, "\nstore only: %d readings written straight into DynamoDB Local (PutReadings, one goroutine)\n", r.total)
 	fmt.Fprintf(w, "  rate:               %.0f readings/s overall (%.1f s)\n", float64(r.total)/r.took.Seconds(), r.took.Seconds())
 	for _, s := range r.slices {
 		fmt.Fprintf(w, "    %6d–%-6d in the table: %6.0f/s\n", s.before, s.after, float64(s.after-s.before)/s.took.Seconds())

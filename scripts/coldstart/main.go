@@ -2,7 +2,7 @@
 // reports it (init duration, first invocation, peak memory) against a
 // hello-world aws-lambda-go function, the floor, on this machine: each
 // binary runs in a clean environment against the Runtime API emulator
-// (shared/lambdaemu), a seeded minidyn table and local stand-ins for the
+// (shared/lambdaemu), a seeded table in DynamoDB Local and local stand-ins for the
 // AWS APIs. Usage: go run ./scripts/coldstart [-n 10] [-only reads,valves].
 package main
 

@@ -8,15 +8,19 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
-	miniserver "github.com/truora/minidyn/server"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/plainview/serverless/shared/auth"
+	"github.com/plainview/serverless/shared/dynamolocal"
 	"github.com/plainview/serverless/shared/routes"
 	"github.com/plainview/serverless/shared/store"
 )
@@ -38,8 +42,8 @@ const (
 )
 
 // world is what a function reaches over the network, all on 127.0.0.1: a
-// DynamoDB-compatible table (minidyn, fresh and seeded for each sandbox,
-// so every run sees the same data), and stand-ins for the AWS APIs the
+// table in AWS's DynamoDB Local (in memory, made afresh and seeded for each
+// sandbox, so every run sees the same data), and stand-ins for the AWS APIs the
 // functions call while answering their event: Secrets Manager (the key
 // file's keyring as the secret), SNS Publish and the IoT data plane's
 // Publish.
@@ -53,6 +57,7 @@ const (
 // sent to the internet. Every request is logged with its time, so the
 // harness can tell which ones a process made during its init.
 type world struct {
+	db      *dynamolocal.Server
 	keyFile string
 	caFile  string // the harness's certificate authority, for SSL_CERT_FILE
 	certDir string // an empty folder, for SSL_CERT_DIR: no other roots
@@ -95,13 +100,20 @@ func newWorld(dir string) (*world, error) {
 	}
 	go w.aws.ServeTLS(w.tunnels, "", "")
 	w.proxy = httptest.NewServer(http.HandlerFunc(w.connect))
+	if w.db, err = dynamolocal.Start(context.Background(), dynamolocal.Options{Addr: "127.0.0.1:0"}); err != nil {
+		w.Close()
+		return nil, err
+	}
 	return w, nil
 }
 
-// Close stops the stand-ins.
+// Close stops the stand-ins and DynamoDB Local.
 func (w *world) Close() {
 	w.proxy.Close()
 	w.aws.Close()
+	if w.db != nil {
+		w.db.Close()
+	}
 }
 
 // connect serves the proxy's CONNECT: the tunnel's far end is the
@@ -127,20 +139,31 @@ func (w *world) connect(rw http.ResponseWriter, r *http.Request) {
 	w.tunnels.put(conn)
 }
 
-// table starts a DynamoDB-compatible server with the table created and
-// seeded as the local stack does it (shared/localstack). stop ends it.
+// table creates the table in DynamoDB Local and seeds it as the local
+// stack does (shared/localstack), behind an endpoint of its own that logs
+// the calls. stop deletes it, so the next sandbox starts from the same
+// data.
 func (w *world) table(ctx context.Context) (url string, stop func(), err error) {
-	srv := httptest.NewServer(w.calls.wrap("dynamodb", miniserver.NewServer()))
-	s := store.New(store.NewClient(store.LocalConfig(), srv.URL), tableName, nil)
-	if err := s.CreateTable(ctx); err != nil {
+	target, err := neturl.Parse(w.db.URL)
+	if err != nil {
+		return "", nil, err
+	}
+	srv := httptest.NewServer(w.calls.wrap("dynamodb", httputil.NewSingleHostReverseProxy(target)))
+	db := store.NewClient(store.LocalConfig(), w.db.URL)
+	stop = func() {
 		srv.Close()
+		_, _ = db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(tableName)})
+	}
+	s := store.New(db, tableName, nil)
+	if err := s.CreateTable(ctx); err != nil {
+		stop()
 		return "", nil, err
 	}
 	if err := s.Seed(ctx); err != nil {
-		srv.Close()
+		stop()
 		return "", nil, fmt.Errorf("seed: %w", err)
 	}
-	return srv.URL, srv.Close, nil
+	return srv.URL, stop, nil
 }
 
 // serveAWS answers the AWS calls the functions make while answering

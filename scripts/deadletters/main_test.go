@@ -13,6 +13,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/plainview/serverless/shared/domain"
+	"github.com/plainview/serverless/shared/dynamotest"
 	"github.com/plainview/serverless/shared/localstack"
 	"github.com/plainview/serverless/shared/store"
 )
@@ -21,9 +22,10 @@ func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Valu
 
 func TestMessagesOfAnUnknownDeviceAreRedrivenOnceItIsInTheInventory(t *testing.T) {
 	ctx := context.Background()
+	endpoint, _ := dynamotest.Endpoint(t)
 	st, err := localstack.Start(ctx, localstack.Config{
-		DynamoAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		DataDir: t.TempDir(), TableName: "plainview", Version: "test",
+		DynamoEndpoint: endpoint, MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		DataDir: t.TempDir(), TableName: dynamotest.TableName(), Version: "test",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +73,7 @@ func TestMessagesOfAnUnknownDeviceAreRedrivenOnceItIsInTheInventory(t *testing.T
 		{"pk": s("DEVICE#v-104"), "sk": s("META"), "gsi1pk": s("DEVICES"), "gsi1sk": s("v-104"), "id": s("v-104"), "kind": s("valve"), "asset": s("v-104")},
 		{"pk": s("VALVE#v-104"), "sk": s("META"), "gsi1pk": s("VALVES"), "gsi1sk": s("v-104"), "id": s("v-104"), "name": s("Bypass D4")},
 	} {
-		if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("plainview"), Item: item}); err != nil {
+		if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(st.TableName), Item: item}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -13,9 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	miniserver "github.com/truora/minidyn/server"
 
 	"github.com/plainview/serverless/shared/domain"
+	"github.com/plainview/serverless/shared/dynamotest"
 	"github.com/plainview/serverless/shared/store"
 )
 
@@ -31,9 +30,9 @@ var ctx = context.Background()
 // the way the command reaches it: by its endpoint.
 func server(t *testing.T) (endpoint string, db *dynamodb.Client) {
 	t.Helper()
-	srv := httptest.NewServer(miniserver.NewServer())
-	t.Cleanup(srv.Close)
-	db = store.NewClient(store.LocalConfig(), srv.URL)
+	endpoint, _ = dynamotest.Endpoint(t)
+	db = store.NewClient(store.LocalConfig(), endpoint)
+	dynamotest.DeleteAtEnd(t, db, table)
 	st := store.New(db, table, nil)
 	if err := st.CreateTable(ctx); err != nil {
 		t.Fatal(err)
@@ -41,7 +40,7 @@ func server(t *testing.T) (endpoint string, db *dynamodb.Client) {
 	if err := st.Seed(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return srv.URL, db
+	return endpoint, db
 }
 
 func scan(t *testing.T, db *dynamodb.Client) []byte {

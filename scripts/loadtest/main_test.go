@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plainview/serverless/shared/dynamotest"
 	"github.com/plainview/serverless/shared/localstack"
 )
 
@@ -17,7 +18,9 @@ import (
 func TestABriefRunReportsEveryFigure(t *testing.T) {
 	var out, errs bytes.Buffer
 	args := []string{"-clients", "4", "-duration", "1m", "-requests", "400", "-mix", "read=80,actuate=10,incident=10"}
-	if err := run(args, func(string) string { return "" }, &out, &errs); err != nil {
+	endpoint, _ := dynamotest.Endpoint(t)
+	env := func(k string) string { return map[string]string{"DYNAMODB_ENDPOINT": endpoint}[k] }
+	if err := run(args, env, &out, &errs); err != nil {
 		t.Fatalf("run: %v\n%s\n%s", err, out.String(), errs.String())
 	}
 	report := out.String()
@@ -40,9 +43,10 @@ func TestABriefRunReportsEveryFigure(t *testing.T) {
 }
 
 func TestARunningStackIsLoadedThroughItsURLWithAKeyAddedToItsFile(t *testing.T) {
+	endpoint, _ := dynamotest.Endpoint(t)
 	st, err := localstack.Start(context.Background(), localstack.Config{
-		DynamoAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		DataDir: t.TempDir(), TableName: "plainview", Version: "test",
+		DynamoEndpoint: endpoint, MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		DataDir: t.TempDir(), TableName: dynamotest.TableName(), Version: "test",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +79,6 @@ func TestBadFlagsAreRefused(t *testing.T) {
 		{"-clients", "5000"},
 		{"-duration", "0s"},
 		{"-requests", "-1"},
-		{"-snapshot-every", "-1s"},
 		{"-mix", "read=90,actuate=3"},
 		{"-mix", "read=90,actuate=3,incident=7,read=0"},
 		{"-mix", "read=90,actuate=3,telemetry=7"},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -16,11 +17,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/plainview/serverless/shared/auth"
 	"github.com/plainview/serverless/shared/gateway"
 	"github.com/plainview/serverless/shared/localstack"
 	"github.com/plainview/serverless/shared/routes"
+	"github.com/plainview/serverless/shared/store"
 )
 
 // scopes are what the workload needs, and no more.
@@ -121,16 +125,26 @@ func stackTarget(ctx context.Context, o options, stdout, stderr io.Writer) (base
 	if o.verbose {
 		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
+	// A table of its own: DYNAMODB_ENDPOINT may name a DynamoDB that holds
+	// someone's plainview table.
+	table := "plainview-loadtest-" + strings.ToLower(rand.Text()[:8])
 	st, err := localstack.Start(ctx, localstack.Config{
 		DynamoAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		DataDir: dir, TableName: "plainview", Version: "loadtest", Logger: logger,
-		DisableThrottling: !o.throttles, SnapshotEvery: o.snapshot,
+		DataDir: dir, TableName: table, Version: "loadtest", Logger: logger,
+		DisableThrottling: !o.throttles,
+		DynamoEndpoint:    o.dynamoURL, DynamoInMemory: !o.onDisk,
 	})
 	if err != nil {
 		os.RemoveAll(dir)
 		return "", "", nil, fmt.Errorf("start the local stack: %w", err)
 	}
 	cleanup = func() {
+		if o.dynamoURL != "" {
+			if _, err := store.NewClient(store.LocalConfig(), o.dynamoURL).DeleteTable(context.Background(),
+				&dynamodb.DeleteTableInput{TableName: aws.String(table)}); err != nil {
+				fmt.Fprintln(stderr, "loadtest: deleting table", table+":", err)
+			}
+		}
 		if err := st.Close(); err != nil {
 			fmt.Fprintln(stderr, "loadtest: closing the stack:", err)
 		}
@@ -144,7 +158,14 @@ func stackTarget(ctx context.Context, o options, stdout, stderr io.Writer) (base
 	if o.throttles {
 		throttles = "route throttles on, as routes.Table sets them (429s are counted as intended)"
 	}
-	fmt.Fprintf(stdout, "target: local stack in this process at %s, data in a temporary folder, no device simulator; %s\n", st.APIURL, throttles)
+	db := "DynamoDB Local in memory"
+	switch {
+	case o.dynamoURL != "":
+		db = "the DynamoDB at " + o.dynamoURL
+	case o.onDisk:
+		db = "DynamoDB Local on disk"
+	}
+	fmt.Fprintf(stdout, "target: local stack in this process at %s over %s, data in a temporary folder, no device simulator; %s\n", st.APIURL, db, throttles)
 	return st.APIURL, key, cleanup, nil
 }
 

@@ -21,9 +21,10 @@ type options struct {
 	duration  time.Duration
 	requests  int64 // bound on requests per phase; 0: none
 	mix       mix
-	throttles bool // keep the route throttles of the in-process stack
-	ceiling   bool // also measure the gateway with a no-op handler
-	snapshot  time.Duration
+	throttles bool   // keep the route throttles of the in-process stack
+	ceiling   bool   // also measure the gateway with a no-op handler
+	onDisk    bool   // the in-process stack's DynamoDB Local keeps its tables on disk
+	dynamoURL string // DYNAMODB_ENDPOINT: the in-process stack uses this DynamoDB
 	cpuProf   string
 	verbose   bool
 }
@@ -48,7 +49,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	mixFlag := fs.String("mix", defaultMixFlag, "percent of reads, actuations and incident writes")
 	fs.BoolVar(&o.throttles, "throttles", false, "keep the route throttles of the in-process stack (reads 100/s...): then 429s are expected; off by default (localstack.Config.DisableThrottling)")
 	fs.BoolVar(&o.ceiling, "ceiling", true, "also measure the same gateway serving a no-op handler")
-	fs.DurationVar(&o.snapshot, "snapshot-every", 0, "the in-process stack's snapshot interval (localstack.Config.SnapshotEvery); 0: its default")
+	fs.BoolVar(&o.onDisk, "dynamodb-on-disk", false, "the in-process stack's DynamoDB Local keeps its tables on disk (SQLite files), as make run does, rather than in memory")
 	fs.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of the stack phase to this file (go tool pprof)")
 	fs.BoolVar(&o.verbose, "v", false, "log what the in-process stack logs (warnings and errors) on stderr")
 	if err := fs.Parse(args); err != nil {
@@ -68,15 +69,13 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 		return o, errors.New("-duration must be over 0 and at most 1h")
 	case o.requests < 0:
 		return o, errors.New("-requests must not be negative")
-	case o.snapshot < 0:
-		return o, errors.New("-snapshot-every must not be negative")
 	}
 	if o.url != "" {
 		if o.url, err = localURL(o.url); err != nil {
 			return o, fmt.Errorf("-url: %w", err)
 		}
-		if o.throttles || o.snapshot != 0 {
-			return o, errors.New("-throttles and -snapshot-every apply to the in-process stack only; a running stack keeps its own settings")
+		if o.throttles || o.onDisk {
+			return o, errors.New("-throttles and -dynamodb-on-disk apply to the in-process stack only; a running stack keeps its own settings")
 		}
 		o.key = getenv("PLAINVIEW_API_KEY")
 		if o.key == "" && o.keysFile == "" {
@@ -84,6 +83,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 		}
 	} else if o.keysFile != "" {
 		return o, errors.New("-keys-file goes with -url; the in-process stack makes its own key")
+	}
+	if o.dynamoURL = getenv("DYNAMODB_ENDPOINT"); o.dynamoURL != "" && o.onDisk {
+		return o, errors.New("-dynamodb-on-disk: DYNAMODB_ENDPOINT names another DynamoDB, whose disk is its own")
 	}
 	return o, nil
 }

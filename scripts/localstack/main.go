@@ -40,7 +40,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("localstack", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg localstack.Config
-	fs.StringVar(&cfg.DynamoAddr, "dynamodb-addr", "127.0.0.1:8000", "address of the DynamoDB-compatible server")
+	fs.StringVar(&cfg.DynamoAddr, "dynamodb-addr", "127.0.0.1:8000", "address of DynamoDB Local (unused when DYNAMODB_ENDPOINT names another DynamoDB)")
 	fs.StringVar(&cfg.MQTTAddr, "mqtt-addr", "127.0.0.1:1883", "address of the MQTT broker")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:3000", "address of the API gateway")
 	fs.StringVar(&cfg.DataDir, "data", ".localstack", "folder for the data kept across restarts")
@@ -55,7 +55,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	cfg.TableName, cfg.Version = env.TableName, env.Version
+	cfg.TableName, cfg.Version, cfg.DynamoEndpoint = env.TableName, env.Version, env.DynamoDBEndpoint
 	cfg.RequireKeyForReads = env.RequireKeyForReads
 	if cfg.CORS, err = cors.Parse(env.CORSOrigins); err != nil {
 		return fmt.Errorf("CORS_ORIGINS: %w", err)
@@ -78,7 +78,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, `Plainview local stack is up.
   API:      %s   (try: curl %s/valves)
-  DynamoDB: %s   (DYNAMODB_ENDPOINT, aws --endpoint-url; table %q)
+  DynamoDB: %s   (DynamoDB Local: DYNAMODB_ENDPOINT, aws --endpoint-url; table %q)
   MQTT:     %s   (operator login: %s / %s)
   Keys:     %s   (go run ./scripts/keys -file %s list)
   Data:     %s

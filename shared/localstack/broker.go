@@ -30,22 +30,31 @@ type authHook struct {
 	operator Login
 	cloud    Login
 	devices  *deviceRegistry
-	// published receives every publish the broker accepted from a
-	// client: the local rules engine.
-	published func(clientID, topic string, payload []byte)
+	// published receives every publish the broker admitted from a client
+	// (the local rules engine), and returns once it is stored: only then
+	// is it acknowledged.
+	published func(clientID, topic string, payload []byte) error
 }
 
 func (h *authHook) ID() string { return "plainview-auth" }
 
 func (h *authHook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnPublished
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnPublish
 }
 
-// OnPublished hands what a client published, once accepted, to the rules.
-func (h *authHook) OnPublished(cl *mqtt.Client, pk packets.Packet) {
-	if h.published != nil && !cl.Net.Inline {
-		h.published(cl.ID, pk.TopicName, pk.Payload)
+// OnPublish hands what a client published, once its rights are checked,
+// to the rules, and waits until it is stored, before the broker sends the
+// PUBACK: an acknowledged message is never only in this process's memory.
+// One that cannot be stored is not acknowledged (nor passed on), so the
+// client keeps it and sends it again.
+func (h *authHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if h.published == nil || cl.Net.Inline {
+		return pk, nil
 	}
+	if err := h.published(cl.ID, pk.TopicName, pk.Payload); err != nil {
+		return pk, packets.ErrRejectPacket
+	}
+	return pk, nil
 }
 
 func (l Login) matches(pk packets.Packet) bool {
@@ -83,6 +92,6 @@ func isCommandTopic(topic string) bool {
 
 // newBroker returns the embedded broker serving ln with the stack's logins
 // and rights, handing what it accepts to published (the rules engine).
-func newBroker(ln net.Listener, operator, cloud Login, devices *deviceRegistry, published func(clientID, topic string, payload []byte), logger *slog.Logger) (*mqttbroker.Broker, error) {
+func newBroker(ln net.Listener, operator, cloud Login, devices *deviceRegistry, published func(clientID, topic string, payload []byte) error, logger *slog.Logger) (*mqttbroker.Broker, error) {
 	return mqttbroker.New(ln, logger, &authHook{operator: operator, cloud: cloud, devices: devices, published: published})
 }

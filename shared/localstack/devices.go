@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/plainview/serverless/shared/domain"
@@ -133,4 +134,26 @@ func (r *deviceRegistry) login(clientID, user, pass []byte) (DeviceLogin, bool) 
 		return DeviceLogin{}, false
 	}
 	return d, subtle.ConstantTimeCompare(pass, []byte(d.Token)) == 1
+}
+
+// writeFileAtomic replaces path with b: a reader sees the old file or the
+// new one, never half of one, and a crash leaves one of the two.
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // gone already after a successful rename
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }

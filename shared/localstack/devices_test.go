@@ -21,11 +21,10 @@ import (
 
 func deviceStack(t *testing.T) *localstack.Stack {
 	t.Helper()
-	st, err := localstack.Start(context.Background(), localstack.Config{
-		DynamoAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		DataDir: t.TempDir(), TableName: "plainview", Version: "test", DisableThrottling: true,
-		ActuationTimeout: 2 * time.Second, TimeoutEvery: 100 * time.Millisecond,
-	})
+	cfg := testConfig(t, t.TempDir())
+	cfg.DisableThrottling = true
+	cfg.ActuationTimeout, cfg.TimeoutEvery = 2*time.Second, 100*time.Millisecond
+	st, err := localstack.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
@@ -272,7 +271,7 @@ func TestBadMessagesBecomeDeadLettersWhileGoodOnesAreStored(t *testing.T) {
 	}
 	db := store.NewClient(store.LocalConfig(), st.DynamoURL)
 	count := func(pk string) int {
-		out, err := db.Query(context.Background(), &dynamodb.QueryInput{TableName: aws.String("plainview"),
+		out, err := db.Query(context.Background(), &dynamodb.QueryInput{TableName: aws.String(st.TableName),
 			KeyConditionExpression:    aws.String("pk = :pk"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk}}})
 		if err != nil {

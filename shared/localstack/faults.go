@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"time"
 
 	"github.com/plainview/serverless/shared/auth"
 )
@@ -15,60 +12,6 @@ import (
 // This file holds what lets the stack's dependencies fail as they would in
 // production, so that what the API answers then can be tested (RestartBroker
 // and StopBroker are the broker's side, in stack.go).
-
-// StopDynamoDB stops the DynamoDB-compatible server alone, as a DynamoDB
-// outage would: the API stays up, requests in flight finish, and new
-// ones cannot reach the table. The data stays in memory for StartDynamoDB.
-// Stopping a stopped server does nothing.
-func (s *Stack) StopDynamoDB() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return s.shutdownDynamoDB(ctx)
-}
-
-// StartDynamoDB starts the DynamoDB-compatible server again on the address
-// it had, with the same data, as an outage ends. Starting a running server
-// does nothing.
-func (s *Stack) StartDynamoDB() error {
-	s.dbMu.Lock()
-	defer s.dbMu.Unlock()
-	if s.dbSrv != nil {
-		return nil
-	}
-	ln, err := net.Listen("tcp", s.dbAddr)
-	if err != nil {
-		return fmt.Errorf("dynamodb listener: %w", err)
-	}
-	s.serveDynamoDBLocked(ln)
-	return nil
-}
-
-func (s *Stack) serveDynamoDB(ln net.Listener) {
-	s.dbMu.Lock()
-	defer s.dbMu.Unlock()
-	s.serveDynamoDBLocked(ln)
-}
-
-func (s *Stack) serveDynamoDBLocked(ln net.Listener) {
-	s.dbSrv = &http.Server{Handler: s.db, ReadHeaderTimeout: 10 * time.Second}
-	s.serve(s.dbSrv, ln)
-}
-
-func (s *Stack) shutdownDynamoDB(ctx context.Context) error {
-	s.dbMu.Lock()
-	defer s.dbMu.Unlock()
-	if s.dbSrv == nil {
-		return nil
-	}
-	// Shutdown waits for requests in flight: a write the server took is
-	// answered, so a client is never told of a failure that committed.
-	err := s.dbSrv.Shutdown(ctx)
-	s.dbSrv = nil
-	if err != nil {
-		return fmt.Errorf("stop dynamodb: %w", err)
-	}
-	return nil
-}
 
 // existingKeyFile is the key file as the authorizer reads it. The stack
 // writes the file at start (ensureDevKey), so a file missing later is a

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/plainview/serverless/shared/domain"
+	"github.com/plainview/serverless/shared/dynamotest"
 	"github.com/plainview/serverless/shared/localstack"
 )
 
@@ -24,20 +25,21 @@ import (
 
 // faultStack is a stack whose actuations time out after a second, so that
 // the actuations a test leaves open (no device answers here) are all
-// settled soon after it stops calling.
-func faultStack(t *testing.T) *localstack.Stack {
+// settled soon after it stops calling; its table is behind an outage
+// proxy, the second answer, which the test may take down and bring back.
+func faultStack(t *testing.T) (*localstack.Stack, *dynamotest.Outage) {
 	t.Helper()
-	st, err := localstack.Start(context.Background(), localstack.Config{
-		DynamoAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		DataDir: t.TempDir(), TableName: "plainview", Version: "test",
-		DisableThrottling: true,
-		ActuationTimeout:  time.Second, TimeoutEvery: 100 * time.Millisecond,
-	})
+	endpoint, _ := dynamotest.Endpoint(t)
+	table := dynamotest.NewOutage(t, endpoint)
+	cfg := testConfigAt(t, t.TempDir(), table.URL)
+	cfg.DisableThrottling = true
+	cfg.ActuationTimeout, cfg.TimeoutEvery = time.Second, 100*time.Millisecond
+	st, err := localstack.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return st
+	return st, table
 }
 
 // waitFor polls f until it holds. The bound only keeps a broken stack from
@@ -285,7 +287,7 @@ func (c *client) incidentWorker(stop <-chan struct{}) {
 }
 
 func TestDynamoDBStoppedUnderLoadAnswers503AndLosesNothing(t *testing.T) {
-	st := faultStack(t)
+	st, table := faultStack(t)
 	key := newKey(t, st, "ops", allScopes)
 	var phase atomic.Int32
 	log := &ledger{versions: map[string]int{}}
@@ -321,7 +323,7 @@ func TestDynamoDBStoppedUnderLoadAnswers503AndLosesNothing(t *testing.T) {
 	waitFor(t, "an actuation accepted before the outage", answered("actuate", 202, phaseUp))
 
 	// Down.
-	if err := st.StopDynamoDB(); err != nil {
+	if err := table.Down(); err != nil {
 		t.Fatal(err)
 	}
 	phase.Store(phaseDown)
@@ -339,7 +341,7 @@ func TestDynamoDBStoppedUnderLoadAnswers503AndLosesNothing(t *testing.T) {
 	}
 
 	// Back, with the same data.
-	if err := st.StartDynamoDB(); err != nil {
+	if err := table.Up(); err != nil {
 		t.Fatal(err)
 	}
 	phase.Store(phaseBack)
@@ -570,7 +572,7 @@ func checkIncidents(t *testing.T, st *localstack.Stack, log *ledger) {
 }
 
 func TestABrokerStoppedUnderLoadLeavesNoActuationQueued(t *testing.T) {
-	st := faultStack(t)
+	st, _ := faultStack(t)
 	key := newKey(t, st, "ops", allScopes)
 	var phase atomic.Int32
 	log := &ledger{versions: map[string]int{}}
@@ -624,7 +626,7 @@ func TestABrokerStoppedUnderLoadLeavesNoActuationQueued(t *testing.T) {
 }
 
 func TestAFailingKeyStoreRefusesWritesWith503AndKeepsPublicReads(t *testing.T) {
-	st := faultStack(t)
+	st, _ := faultStack(t)
 	key := newKey(t, st, "ops", allScopes)
 	kept, err := os.ReadFile(st.KeysFile)
 	if err != nil {

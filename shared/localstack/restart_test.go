@@ -10,21 +10,22 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/plainview/serverless/shared/localstack"
 	"github.com/plainview/serverless/shared/simulator"
 	"github.com/plainview/serverless/shared/store"
 )
 
 // countReadings counts every stored reading, over all devices: every gsi1
 // partition that holds them.
-func countReadings(t *testing.T, url string) int {
+func countReadings(t *testing.T, st *localstack.Stack) int {
 	t.Helper()
-	db := store.NewClient(store.LocalConfig(), url)
+	db := store.NewClient(store.LocalConfig(), st.DynamoURL)
 	n := 0
 	for _, p := range store.ReadingsIndexPartitions() {
 		var start map[string]types.AttributeValue
 		for {
 			out, err := db.Query(context.Background(), &dynamodb.QueryInput{
-				TableName: aws.String("plainview"), IndexName: aws.String("gsi1"),
+				TableName: aws.String(st.TableName), IndexName: aws.String("gsi1"),
 				KeyConditionExpression:    aws.String("gsi1pk = :p"),
 				ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: p}},
 				ExclusiveStartKey:         start,
@@ -75,13 +76,13 @@ func TestABrokerRestartMidStreamLosesAndDuplicatesNothing(t *testing.T) {
 	// Every acknowledged message is stored once: no more, no fewer.
 	var stored int
 	for range 100 {
-		if stored = countReadings(t, st.DynamoURL); stored >= published {
+		if stored = countReadings(t, st); stored >= published {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond) // anything late would show as more
-	if stored = countReadings(t, st.DynamoURL); stored != published {
+	if stored = countReadings(t, st); stored != published {
 		t.Errorf("stored %d readings, the simulator had %d acknowledged (%s)", stored, published, s)
 	}
 }

@@ -7,9 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/plainview/serverless/shared/domain"
+	"github.com/plainview/serverless/shared/dynamotest"
 	"github.com/plainview/serverless/shared/ingest"
 	"github.com/plainview/serverless/shared/leaks"
 	"github.com/plainview/serverless/shared/notify"
@@ -37,29 +35,23 @@ func waitFor(t *testing.T, what string, f func() bool) {
 	t.Fatalf("%s: not within 30 s", what)
 }
 
-// outageTable is a dynamo served on a fixed address that can go down and
-// come back, with a store client that does not retry (each failure is a
-// delivery's failure).
+// outageTable is a table behind a proxy that can go down and come back,
+// with a store client that does not retry (each failure is a delivery's
+// failure).
 type outageTable struct {
-	d    *dynamo
-	addr string
-	srv  *http.Server
-	st   *store.Store
+	*dynamotest.Outage
+	st *store.Store
 }
 
 func newOutageTable(t *testing.T) *outageTable {
 	t.Helper()
-	o := &outageTable{d: newDynamo("plainview", filepath.Join(t.TempDir(), "dynamodb.json"))}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.addr = ln.Addr().String()
-	o.serve(ln)
-	t.Cleanup(func() { o.srv.Close() })
-	cfg := store.LocalConfig()
+	endpoint, cfg := dynamotest.Endpoint(t)
+	o := &outageTable{Outage: dynamotest.NewOutage(t, endpoint)}
 	cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
-	o.st = store.New(store.NewClient(cfg, "http://"+o.addr), "plainview", nil)
+	db := store.NewClient(cfg, o.URL)
+	table := dynamotest.TableName()
+	dynamotest.DeleteAtEnd(t, db, table)
+	o.st = store.New(db, table, nil)
 	if err := o.st.CreateTable(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -69,20 +61,13 @@ func newOutageTable(t *testing.T) *outageTable {
 	return o
 }
 
-func (o *outageTable) serve(ln net.Listener) {
-	o.srv = &http.Server{Handler: o.d, ReadHeaderTimeout: time.Second}
-	go o.srv.Serve(ln)
-}
-
-func (o *outageTable) down() { o.srv.Close() }
+func (o *outageTable) down() { o.Down() }
 
 func (o *outageTable) up(t *testing.T) {
 	t.Helper()
-	ln, err := net.Listen("tcp", o.addr)
-	if err != nil {
+	if err := o.Up(); err != nil {
 		t.Fatal(err)
 	}
-	o.serve(ln)
 }
 
 func TestTelemetryOutlivesATableOutage(t *testing.T) {
@@ -108,7 +93,7 @@ func TestTelemetryOutlivesATableOutage(t *testing.T) {
 	const n = 10
 	start := time.Now().Add(-time.Minute).Truncate(time.Second)
 	for i := range n {
-		e.published("v-101", "plainview/devices/v-101/telemetry",
+		e.accept("v-101", "plainview/devices/v-101/telemetry",
 			fmt.Appendf(nil, `{"ts":%d,"temperature_c":%d}`, start.Add(time.Duration(i)*time.Second).Unix(), 40+i))
 	}
 	// Three deliveries, a dead letter the table refused, and one more

@@ -23,6 +23,7 @@ import (
 	"github.com/plainview/serverless/shared/auth"
 	"github.com/plainview/serverless/shared/config"
 	"github.com/plainview/serverless/shared/cors"
+	"github.com/plainview/serverless/shared/dynamolocal"
 	"github.com/plainview/serverless/shared/function"
 	"github.com/plainview/serverless/shared/gateway"
 	"github.com/plainview/serverless/shared/httpapi"
@@ -43,14 +44,19 @@ type Config struct {
 	DynamoAddr string // DynamoDB API, e.g. 127.0.0.1:8000 (port 0: any free one)
 	MQTTAddr   string // MQTT broker, e.g. 127.0.0.1:1883
 	HTTPAddr   string // API gateway, e.g. 127.0.0.1:3000
-	DataDir    string // snapshot, operator login, metrics; created if missing
+	DataDir    string // the table, operator login, keys, metrics; created if missing
 	TableName  string
 	Version    string
 	Logger     *slog.Logger // the stack's and the handlers' log lines
-	// SnapshotEvery is how often the table's journal is synced to disk
-	// and a compaction into the snapshot considered (dynamo.go); 500 ms
-	// when zero.
-	SnapshotEvery time.Duration
+
+	// DynamoEndpoint, when set, is the DynamoDB the stack uses (AWS, or a
+	// DynamoDB Local run by someone else: DYNAMODB_ENDPOINT), and
+	// DynamoAddr is unused. Otherwise the stack runs AWS's DynamoDB Local
+	// on DynamoAddr, with its tables in DataDir/dynamodb, or in memory
+	// when DynamoInMemory is set (benchmarks that measure our code, not
+	// SQLite's disk writes).
+	DynamoEndpoint string
+	DynamoInMemory bool
 
 	// DevAPIKey, when set, is registered as the development key instead
 	// of a generated one (PLAINVIEW_DEV_API_KEY).
@@ -74,6 +80,7 @@ type Config struct {
 // Stack is a running local stack.
 type Stack struct {
 	DynamoURL string // http://host:port, for DYNAMODB_ENDPOINT and aws --endpoint-url
+	TableName string
 	MQTTURL   string // tcp://host:port
 	APIURL    string // http://host:port
 	Operator  Login  // may watch every topic
@@ -90,10 +97,8 @@ type Stack struct {
 	devices     *deviceRegistry
 
 	log    *slog.Logger
-	db     *dynamo
-	dbSrv  *http.Server // nil while StopDynamoDB has it stopped
-	dbAddr string       // where StartDynamoDB listens again
-	dbMu   sync.Mutex   // guards dbSrv
+	db     *dynamolocal.Server // nil when the stack uses another DynamoDB
+	dbLog  *os.File            // DynamoDB Local's output
 	apiSrv *http.Server
 	broker *mqttbroker.Broker
 	pub    *publish.MQTT
@@ -109,14 +114,12 @@ type Stack struct {
 	once      sync.Once
 }
 
-// Start brings the stack up: it loads the snapshot, creates the table and
-// the seed inventory where missing, and starts serving. Close stops it.
+// Start brings the stack up: it starts DynamoDB Local (unless given
+// another DynamoDB), creates the table and the seed inventory where
+// missing, and starts serving. Close stops it.
 func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.SnapshotEvery == 0 {
-		cfg.SnapshotEvery = 500 * time.Millisecond
 	}
 	if cfg.TimeoutEvery == 0 {
 		cfg.TimeoutEvery = time.Second
@@ -124,7 +127,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
-	s := &Stack{log: cfg.Logger}
+	s := &Stack{log: cfg.Logger, TableName: cfg.TableName}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -132,26 +135,20 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	}()
 
 	// DynamoDB.
-	s.db = newDynamo(cfg.TableName, filepath.Join(cfg.DataDir, "dynamodb.json"))
-	dbLn, err := net.Listen("tcp", cfg.DynamoAddr)
-	if err != nil {
-		return nil, fmt.Errorf("dynamodb listener: %w", err)
+	if err := s.startDynamoDB(ctx, cfg); err != nil {
+		return nil, err
 	}
-	s.dbAddr = dbLn.Addr().String()
-	s.DynamoURL = "http://" + s.dbAddr
-	s.serveDynamoDB(dbLn)
 	s.Store = store.New(store.NewClient(store.LocalConfig(), s.DynamoURL), cfg.TableName, nil)
 	if err := s.Store.CreateTable(ctx); err != nil {
 		return nil, err
 	}
-	n, err := s.db.Load()
-	if err != nil {
+	if err := s.migrate(ctx, cfg); err != nil {
 		return nil, err
 	}
 	if err := s.Store.Seed(ctx); err != nil {
 		return nil, fmt.Errorf("seed: %w", err)
 	}
-	s.log.Info("dynamodb ready", "url", s.DynamoURL, "table", cfg.TableName, "items_loaded", n)
+	s.log.Info("dynamodb ready", "url", s.DynamoURL, "table", cfg.TableName)
 
 	// Metrics (the local stand-in for CloudWatch) and the operators'
 	// channel (the log, where AWS has SNS).
@@ -247,7 +244,6 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 
 	loopCtx, stop := context.WithCancel(context.Background())
 	s.stop = stop
-	s.every(loopCtx, cfg.SnapshotEvery, "snapshot", func(context.Context) error { return s.db.Save(false) })
 	s.every(loopCtx, deviceSyncEvery, "device inventory", func(ctx context.Context) error {
 		_, err := s.devices.sync(ctx)
 		return err
@@ -301,7 +297,8 @@ func (s *Stack) SyncDevices(ctx context.Context) ([]DeviceLogin, error) {
 	return s.devices.sync(ctx)
 }
 
-// Close stops serving, waits for requests in flight, and saves the table.
+// Close stops serving, waits for requests in flight and for what the
+// broker took in to be ingested, then stops DynamoDB Local.
 func (s *Stack) Close() error {
 	s.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -322,11 +319,14 @@ func (s *Stack) Close() error {
 		if s.stop != nil {
 			s.stop()
 		}
-		if s.db != nil {
-			errs = append(errs, s.db.Save(true)) // the final snapshot: a start then has no journal to replay
-			errs = append(errs, s.shutdownDynamoDB(ctx))
-		}
 		s.wg.Wait()
+		if s.db != nil {
+			// Last: what the engine drained above is written by now.
+			errs = append(errs, s.db.Close())
+		}
+		if s.dbLog != nil {
+			errs = append(errs, s.dbLog.Close())
+		}
 		if s.metrics != nil {
 			errs = append(errs, s.metrics.Close())
 		}

@@ -2,6 +2,8 @@ package localstack_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,17 +15,37 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/plainview/serverless/shared/domain"
+	"github.com/plainview/serverless/shared/dynamotest"
 	"github.com/plainview/serverless/shared/localstack"
 	"github.com/plainview/serverless/shared/routes"
 	"github.com/plainview/serverless/shared/store"
 )
 
+// testConfig is a stack on free ports over the test binary's DynamoDB
+// Local, with a table of its own that lasts as long as the test: a stack
+// started again on the same dir finds its table again.
+func testConfig(t *testing.T, dir string) localstack.Config {
+	t.Helper()
+	endpoint, _ := dynamotest.Endpoint(t)
+	return testConfigAt(t, dir, endpoint)
+}
+
+// testConfigAt is testConfig over the DynamoDB at endpoint (an outage
+// proxy in front of the binary's).
+func testConfigAt(t *testing.T, dir, endpoint string) localstack.Config {
+	t.Helper()
+	sum := sha256.Sum256([]byte(dir))
+	table := "plainview-" + hex.EncodeToString(sum[:6])
+	dynamotest.DeleteAtEnd(t, store.NewClient(store.LocalConfig(), endpoint), table)
+	return localstack.Config{
+		DynamoEndpoint: endpoint, MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		DataDir: dir, TableName: table, Version: "test",
+	}
+}
+
 func start(t *testing.T, dir string) *localstack.Stack {
 	t.Helper()
-	st, err := localstack.Start(context.Background(), localstack.Config{
-		DynamoAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		DataDir: dir, TableName: "plainview", Version: "test",
-	})
+	st, err := localstack.Start(context.Background(), testConfig(t, dir))
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}

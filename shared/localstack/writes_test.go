@@ -31,11 +31,9 @@ func writeStack(t *testing.T) *localstack.Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := localstack.Start(context.Background(), localstack.Config{
-		DynamoAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		DataDir: t.TempDir(), TableName: "plainview", Version: "test",
-		CORS: policy, DisableThrottling: true,
-	})
+	cfg := testConfig(t, t.TempDir())
+	cfg.CORS, cfg.DisableThrottling = policy, true
+	st, err := localstack.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
@@ -137,7 +135,7 @@ func tableDump(t *testing.T, st *localstack.Stack) string {
 	var items []string
 	var start map[string]types.AttributeValue
 	for {
-		out, err := db.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String("plainview"), ExclusiveStartKey: start})
+		out, err := db.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(st.TableName), ExclusiveStartKey: start})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -595,7 +593,7 @@ func setReading(t *testing.T, st *localstack.Stack, valve, attr string, v float6
 	t.Helper()
 	db := store.NewClient(store.LocalConfig(), st.DynamoURL)
 	_, err := db.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
-		TableName:                 aws.String("plainview"),
+		TableName:                 aws.String(st.TableName),
 		Key:                       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "VALVE#" + valve}, "sk": &types.AttributeValueMemberS{Value: "META"}},
 		UpdateExpression:          aws.String("SET #a = :v"),
 		ExpressionAttributeNames:  map[string]string{"#a": attr},
