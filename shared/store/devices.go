@@ -116,9 +116,12 @@ func (s *Store) ApplyStatus(ctx context.Context, st Status) error {
 		expr += ", #duration = :duration"
 	}
 	if st.Final {
-		names["#completed"], names["#set"] = "completed_at", attrGSI2PK
-		values[":at"], values[":closed"] = timeValue(st.At), str(closedActuationsPartition)
-		expr += ", #completed = :at, #set = :closed"
+		names["#completed"], names["#set"], names["#setsk"] = "completed_at", attrGSI2PK, attrGSI2SK
+		values[":at"] = timeValue(st.At)
+		expr += ", #completed = :at"
+	}
+	if st.Final {
+		expr += " REMOVE #set, #setsk" // out of the open actuations' index
 	}
 	tx.update(valvePK(st.ValveID), actuationPrefix+st.ActuationID, expr,
 		openStates+" AND (attribute_not_exists(#step) OR #step < :step)", names, values)
@@ -127,13 +130,14 @@ func (s *Store) ApplyStatus(ctx context.Context, st Status) error {
 		// replacing and ending keep them together in one transaction), so
 		// the condition holds whenever the actuation's own does.
 		vn := map[string]string{"#open": "open_actuation", "#seen": "last_seen"}
-		vv := map[string]types.AttributeValue{":id": str(st.ActuationID), ":none": str(""), ":at": timeValue(st.At)}
-		vexpr := "SET #open = :none, #seen = :at"
+		vv := map[string]types.AttributeValue{":id": str(st.ActuationID), ":at": timeValue(st.At)}
+		vexpr := "SET #seen = :at"
 		if st.TorqueNm != nil {
 			vn["#torque"], vn["#acted"] = "last_torque_nm", "last_actuation_time"
 			vv[":torque"] = num(*st.TorqueNm)
 			vexpr += ", #torque = :torque, #acted = :at"
 		}
+		vexpr += " REMOVE #open"
 		tx.update(valvePK(st.ValveID), metaSK, vexpr, "#open = :id", vn, vv)
 	}
 	tx.PutEvent(st.Event)

@@ -82,10 +82,7 @@ func (s *Store) ImportActuations(ctx context.Context, acts []ImportedActuation) 
 
 func (tx *Tx) putEndedActuation(a domain.Actuation) {
 	it := actuationItem{
-		keys: keys{
-			PK: valvePK(a.ValveID), SK: actuationPrefix + a.ID,
-			GSI2PK: closedActuationsPartition, GSI2SK: sortTime(a.Deadline) + "#" + a.ValveID + "#" + a.ID,
-		},
+		keys:       keys{PK: valvePK(a.ValveID), SK: actuationPrefix + a.ID},
 		Actuation:  a,
 		DeadlineAt: a.Deadline,
 	}
@@ -260,11 +257,10 @@ func (s *Store) ImportIncident(ctx context.Context, imp ImportedIncident) error 
 			LegacyID:     imp.LegacyID,
 			AlertIDs:     imp.AlertIDs,
 		}
-		// A resolved incident is filed where UpdateIncident moves the
-		// ones the service resolves.
-		it.GSI2PK, it.GSI2SK = unresolvedPartition, sk
-		if in.Status == domain.IncidentResolved {
-			it.GSI2PK = resolvedPartition
+		// Only an unresolved incident is in gsi2, as UpdateIncident
+		// leaves it when the service resolves one.
+		if in.Status != domain.IncidentResolved {
+			it.GSI2PK, it.GSI2SK = unresolvedPartition, sk
 		}
 		tx.putNew(it)
 		tx.countIncident(in)

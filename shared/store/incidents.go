@@ -43,7 +43,6 @@ type countsItem struct {
 const (
 	incidentsPartition   = "INCIDENTS"
 	unresolvedPartition  = "UNRESOLVED_INCIDENTS"
-	resolvedPartition    = "RESOLVED_INCIDENTS"
 	timelinePrefix       = "TL#"
 	statsPK, incidentsSK = "STATS", "INCIDENTS"
 )

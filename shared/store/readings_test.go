@@ -230,7 +230,8 @@ func TestEveryDevicesReadingsStayWithinTheTimeRange(t *testing.T) {
 func TestExpiredReadingsAreLeftOutOfEveryDevicesReadings(t *testing.T) {
 	rt := newReadingsTable(t)
 	// Readings kept for a minute, written an hour ago: DynamoDB may not
-	// have deleted them yet, and minidyn never does.
+	// have deleted them yet (it takes up to a few days), and DynamoDB
+	// Local never does.
 	old := store.New(rt.db, rt.table, func() time.Time { return rt.now.Add(-time.Hour) })
 	var expired []store.Reading
 	for i := range 12 {

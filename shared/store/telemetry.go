@@ -117,9 +117,8 @@ func (s *Store) PutReadings(ctx context.Context, readings []Reading, ttl time.Du
 }
 
 // uniqueReadings drops repeats of a reading's key, keeping the first:
-// DynamoDB refuses a BatchWriteItem that names one key twice (minidyn does
-// not, so only this guards it), and a QoS 1 resend next to its original in
-// one queue batch is the same reading.
+// DynamoDB refuses a BatchWriteItem that names one key twice, and a QoS 1
+// resend next to its original in one queue batch is the same reading.
 func uniqueReadings(readings []Reading) []Reading {
 	seen := make(map[string]bool, len(readings))
 	out := readings[:0:0]

@@ -76,7 +76,7 @@ type actuationItem struct {
 	domain.Actuation
 	DeadlineAt time.Time `json:"deadline"`
 	// Params shadows the embedded field: no parameters are stored as no
-	// attribute, because minidyn answers an empty map as an empty string.
+	// attribute rather than an empty map, the smaller item.
 	Params *domain.ActuationParams `json:"params,omitempty"`
 }
 

@@ -66,17 +66,17 @@ func (s *Store) StartActuation(ctx context.Context, a domain.Actuation, requeste
 
 func (tx *Tx) closeActuation(c Closing) {
 	tx.update(valvePK(c.ValveID), actuationPrefix+c.ActuationID,
-		"SET #state = :to, #reason = :reason, #completed = :at, #set = :closed", openStates,
-		map[string]string{"#state": "state", "#reason": "reason", "#completed": "completed_at", "#set": attrGSI2PK},
-		openStateValues(map[string]types.AttributeValue{":to": str(c.State), ":reason": str(c.Reason), ":at": timeValue(c.At), ":closed": str(closedActuationsPartition)}))
+		"SET #state = :to, #reason = :reason, #completed = :at REMOVE #set, #setsk", openStates,
+		map[string]string{"#state": "state", "#reason": "reason", "#completed": "completed_at", "#set": attrGSI2PK, "#setsk": attrGSI2SK},
+		openStateValues(map[string]types.AttributeValue{":to": str(c.State), ":reason": str(c.Reason), ":at": timeValue(c.At)}))
 }
 
-// Partitions of gsi2 for actuations: the open ones, by deadline, and the
-// ended ones (a value, not REMOVE: see UpdateIncident).
-const (
-	openActuationsPartition   = "OPEN_ACTUATIONS"
-	closedActuationsPartition = "CLOSED_ACTUATIONS"
-)
+// The gsi2 partition of the open actuations, by deadline. An actuation
+// that ends leaves the index: its gsi2 keys are removed, so the index
+// holds (and costs) only what the timeouts function reads. (Tables of
+// earlier releases filed ended ones under CLOSED_ACTUATIONS; nothing
+// reads that partition.)
+const openActuationsPartition = "OPEN_ACTUATIONS"
 
 // Transition moves an actuation forward.
 type Transition struct {
@@ -113,16 +113,14 @@ func (s *Store) MoveActuation(ctx context.Context, t Transition) error {
 	}
 	if t.Final {
 		names["#completed"], values[":at"] = "completed_at", timeValue(t.At)
-		names["#set"], values[":closed"] = attrGSI2PK, str(closedActuationsPartition)
-		expr += ", #completed = :at, #set = :closed"
+		names["#set"], names["#setsk"] = attrGSI2PK, attrGSI2SK
+		expr += ", #completed = :at REMOVE #set, #setsk"
 	}
 	tx.update(valvePK(t.ValveID), actuationPrefix+t.ActuationID, expr, cond, names, values)
 	if t.Final {
-		// "" rather than REMOVE: minidyn ignores REMOVE (see
-		// docs/decisions.md), and "" reads the same: no open actuation.
-		tx.update(valvePK(t.ValveID), metaSK, "SET #open = :none", "#open = :id",
+		tx.update(valvePK(t.ValveID), metaSK, "REMOVE #open", "#open = :id",
 			map[string]string{"#open": "open_actuation"},
-			map[string]types.AttributeValue{":id": str(t.ActuationID), ":none": str("")})
+			map[string]types.AttributeValue{":id": str(t.ActuationID)})
 	}
 	tx.PutEvent(t.Event)
 	return s.Commit(ctx, &tx)
@@ -154,11 +152,10 @@ func (s *Store) UpdateIncident(ctx context.Context, before, after domain.Inciden
 	expr := "SET #status = :status, #root = :root, #resolution = :resolution, #updated = :updated, #version = :version"
 	resolving := after.Status == domain.IncidentResolved && before.Status != domain.IncidentResolved
 	if resolving && after.ResolvedAt != nil {
-		// Out of the unresolved set: the index key moves to a partition
-		// nothing on a request path reads (minidyn ignores REMOVE).
-		names["#resolved"], names["#set"] = "resolved_at", attrGSI2PK
-		values[":resolved"], values[":closed"] = timeValue(*after.ResolvedAt), str(resolvedPartition)
-		expr += ", #resolved = :resolved, #set = :closed"
+		// Out of the unresolved set: out of gsi2 altogether.
+		names["#resolved"], names["#set"], names["#setsk"] = "resolved_at", attrGSI2PK, attrGSI2SK
+		values[":resolved"] = timeValue(*after.ResolvedAt)
+		expr += ", #resolved = :resolved REMOVE #set, #setsk"
 	}
 	tx.update(incidentPK(before.ID), metaSK, expr, "attribute_exists(pk) AND #version = :was", names, values)
 	if resolving && after.ResolvedAt != nil {
