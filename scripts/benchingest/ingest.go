@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/plainview/serverless/shared/cpuclock"
 	"github.com/plainview/serverless/shared/domain"
 	"github.com/plainview/serverless/shared/localstack"
 	"github.com/plainview/serverless/shared/simulator"
@@ -45,9 +46,10 @@ type ingestResult struct {
 	observed, unknown int64 // messages the observer received, and could not place
 	distinct          int   // distinct readings among them
 
-	written         int64         // ReadingsStored, summed (overwrites included)
-	writtenInWindow int64         // of those, by the end of the window
-	lastWrite       time.Duration // after the window ended
+	cpu             cpuclock.Times // spent from the first publish to the end of the drain: ours (this process: simulator, broker, rules, ingest) and DynamoDB Local's
+	written         int64          // ReadingsStored, summed (overwrites included)
+	writtenInWindow int64          // of those, by the end of the window
+	lastWrite       time.Duration  // after the window ended
 	drainTimedOut   bool
 	drainIdle       bool // nothing written for drainIdle, with messages still unwritten
 
@@ -125,6 +127,7 @@ func measureIngest(ctx context.Context, o options, stderr io.Writer) (res ingest
 		return res, err
 	}
 	defer obs.close()
+	cpuBefore := cpuclock.Read(st.DynamoPID())
 	sim, err := simulator.New(simulator.Options{URL: st.MQTTURL, Devices: devices, Rate: o.rate, Logger: logger})
 	if err != nil {
 		return res, err
@@ -228,6 +231,7 @@ publishing:
 		return res, err
 	}
 	res.usage = m.stop()
+	res.cpu = cpuclock.Read(st.DynamoPID()).Sub(cpuBefore)
 
 	// What was stored, against what was observed.
 	res.observed, res.unknown, res.distinct = obs.counts()
@@ -471,6 +475,8 @@ func (r ingestResult) write(w io.Writer) {
 		r.observed, r.unknown, r.distinct, r.observed-r.unknown-int64(r.distinct))
 	fmt.Fprintf(w, "  stored:             %d readings: %.0f/s over the window (stored ÷ window); %.0f/s over publishing and draining (%.1f s)\n",
 		r.stored, r.storedRate(), float64(r.stored)/(r.window+r.lastWrite).Seconds(), (r.window + r.lastWrite).Seconds())
+	fmt.Fprintf(w, "  CPU per reading:    %s in this process (simulator + broker + rules + ingest: ours, and the devices'), %s in DynamoDB Local (the store)\n",
+		cpuclock.PerItem(r.cpu.Self, r.stored), cpuclock.PerItem(r.cpu.Other, r.stored))
 	fmt.Fprintf(w, "  written:            %d while publishing: %.0f/s sustained; the last write %.2f s after publishing stopped\n",
 		r.writtenInWindow, r.sustained(), r.lastWrite.Seconds())
 	lost := "observed, not stored"

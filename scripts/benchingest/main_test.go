@@ -24,6 +24,7 @@ func TestABriefRunReportsEveryFigure(t *testing.T) {
 		`(?m)^ingestion: `,
 		`acknowledged: +[1-9]\d* \(`,
 		`stored: +[1-9]\d* readings: \d+/s over the window`,
+		`CPU per reading: +[\d.]+ ms in this process .*, [\d.]+ ms in DynamoDB Local`,
 		`written: +\d+ while publishing: \d+/s sustained`,
 		`lost: +0 \(`,
 		`duplicated: +0 \(stored more than once\); 0 stored that the observer never saw`,

@@ -29,6 +29,7 @@ func TestABriefRunReportsEveryFigure(t *testing.T) {
 		`route throttles off \(localstack.Config.DisableThrottling`,
 		`(?m)^local stack: 400 requests in `,
 		`(?m)^  all +400 +\d+ +[\d.]+ ms +[\d.]+ ms +[\d.]+ ms +[\d.]+ ms$`,
+		`(?m)^  CPU per request: [\d.]+ ms in this process `,
 		`(?m)^  read +\d+ `, `(?m)^  actuate +\d+ `, `(?m)^  incident +\d+ `,
 		`statuses: 200: \d+, 201: \d+, 202: [1-3], 409: \d+\n  intended: \d+ × 409 actuation_in_progress, 0 × 429 throttled\n  errors:   0\n`,
 		`(?m)^gateway alone \(no-op handler, same authorizer\): 400 requests`,

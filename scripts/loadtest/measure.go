@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/plainview/serverless/shared/auth"
+	"github.com/plainview/serverless/shared/cpuclock"
 	"github.com/plainview/serverless/shared/gateway"
 	"github.com/plainview/serverless/shared/localstack"
 	"github.com/plainview/serverless/shared/routes"
@@ -37,16 +38,25 @@ func measure(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		o.clients, o.duration, bound(o.requests), o.mix.read, o.mix.actuate, o.mix.incident)
 	fmt.Fprintf(stdout, "machine: %s\n", machine())
 
-	target, key, cleanup, err := stackTarget(ctx, o, stdout, stderr)
+	target, key, dbPID, cleanup, err := stackTarget(ctx, o, stdout, stderr)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
+	before := cpuclock.Read(dbPID)
 	stack, err := phase(ctx, o, "local stack", target, key)
 	if err != nil {
 		return err
 	}
 	stack.write(stdout)
+	if o.url == "" {
+		spent := cpuclock.Read(dbPID).Sub(before)
+		fmt.Fprintf(stdout, "  CPU per request: %s in this process (load clients + gateway + handlers: ours, and the driver's)", cpuclock.PerItem(spent.Self, stack.all.n))
+		if dbPID > 0 {
+			fmt.Fprintf(stdout, ", %s in DynamoDB Local (the store)", cpuclock.PerItem(spent.Other, stack.all.n))
+		}
+		fmt.Fprintln(stdout)
+	}
 
 	var ceil *summary
 	if o.ceiling {
@@ -106,20 +116,20 @@ func phaseWithoutProfile(ctx context.Context, o options, name, base, key string)
 
 // stackTarget is the API to load: a stack started here on free loopback
 // ports with a data folder of its own, or the one -url names.
-func stackTarget(ctx context.Context, o options, stdout, stderr io.Writer) (base, key string, cleanup func(), err error) {
+func stackTarget(ctx context.Context, o options, stdout, stderr io.Writer) (base, key string, dbPID int, cleanup func(), err error) {
 	if o.url != "" {
 		key = o.key
 		if o.keysFile != "" {
 			if key, err = addKey(ctx, o.keysFile); err != nil {
-				return "", "", nil, err
+				return "", "", 0, nil, err
 			}
 		}
 		fmt.Fprintf(stdout, "target: %s (its own throttles and settings; 429s are counted as intended)\n", o.url)
-		return o.url, key, func() {}, nil
+		return o.url, key, 0, func() {}, nil
 	}
 	dir, err := os.MkdirTemp("", "plainview-loadtest-")
 	if err != nil {
-		return "", "", nil, err
+		return "", "", 0, nil, err
 	}
 	logger := slog.New(slog.DiscardHandler)
 	if o.verbose {
@@ -136,7 +146,7 @@ func stackTarget(ctx context.Context, o options, stdout, stderr io.Writer) (base
 	})
 	if err != nil {
 		os.RemoveAll(dir)
-		return "", "", nil, fmt.Errorf("start the local stack: %w", err)
+		return "", "", 0, nil, fmt.Errorf("start the local stack: %w", err)
 	}
 	cleanup = func() {
 		if o.dynamoURL != "" {
@@ -152,7 +162,7 @@ func stackTarget(ctx context.Context, o options, stdout, stderr io.Writer) (base
 	}
 	if key, err = addKey(ctx, st.KeysFile); err != nil {
 		cleanup()
-		return "", "", nil, err
+		return "", "", 0, nil, err
 	}
 	throttles := "route throttles off (localstack.Config.DisableThrottling; -throttles keeps them)"
 	if o.throttles {
@@ -166,7 +176,7 @@ func stackTarget(ctx context.Context, o options, stdout, stderr io.Writer) (base
 		db = "DynamoDB Local on disk"
 	}
 	fmt.Fprintf(stdout, "target: local stack in this process at %s over %s, data in a temporary folder, no device simulator; %s\n", st.APIURL, db, throttles)
-	return st.APIURL, key, cleanup, nil
+	return st.APIURL, key, st.DynamoPID(), cleanup, nil
 }
 
 // addKey adds a key with the workload's scopes to a key file and returns

@@ -50,6 +50,15 @@ func (s *Stack) startDynamoDB(ctx context.Context, cfg Config) error {
 	return nil
 }
 
+// DynamoPID is the process id of the stack's DynamoDB Local, or 0 when it
+// uses another DynamoDB: benchmarks read its CPU time apart from ours.
+func (s *Stack) DynamoPID() int {
+	if s.db == nil {
+		return 0
+	}
+	return s.db.PID()
+}
+
 func migrated(dir string) bool {
 	_, err := os.Stat(filepath.Join(dir, migratedMarker))
 	return err == nil
