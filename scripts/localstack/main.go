@@ -9,10 +9,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/plainview/serverless/shared/config"
 	"github.com/plainview/serverless/shared/cors"
@@ -56,6 +60,14 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 		return err
 	}
 	cfg.TableName, cfg.Version, cfg.DynamoEndpoint = env.TableName, env.Version, env.DynamoDBEndpoint
+	if cfg.DynamoEndpoint != "" && !loopback(cfg.DynamoEndpoint) {
+		// Another machine's DynamoDB (AWS itself, say): your credentials.
+		aws, err := awsconfig.LoadDefaultConfig(context.Background())
+		if err != nil {
+			return fmt.Errorf("DYNAMODB_ENDPOINT %s: AWS configuration: %w", cfg.DynamoEndpoint, err)
+		}
+		cfg.DynamoAWS = &aws
+	}
 	cfg.RequireKeyForReads = env.RequireKeyForReads
 	if cfg.CORS, err = cors.Parse(env.CORSOrigins); err != nil {
 		return fmt.Errorf("CORS_ORIGINS: %w", err)
@@ -117,4 +129,18 @@ Development API key (shown this once; only its hash is kept):
 	waitSim()
 	fmt.Fprintln(stdout, "stopping: saving data")
 	return st.Close()
+}
+
+// loopback says whether endpoint is on this machine, where a DynamoDB
+// Local takes placeholder credentials.
+func loopback(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return false
+	}
+	if u.Hostname() == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(u.Hostname())
+	return ip != nil && ip.IsLoopback()
 }

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/plainview/serverless/shared/actuation"
 	"github.com/plainview/serverless/shared/auth"
 	"github.com/plainview/serverless/shared/config"
@@ -57,6 +59,9 @@ type Config struct {
 	// SQLite's disk writes).
 	DynamoEndpoint string
 	DynamoInMemory bool
+	// DynamoAWS is the region and credentials for DynamoEndpoint (AWS
+	// itself needs real ones); nil: the placeholders DynamoDB Local takes.
+	DynamoAWS *aws.Config
 
 	// DevAPIKey, when set, is registered as the development key instead
 	// of a generated one (PLAINVIEW_DEV_API_KEY).
@@ -138,7 +143,11 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	if err := s.startDynamoDB(ctx, cfg); err != nil {
 		return nil, err
 	}
-	s.Store = store.New(store.NewClient(store.LocalConfig(), s.DynamoURL), cfg.TableName, nil)
+	awsCfg := store.LocalConfig()
+	if cfg.DynamoAWS != nil && cfg.DynamoEndpoint != "" {
+		awsCfg = *cfg.DynamoAWS
+	}
+	s.Store = store.New(store.NewClient(awsCfg, s.DynamoURL), cfg.TableName, nil)
 	if err := s.Store.CreateTable(ctx); err != nil {
 		return nil, err
 	}
