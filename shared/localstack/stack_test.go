@@ -358,19 +358,9 @@ func TestOperatorMayUseTheBrokerOthersMayNot(t *testing.T) {
 		t.Fatalf("operator refused: %v", err)
 	}
 	defer c.Disconnect(100)
-	got := make(chan string, 1)
-	if tok := c.Subscribe("valves/+/command", 1, func(_ paho.Client, m paho.Message) { got <- string(m.Payload()) }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	// It watches every topic (and publishes on none:
+	// TestTheOperatorWatchesButCannotCommand).
+	if tok := c.Subscribe("#", 1, func(paho.Client, paho.Message) {}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscribe: %v", tok.Error())
-	}
-	if tok := c.Publish("valves/v-101/command", 1, false, `{"command":"OPEN"}`); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("publish: %v", tok.Error())
-	}
-	select {
-	case m := <-got:
-		if m != `{"command":"OPEN"}` {
-			t.Errorf("got %q", m)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("message not delivered")
 	}
 }
