@@ -182,13 +182,6 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 	return tc, nil
 }
 
-// Tracked is how many accepted connections are still open.
-func (b *Broker) Tracked() int {
-	b.ln.mu.Lock()
-	defer b.ln.mu.Unlock()
-	return len(b.ln.conns)
-}
-
 // trackedConn leaves its listener's list when closed: otherwise every
 // connection ever accepted (each health check's dial included) would stay
 // in it for the life of the broker.
