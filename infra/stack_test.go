@@ -125,6 +125,7 @@ func TestSettingsRefuseBadValues(t *testing.T) {
 		"unknown environment":        {"environment": "staging"},
 		"require key not a bool":     {"require_key_for_reads": "yes"},
 		"origin with a path":         {"cors_origins": "https://ops.example.com/"},
+		"origin on any port":         {"cors_origins": "http://localhost:*"},
 		"not an e-mail":              {"alarm_email": "oncall"},
 		"domain without certificate": {"domain_name": "api.example.com"},
 		"certificate without domain": {"certificate_arn": "arn:aws:acm:eu-west-1:0:certificate/x"},
