@@ -38,7 +38,6 @@ import (
 	"os"
 	"runtime/debug"
 	"slices"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -229,7 +228,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case methods != nil:
 			// A path that exists, with another method: the stack gives
 			// every resource an ANY method answering the same (infra).
-			allow := Allow(methods)
+			allow := routes.Allow(methods)
 			w.Header().Set("Allow", allow)
 			g.fail(w, r, http.StatusMethodNotAllowed, apierror.CodeMethodNotAllowed,
 				fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, allow))
@@ -342,19 +341,6 @@ func (g *Gateway) resourceMethods(path string) []string {
 		return nil
 	}
 	return g.methods[res.Path]
-}
-
-// Allow is the Allow header of a resource with methods: those, HEAD where
-// there is GET, and OPTIONS (the CORS preflight), in a fixed order.
-func Allow(methods []string) string {
-	all := slices.Clone(methods)
-	if slices.Contains(all, http.MethodGet) {
-		all = append(all, http.MethodHead)
-	}
-	all = append(all, http.MethodOptions)
-	order := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
-	slices.SortFunc(all, func(a, b string) int { return slices.Index(order, a) - slices.Index(order, b) })
-	return strings.Join(slices.Compact(all), ", ")
 }
 
 // fail sends an answer the gateway makes itself, in the error shape and

@@ -45,7 +45,7 @@ func TestNotEvenTheCloudMayRetainACommand(t *testing.T) {
 	}
 	defer b.Stop()
 	client := func(id, user, pass string) paho.Client {
-		c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://"+ln.Addr().String()).SetClientID(id).
+		c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + ln.Addr().String()).SetClientID(id).
 			SetUsername(user).SetPassword(pass).SetAutoReconnect(false))
 		if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 			t.Fatalf("%s: %v", id, tok.Error())
