@@ -81,7 +81,11 @@ func (l Login) matches(pk packets.Packet) bool {
 // CONNECT. A retained will on a command topic is refused too.
 func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	ok := h.operator.matches(pk) || h.cloud.matches(pk)
-	if !ok {
+	// The ACL knows the operator and the cloud by their user names, so a
+	// device registered under one of them (an admin's slip) must not log
+	// in with it and take its rights.
+	reserved := bytes.Equal(pk.Connect.Username, []byte(h.operator.Username)) || bytes.Equal(pk.Connect.Username, []byte(h.cloud.Username))
+	if !ok && !reserved {
 		_, ok = h.devices.login([]byte(cl.ID), pk.Connect.Username, pk.Connect.Password)
 	}
 	if !ok || !pk.Connect.WillFlag {

@@ -25,6 +25,9 @@ func testRegistry() *deviceRegistry {
 	return &deviceRegistry{logins: map[string]DeviceLogin{
 		"v-101":   {Device: domain.Device{ID: "v-101", Kind: domain.DeviceValve, Asset: "v-101"}, Token: "valve-token"},
 		"A-North": {Device: domain.Device{ID: "A-North", Kind: domain.DeviceGauge, Asset: "A-North"}, Token: "gauge-token"},
+		// Devices registered under the operator's or the cloud's name.
+		"operator":        {Device: domain.Device{ID: "operator", Kind: domain.DeviceValve, Asset: "operator"}, Token: "odd-token"},
+		"plainview-cloud": {Device: domain.Device{ID: "plainview-cloud", Kind: domain.DeviceValve, Asset: "plainview-cloud"}, Token: "odd-token"},
 	}}
 }
 
@@ -80,6 +83,20 @@ func TestNotEvenTheCloudMayRetainACommand(t *testing.T) {
 	}
 	if len(got) != 0 {
 		t.Errorf("the valve also got %s", <-got)
+	}
+}
+
+func TestADeviceNamedLikeTheOperatorOrTheCloudCannotLogIn(t *testing.T) {
+	h := &authHook{operator: testOperator, cloud: testCloud, devices: testRegistry()}
+	for _, name := range []string{"operator", "plainview-cloud"} {
+		pk := packets.Packet{Connect: packets.ConnectParams{ClientIdentifier: name, Username: []byte(name), Password: []byte("odd-token")}}
+		if h.OnConnectAuthenticate(&mqtt.Client{ID: name, Properties: mqtt.ClientProperties{Username: []byte(name)}}, pk) {
+			t.Errorf("device %s logged in, and would have that login's rights", name)
+		}
+	}
+	pk := packets.Packet{Connect: packets.ConnectParams{ClientIdentifier: "v-101", Username: []byte("v-101"), Password: []byte("valve-token")}}
+	if !h.OnConnectAuthenticate(&mqtt.Client{ID: "v-101", Properties: mqtt.ClientProperties{Username: []byte("v-101")}}, pk) {
+		t.Error("v-101 refused")
 	}
 }
 
