@@ -38,10 +38,11 @@ func TestNotEvenTheCloudMayRetainACommand(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var published []string
-	b, err := newBroker(ln, testOperator, testCloud, testRegistry(), func(_, topic string, _ []byte) {
+	b, err := newBroker(ln, testOperator, testCloud, testRegistry(), func(_, topic string, _ []byte) error {
 		mu.Lock()
 		defer mu.Unlock()
 		published = append(published, topic)
+		return nil
 	}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -83,6 +84,11 @@ func TestNotEvenTheCloudMayRetainACommand(t *testing.T) {
 	}
 	if len(got) != 0 {
 		t.Errorf("the valve also got %s", <-got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(published) != 1 {
+		t.Errorf("the rules were handed %v, want the plain command only", published)
 	}
 }
 
