@@ -86,7 +86,7 @@ func decodeBody(r *http.Request, v any, emptyOK bool) (empty bool, err error) {
 // other control character in a string (only tab, newline and carriage
 // return may be in free text).
 func strictJSON(b []byte) error {
-	if !utf8.Valid(b) {
+	if !utf8.Valid(b) || loneSurrogate(b) {
 		return badRequest("body: not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -141,6 +141,54 @@ func strictJSON(b []byte) error {
 			stack[top-1].isName = true // a value ended: a name comes next
 		}
 	}
+}
+
+// loneSurrogate reports a \uXXXX escape of half a UTF-16 surrogate pair
+// without its other half, which encoding/json turns into U+FFFD: text
+// that is not Unicode, written as an escape. b is JSON that decoded.
+func loneSurrogate(b []byte) bool {
+	hex4 := func(i int) (rune, bool) { // the code of a \uXXXX at b[i:]
+		if i+6 > len(b) || b[i] != '\\' || b[i+1] != 'u' {
+			return 0, false
+		}
+		var r rune
+		for _, c := range b[i+2 : i+6] {
+			switch {
+			case '0' <= c && c <= '9':
+				r = r<<4 | rune(c-'0')
+			case 'a' <= c && c <= 'f':
+				r = r<<4 | rune(c-'a'+10)
+			case 'A' <= c && c <= 'F':
+				r = r<<4 | rune(c-'A'+10)
+			default:
+				return 0, false
+			}
+		}
+		return r, true
+	}
+	inString := false
+	for i := 0; i < len(b); i++ {
+		switch {
+		case b[i] == '"':
+			inString = !inString
+		case inString && b[i] == '\\':
+			r, ok := hex4(i)
+			switch {
+			case !ok:
+				i++ // a one-letter escape: skip the letter
+			case 0xD800 <= r && r < 0xDC00: // high: a low must follow
+				if low, ok := hex4(i + 6); !ok || low < 0xDC00 || low > 0xDFFF {
+					return true
+				}
+				i += 11
+			case 0xDC00 <= r && r <= 0xDFFF: // a low on its own
+				return true
+			default:
+				i += 5
+			}
+		}
+	}
+	return false
 }
 
 // snakeCase: 1 to 64 of a-z, 0-9 and _.

@@ -28,7 +28,7 @@ func FuzzDecodeBodies(f *testing.F) {
 		// a name in another case, bytes that are not UTF-8, a NUL.
 		`{"title":"a","title":"b","severity":"info"}`, `{"TITLE":"t","severity":"info"}`, `{"\u212Aey":1}`,
 		"{\"title\":\"\xff\xfe\",\"severity\":\"info\"}", `{"title":"a\u0000b","severity":"info"}`,
-		`{"section":"A-North","severity":"minor","location":{"lat":1,"lat":2,"lon":3}}`,
+		`{"section":"A-North","severity":"minor","location":{"lat":1,"lat":2,"lon":3}}`, `{"title":"\ud800","severity":"info"}`,
 	} {
 		f.Add([]byte(seed), "application/json")
 	}
