@@ -209,6 +209,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Amzn-RequestId", ids.request)
 	w.Header().Set("X-Amz-Apigw-Id", ids.extended)
 
+	bodyRead := g.boundBody(w, r, start)
+
 	route, params, ok := routes.Match(g.table, r.Method, r.URL.Path)
 	if !ok && r.Method == http.MethodHead {
 		// HEAD is GET without the body (net/http drops what the function
@@ -273,13 +275,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// The body has bodyWait to arrive; a server without deadlines (a test
-	// recorder) just does not support them.
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Now().Add(g.bodyWait))
 	body, err := readBody(w, r, g.maxBody)
-	_ = rc.SetReadDeadline(time.Time{})
-	if err != nil {
+	if err == nil {
+		bodyRead()
+	} else {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			g.fail(w, r, http.StatusRequestEntityTooLarge, apierror.CodeTooLarge,
@@ -287,7 +286,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			w.Header().Set("Connection", "close")
 			g.fail(w, r, http.StatusRequestTimeout, apierror.CodeRequestTimeout,
 				fmt.Sprintf("the request body did not arrive within %s", g.bodyWait))
 			return
@@ -330,6 +328,26 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"request_id", ids.request, "aws_request_id", ids.lambda,
 			"route", route.Pattern(), "function", route.Function, "err", err)
 		g.fail(w, r, http.StatusBadGateway, apierror.CodeInternal, internalMessage)
+	}
+}
+
+// boundBody gives a request's body bodyWait from start to arrive, and
+// returns what to call once it has been read whole. Until then the
+// answer closes the connection: net/http reads what is left of an unread
+// body after an answer (a refusal's, say) to keep the connection, and a
+// client sending it slowly would hold it there; under the deadline that
+// read ends, and the connection with it. A server without deadlines (a
+// test recorder) just does not support them.
+func (g *Gateway) boundBody(w http.ResponseWriter, r *http.Request, start time.Time) (read func()) {
+	if r.ContentLength == 0 {
+		return func() {}
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(start.Add(g.bodyWait))
+	w.Header().Set("Connection", "close")
+	return func() {
+		_ = rc.SetReadDeadline(time.Time{})
+		w.Header().Del("Connection")
 	}
 }
 

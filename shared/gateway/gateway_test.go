@@ -572,26 +572,46 @@ func TestHeadOnAGetRouteIsTheGetWithoutItsBody(t *testing.T) {
 func TestASlowBodyIs408AndClosesTheConnection(t *testing.T) {
 	h, got := recorder(ok200)
 	srv := serve(t, every(h), gateway.Options{BodyTimeout: 300 * time.Millisecond})
-	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range []struct {
+		path   string
+		status int
+		code   string
+	}{
+		{"/incidents", http.StatusRequestTimeout, apierror.CodeRequestTimeout},
+		// Refused before its body is read: answered at once, and the
+		// connection still goes within the bound (net/http would wait for
+		// the rest of the body to reuse it).
+		{"/nothing/here", http.StatusNotFound, apierror.CodeNotFound},
+		{"/valves/v-101", http.StatusMethodNotAllowed, apierror.CodeMethodNotAllowed},
+	} {
+		t.Run(c.path, func(t *testing.T) {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			// 1,000 bytes promised, 5 sent.
+			fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"tit", c.path)
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("no answer to a slow body: %v", err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			msg := wantError(t, resp, body, c.status, c.code)
+			if c.status == http.StatusRequestTimeout && !strings.Contains(msg, "300ms") {
+				t.Errorf("message = %q", msg)
+			}
+			if !resp.Close {
+				t.Error("the answer keeps the connection")
+			}
+			if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+				t.Errorf("after the answer: %q, %v; want the connection closed", rest, err)
+			}
+			notInvoked(t, got)
+		})
 	}
-	defer conn.Close()
-	// 1,000 bytes promised, 5 sent.
-	fmt.Fprintf(conn, "POST /incidents HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"tit")
-	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("no answer to a slow body: %v", err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	if msg := wantError(t, resp, body, http.StatusRequestTimeout, apierror.CodeRequestTimeout); !strings.Contains(msg, "300ms") {
-		t.Errorf("message = %q", msg)
-	}
-	if !resp.Close {
-		t.Error("the connection was kept open")
-	}
-	notInvoked(t, got)
 }
 
 func TestRouteWhoseFunctionIsMissingIs502(t *testing.T) {
