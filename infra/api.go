@@ -9,10 +9,13 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscertificatemanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/plainview/serverless/infra/spec"
+	"github.com/plainview/serverless/shared/apierror"
 	"github.com/plainview/serverless/shared/routes"
 )
 
@@ -40,12 +43,17 @@ func (st *stack) addAPI() error {
 		if r.Throttle == (routes.Throttle{}) {
 			continue // the stage's throttle only, as the local gateway does
 		}
-		methodOptions[methodOptionsKey(r)] = &awsapigateway.MethodDeploymentOptions{
+		o := &awsapigateway.MethodDeploymentOptions{
 			ThrottlingRateLimit:  jsii.Number(r.Throttle.RatePerSecond),
 			ThrottlingBurstLimit: jsii.Number(r.Throttle.Burst),
 			LoggingLevel:         awsapigateway.MethodLoggingLevel_ERROR,
 			DataTraceEnabled:     jsii.Bool(false),
 			MetricsEnabled:       jsii.Bool(false),
+		}
+		methodOptions[methodOptionsKey(r)] = o
+		if r.Method == http.MethodGet {
+			// HEAD counts against the same figures (addHeadAndNotAllowed).
+			methodOptions[methodOptionsKey(routes.Route{Method: http.MethodHead, Path: r.Path})] = o
 		}
 	}
 
@@ -121,6 +129,10 @@ func (st *stack) addAPI() error {
 		methods[r.Path] = append(methods[r.Path], r.Method)
 	}
 
+	if err := st.addHeadAndNotAllowed(table, paths, methods, authorizer); err != nil {
+		return err
+	}
+
 	preflight, err := corsPreflight(s.corsOrigins)
 	if err != nil {
 		return err
@@ -170,6 +182,71 @@ func (st *stack) addAPI() error {
 		Description: jsii.String("The API's URL"),
 		Value:       st.api.Url(),
 	})
+	return nil
+}
+
+// addHeadAndNotAllowed gives the API what the local gateway does beyond
+// the table: HEAD on every GET route, on the same function, key and
+// throttle; and on every path an ANY method, which API Gateway takes for
+// any method the path has not, answering 405 with Allow in the error
+// shape (without it, a wrong method gets the 403 of an unknown path).
+//
+// The HEAD methods share one Lambda permission per function (HEAD on any
+// path of this API), not one each as the route methods have: those fill
+// the function's resource policy, which holds 20 KB.
+func (st *stack) addHeadAndNotAllowed(table []routes.Route, paths []string, methods map[string][]string, authorizer awsapigateway.IAuthorizer) error {
+	heads := map[string]awsapigateway.Integration{}
+	for _, r := range table {
+		if r.Method != http.MethodGet {
+			continue
+		}
+		head, ok := heads[r.Function]
+		if !ok {
+			fn := st.functions[r.Function]
+			head = awsapigateway.NewIntegration(&awsapigateway.IntegrationProps{
+				Type:                  awsapigateway.IntegrationType_AWS_PROXY,
+				IntegrationHttpMethod: jsii.String(http.MethodPost),
+				Uri: jsii.String(fmt.Sprintf("arn:%s:apigateway:%s:lambda:path/2015-03-31/functions/%s/invocations",
+					*awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *fn.FunctionArn())),
+			})
+			fn.AddPermission(jsii.String("ApiHead"), &awslambda.Permission{
+				Principal: awsiam.NewServicePrincipal(jsii.String("apigateway.amazonaws.com"), nil),
+				Action:    jsii.String("lambda:InvokeFunction"),
+				SourceArn: st.api.ArnForExecuteApi(jsii.String(http.MethodHead), jsii.String("/*"), jsii.String(stageName)),
+			})
+			heads[r.Function] = head
+		}
+		opts := &awsapigateway.MethodOptions{
+			OperationName:     jsii.String(operationName(routes.Route{Method: http.MethodHead, Path: r.Path})),
+			AuthorizationType: awsapigateway.AuthorizationType_NONE,
+		}
+		if spec.NeedsAuthorizer(r, st.settings.requireKeyForReads) {
+			opts.AuthorizationType = awsapigateway.AuthorizationType_CUSTOM
+			opts.Authorizer = authorizer
+		}
+		st.methods[routes.Route{Method: http.MethodHead, Path: r.Path}.Pattern()] = st.api.Root().ResourceForPath(jsii.String(r.Path)).AddMethod(jsii.String(http.MethodHead), head, opts)
+	}
+	for _, p := range paths {
+		allow := routes.Allow(methods[p])
+		body := fmt.Sprintf(`{"error":{"code":%q,"message":"$context.httpMethod is not allowed on $context.resourcePath; allowed: %s"}}`,
+			apierror.CodeMethodNotAllowed, allow)
+		mock := awsapigateway.NewMockIntegration(&awsapigateway.IntegrationOptions{
+			RequestTemplates: &map[string]*string{"application/json": jsii.String(`{"statusCode": 405}`)},
+			IntegrationResponses: &[]*awsapigateway.IntegrationResponse{{
+				StatusCode:         jsii.String("405"),
+				ResponseParameters: &map[string]*string{"method.response.header.Allow": jsii.String(quote(allow))},
+				ResponseTemplates:  &map[string]*string{"application/json": jsii.String(body)},
+			}},
+		})
+		st.methods[routes.Route{Method: "ANY", Path: p}.Pattern()] = st.api.Root().ResourceForPath(jsii.String(p)).AddMethod(jsii.String("ANY"), mock, &awsapigateway.MethodOptions{
+			OperationName:     jsii.String(operationName(routes.Route{Method: "ANY", Path: p})),
+			AuthorizationType: awsapigateway.AuthorizationType_NONE,
+			MethodResponses: &[]*awsapigateway.MethodResponse{{
+				StatusCode:         jsii.String("405"),
+				ResponseParameters: &map[string]*bool{"method.response.header.Allow": jsii.Bool(true)},
+			}},
+		})
+	}
 	return nil
 }
 

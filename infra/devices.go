@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/plainview/serverless/infra/spec"
+	"github.com/plainview/serverless/shared/deviceacl"
 	"github.com/plainview/serverless/shared/rules"
 )
 
@@ -97,8 +99,17 @@ func (st *stack) addDevices() error {
 
 	// The role IoT takes for the queue actions and every error action:
 	// send to the two queues, nothing else.
+	// IoT may take it only for this account's rules of this environment
+	// (aws:SourceAccount, aws:SourceArn), so no other account's rule can
+	// be made to act through it: the confused-deputy guard AWS advises.
 	iotRole := awsiam.NewRole(st.scope, jsii.String("TopicRulesRole"), &awsiam.RoleProps{
-		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("iot.amazonaws.com"), nil),
+		AssumedBy: awsiam.NewServicePrincipal(jsii.String("iot.amazonaws.com"), &awsiam.ServicePrincipalOpts{
+			Conditions: &map[string]any{
+				"StringEquals": map[string]any{"aws:SourceAccount": awscdk.Aws_ACCOUNT_ID()},
+				"ArnLike": map[string]any{"aws:SourceArn": fmt.Sprintf("arn:%s:iot:%s:%s:rule/%s*",
+					*awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *awscdk.Aws_ACCOUNT_ID(), topicRuleName(st.settings.environment, rules.Rule{}))},
+			},
+		}),
 		Description: jsii.String("Plainview IoT topic rules: send to the telemetry and dead-letter queues"),
 	})
 	iotRole.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -171,38 +182,49 @@ func topicRuleName(environment string, r rules.Rule) string {
 	return "plainview_" + environment + "_" + r.Name
 }
 
-// addDevicePolicy declares the IoT policy every device certificate gets
-// (docs/devices.md): each thing connects as itself and publishes and
-// subscribes on its own topics only, by the policy variable of the thing
-// the certificate is attached to.
+// addDevicePolicy declares the IoT policy every device certificate gets,
+// from the table the local broker enforces too (shared/deviceacl): each
+// thing connects as itself, and each grant applies to the things of its
+// kind (the thing attribute provisioning sets), on topics named by the
+// thing's name or its asset attribute.
 func (st *stack) addDevicePolicy() {
-	const me = "${iot:Connection.Thing.ThingName}"
 	arn := func(resource, name string) string {
 		return fmt.Sprintf("arn:%s:iot:%s:%s:%s/%s", *awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *awscdk.Aws_ACCOUNT_ID(), resource, name)
 	}
-	statement := func(sid, action string, resources ...string) map[string]any {
-		return map[string]any{"Sid": sid, "Effect": "Allow", "Action": action, "Resource": resources}
+	statements := []any{map[string]any{"Sid": "ConnectAsItself", "Effect": "Allow", "Action": "iot:Connect",
+		"Resource": []string{arn("client", policyThingName)}}}
+	for _, g := range deviceacl.Grants() {
+		resource := "topic"
+		if g.Action == deviceacl.Subscribe {
+			resource = "topicfilter"
+		}
+		statements = append(statements, map[string]any{
+			"Sid": g.Sid, "Effect": "Allow", "Action": string(g.Action),
+			"Resource":  []string{arn(resource, policyTopic(g))},
+			"Condition": map[string]any{"StringEquals": map[string]any{policyThingAttribute(spec.ThingAttrKind): g.Kind}},
+		})
 	}
 	policy := awsiot.NewCfnPolicy(st.scope, jsii.String("DevicePolicy"), &awsiot.CfnPolicyProps{
-		PolicyName: jsii.String(spec.DevicePolicyName(st.settings.environment)),
-		PolicyDocument: map[string]any{
-			"Version": "2012-10-17",
-			"Statement": []any{
-				statement("ConnectAsItself", "iot:Connect", arn("client", me)),
-				statement("PublishOwnTopics", "iot:Publish",
-					arn("topic", "valves/"+me+"/status"),
-					arn("topic", "plainview/devices/"+me+"/telemetry"),
-					arn("topic", "pipeline/pressure/"+me),
-					arn("topic", "plainview/leaks")),
-				statement("SubscribeOwnCommands", "iot:Subscribe", arn("topicfilter", "valves/"+me+"/command")),
-				statement("ReceiveOwnCommands", "iot:Receive", arn("topic", "valves/"+me+"/command")),
-			},
-		},
+		PolicyName:     jsii.String(spec.DevicePolicyName(st.settings.environment)),
+		PolicyDocument: map[string]any{"Version": "2012-10-17", "Statement": statements},
 	})
 	awscdk.NewCfnOutput(st.scope, jsii.String("DevicePolicyName"), &awscdk.CfnOutputProps{
 		Description: jsii.String("The IoT policy to attach to each device certificate"),
 		Value:       policy.Ref(),
 	})
+}
+
+// The IoT policy variables of the connected thing: its name (the client
+// id it must connect with) and its attributes.
+const policyThingName = "${iot:Connection.Thing.ThingName}"
+
+func policyThingAttribute(name string) string { return "iot:Connection.Thing.Attributes[" + name + "]" }
+
+// policyTopic is a grant's topic with the device's own names as policy
+// variables.
+func policyTopic(g deviceacl.Grant) string {
+	return strings.NewReplacer(deviceacl.DeviceID, policyThingName,
+		deviceacl.Asset, "${"+policyThingAttribute(spec.ThingAttrAsset)+"}").Replace(g.Topic)
 }
 
 // addThingType declares the thing type every device is registered with

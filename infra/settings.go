@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plainview/serverless/infra/spec"
 	"github.com/plainview/serverless/shared/config"
 	"github.com/plainview/serverless/shared/cors"
 )
@@ -104,6 +105,13 @@ func readSettings(get func(key string) any) (settings, error) {
 	s.corsOrigins = str(ctxCORSOrigins)
 	if _, err := cors.Parse(s.corsOrigins); err != nil {
 		fail("context %s: %v", ctxCORSOrigins, err)
+	}
+	for _, o := range spec.Origins(s.corsOrigins) {
+		if strings.HasSuffix(o, ":*") {
+			// API Gateway's preflight (a mock integration) compares
+			// origins exactly: an any-port entry would never match there.
+			fail("context %s: %q: name the port; API Gateway cannot match any port", ctxCORSOrigins, o)
+		}
 	}
 	if s.corsOrigins == "" {
 		if production {

@@ -125,6 +125,7 @@ func TestSettingsRefuseBadValues(t *testing.T) {
 		"unknown environment":        {"environment": "staging"},
 		"require key not a bool":     {"require_key_for_reads": "yes"},
 		"origin with a path":         {"cors_origins": "https://ops.example.com/"},
+		"origin on any port":         {"cors_origins": "http://localhost:*"},
 		"not an e-mail":              {"alarm_email": "oncall"},
 		"domain without certificate": {"domain_name": "api.example.com"},
 		"certificate without domain": {"certificate_arn": "arn:aws:acm:eu-west-1:0:certificate/x"},
@@ -708,6 +709,7 @@ type apiMethod struct {
 	authorizer                            bool
 	integration                           string
 	corsMethods                           string // OPTIONS only: Access-Control-Allow-Methods
+	allow, status                         string // ANY only: the mock's Allow header and status
 }
 
 // apiMethods rebuilds the API's resource tree from the template and
@@ -759,6 +761,12 @@ func apiMethods(t *testing.T, tpl template) map[string]apiMethod {
 				m.corsMethods = strings.Trim(render(get(rs[0], "ResponseParameters", "method.response.header.Access-Control-Allow-Methods")), "'")
 			}
 		}
+		if m.method == "ANY" {
+			if rs, ok := get(p, "Integration", "IntegrationResponses").([]any); ok && len(rs) == 1 {
+				m.allow = strings.Trim(render(get(rs[0], "ResponseParameters", "method.response.header.Allow")), "'")
+				m.status = render(get(rs[0], "StatusCode"))
+			}
+		}
 		key := m.method + " " + m.path
 		if _, dup := out[key]; dup {
 			t.Errorf("two methods %s", key)
@@ -790,6 +798,38 @@ func checkRoutes(t *testing.T, tpl template, requireKeyForReads bool) {
 		needs := spec.NeedsAuthorizer(r, requireKeyForReads)
 		if m.authorizer != needs || (m.authorization == "CUSTOM") != needs {
 			t.Errorf("%s (scope %q): authorizer %v (%s), want %v", key, r.Scope, m.authorizer, m.authorization, needs)
+		}
+	}
+	// HEAD on every GET route, as the GET; ANY on every path, 405 with
+	// the Allow header the local gateway sends.
+	for _, r := range routes.Table() {
+		if r.Method != http.MethodGet {
+			continue
+		}
+		key := http.MethodHead + " " + r.Path
+		seen[key] = true
+		m, ok := methods[key]
+		asGET := methods[r.Method+" "+r.Path]
+		if !ok || m.function != asGET.function || m.integration != "AWS_PROXY" || m.authorizer != asGET.authorizer || m.authorization != asGET.authorization {
+			t.Errorf("%s: %+v, want it as the GET: %+v", key, m, asGET)
+		}
+		// One permission lets API Gateway invoke the function for HEAD.
+		fn := "${" + tpl.at(t, spec.LogicalID(r.Function)) + ".Arn}"
+		allowed := false
+		for _, id := range tpl.ofType("AWS::Lambda::Permission") {
+			p := tpl.Resources[id].Properties
+			allowed = allowed || render(p["Principal"]) == "apigateway.amazonaws.com" && render(p["FunctionName"]) == fn &&
+				strings.HasSuffix(render(p["SourceArn"]), "/"+stageName+"/HEAD/*")
+		}
+		if !allowed {
+			t.Errorf("%s: API Gateway may not invoke %s for HEAD", key, r.Function)
+		}
+	}
+	for path, ms := range corsMethods {
+		key := "ANY " + path
+		seen[key] = true
+		if m := methods[key]; m.integration != "MOCK" || m.status != "405" || m.allow != routes.Allow(ms) || m.authorizer {
+			t.Errorf("%s: %+v, want a mock answering 405 with Allow %q", key, m, routes.Allow(ms))
 		}
 	}
 	for path, ms := range corsMethods {
@@ -846,6 +886,9 @@ func checkThrottles(t *testing.T, tpl template) {
 	want := map[string]string{"* /*": "10000/5000 ERROR"}
 	for _, r := range routes.Table() {
 		want[r.Method+" "+r.Path] = fmt.Sprintf("%v/%d ERROR", r.Throttle.RatePerSecond, r.Throttle.Burst)
+		if r.Method == http.MethodGet {
+			want[http.MethodHead+" "+r.Path] = want[r.Method+" "+r.Path] // HEAD is held to its GET's figures
+		}
 	}
 	if !maps.Equal(got, want) {
 		for k, w := range want {

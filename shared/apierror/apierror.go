@@ -26,6 +26,11 @@ const (
 	CodeInternal       = "internal_error"
 	CodeNotImplemented = "not_implemented"
 	CodeUnavailable    = "unavailable"
+	// CodeMethodNotAllowed: the path exists, not with this method (405,
+	// with Allow listing those it has).
+	CodeMethodNotAllowed = "method_not_allowed"
+	// CodeRequestTimeout: the request body did not arrive in time (408).
+	CodeRequestTimeout = "request_timeout"
 )
 
 // Error is the body of an error answer.

@@ -11,6 +11,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/plainview/serverless/shared/cors"
 )
 
 // Environments, the same words as the CDK context "environment".
@@ -30,7 +32,8 @@ type Config struct {
 	// behind API keys too (default false: reads are public).
 	RequireKeyForReads bool
 	// CORSOrigins: CORS_ORIGINS, a comma-separated allow-list of browser
-	// origins, or "*". Default "*" in development, none in production.
+	// origins, or "*". Default in development: pages on this machine
+	// (cors.Loopback, any port); in production none.
 	CORSOrigins string
 }
 
@@ -85,7 +88,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.CORSOrigins = strings.TrimSpace(getenv("CORS_ORIGINS"))
 	if c.CORSOrigins == "" && c.Environment == Development {
-		c.CORSOrigins = "*"
+		c.CORSOrigins = cors.Loopback
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(or(getenv("LOG_LEVEL"), "info"))); err != nil {
 		return c, fmt.Errorf("LOG_LEVEL: %w", err)

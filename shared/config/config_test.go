@@ -13,7 +13,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{Environment: Development, TableName: "plainview", Version: "dev", LogLevel: slog.LevelInfo, CORSOrigins: "*"}
+	want := Config{Environment: Development, TableName: "plainview", Version: "dev", LogLevel: slog.LevelInfo, CORSOrigins: "http://localhost:*, http://127.0.0.1:*"}
 	if c != want {
 		t.Errorf("defaults = %+v, want %+v", c, want)
 	}

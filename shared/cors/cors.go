@@ -37,11 +37,18 @@ const (
 type Policy struct {
 	any     bool
 	origins map[string]bool // lower-case scheme://host[:port]
+	anyPort map[string]bool // lower-case scheme://host of entries scheme://host:*
 }
+
+// Loopback is the development default of CORS_ORIGINS: pages served from
+// this machine, on any port (a front end's dev server picks its own), and
+// nothing else. A page elsewhere must be listed.
+const Loopback = "http://localhost:*, http://127.0.0.1:*"
 
 // Parse reads a comma-separated list of origins, as CORS_ORIGINS holds it.
 // Each entry is scheme://host[:port] with scheme http or https and nothing
-// after the host or port, or "*" for any origin. Spaces around entries are
+// after the host or port, scheme://host:* for that host on any port, or
+// "*" for any origin. Spaces around entries are
 // ignored. An empty (or blank) list allows no origin.
 //
 // An entry with a path, even a lone "/", is an error rather than something
@@ -57,6 +64,20 @@ func Parse(list string) (Policy, error) {
 		entry = strings.TrimSpace(entry)
 		if entry == "*" {
 			p.any = true
+			continue
+		}
+		if host, ok := strings.CutSuffix(entry, ":*"); ok {
+			origin, err := parseOrigin(host)
+			if err != nil {
+				return Policy{}, err
+			}
+			if u, _ := url.Parse(origin); u.Port() != "" {
+				return Policy{}, fmt.Errorf("cors: origin %q: a port and :* both", entry)
+			}
+			if p.anyPort == nil {
+				p.anyPort = map[string]bool{}
+			}
+			p.anyPort[origin] = true
 			continue
 		}
 		origin, err := parseOrigin(entry)
@@ -115,7 +136,33 @@ func (p Policy) Allowed(origin string) bool {
 	// Lower-casing the whole header is the same as folding scheme and host:
 	// the rest of a valid origin is a port, digits only, and an origin with
 	// anything after the port matches no entry either way.
-	return p.origins[strings.ToLower(origin)]
+	origin = strings.ToLower(origin)
+	if p.origins[origin] {
+		return true
+	}
+	if len(p.anyPort) == 0 {
+		return false
+	}
+	return p.anyPort[withoutPort(origin)]
+}
+
+// withoutPort is a lower-case origin without its port, or "" when it is
+// not scheme://host[:port] with a numeric port.
+func withoutPort(origin string) string {
+	u, err := url.Parse(origin)
+	if err != nil || u.Opaque != "" || u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return ""
+	}
+	host := u.Host
+	if port := u.Port(); port != "" {
+		if strings.Trim(port, "0123456789") != "" {
+			return ""
+		}
+		host = strings.TrimSuffix(host, ":"+port)
+	} else if strings.HasSuffix(host, ":") {
+		return ""
+	}
+	return u.Scheme + "://" + host
 }
 
 // Apply adds the CORS headers of an actual (not preflight) answer to h when
@@ -129,7 +176,7 @@ func (p Policy) Allowed(origin string) bool {
 // "*" policy, so the answer names one reader; Vary: Origin keeps a cache
 // from handing that answer to another origin.
 func (p Policy) Apply(h http.Header, origin string) {
-	if !p.any && len(p.origins) == 0 {
+	if !p.any && len(p.origins) == 0 && len(p.anyPort) == 0 {
 		return // no origin is ever granted: the answer does not vary on it
 	}
 	addVaryOrigin(h)

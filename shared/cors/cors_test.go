@@ -250,3 +250,29 @@ func TestPreflightForARefusedOriginChangesNothing(t *testing.T) {
 		wantNoCORSHeaders(t, h)
 	}
 }
+
+func TestAHostOnAnyPortAllowsThatHostOnly(t *testing.T) {
+	p := mustParse(t, cors.Loopback)
+	for _, o := range []string{"http://localhost:5173", "http://localhost:3000", "http://LOCALHOST:8080", "http://127.0.0.1:1", "http://localhost"} {
+		if !p.Allowed(o) {
+			t.Errorf("%s refused by %q", o, cors.Loopback)
+		}
+	}
+	for _, o := range []string{
+		"https://evil.example", "http://evil.example:3000", "https://localhost:3000", // another host, another scheme
+		"http://localhost.evil.example:3000", "http://127.0.0.1.evil.example", "http://localhost:3000/", // look-alikes
+		"http://localhost:30x0", "http://localhost:", "http://user@localhost:3000", "null",
+	} {
+		if p.Allowed(o) {
+			t.Errorf("%s allowed by %q", o, cors.Loopback)
+		}
+	}
+	h := http.Header{}
+	p.Preflight(h, "https://evil.example", []string{http.MethodGet})
+	wantNoCORSHeaders(t, h)
+	for _, bad := range []string{"http://localhost:3000:*", "http://localhost/x:*", "ftp://localhost:*", ":*"} {
+		if _, err := cors.Parse(bad); err == nil {
+			t.Errorf("Parse(%q) accepted", bad)
+		}
+	}
+}

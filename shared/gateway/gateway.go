@@ -35,6 +35,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"runtime/debug"
 	"slices"
 	"time"
@@ -58,6 +59,12 @@ const (
 	DefaultMaxBody int64 = 10 << 20
 	// DefaultTimeout is API Gateway's 29 s integration timeout.
 	DefaultTimeout = 29 * time.Second
+	// DefaultBodyTimeout bounds how long a request body may take to
+	// arrive once its headers have: a client that promises 1,000 bytes and
+	// sends 5 would otherwise hold its connection (and a goroutine) for as
+	// long as it likes. API Gateway's front end does not wait on a body
+	// for ever either; 10 s is our bound (a 64 KiB body at 52 kbit/s).
+	DefaultBodyTimeout = 10 * time.Second
 	// DefaultStage is the stage name of the local stack.
 	DefaultStage = "local"
 )
@@ -83,6 +90,9 @@ type Options struct {
 	Logger  *slog.Logger  // gateway-side failures; default discards
 	MaxBody int64         // bigger request bodies get 413; default API Gateway's 10 MB
 	Timeout time.Duration // the handler's (and the authorizer's) deadline, then 504; default API Gateway's 29 s
+	// BodyTimeout is how long a request body may take to arrive, then
+	// 408 and the connection is closed; default DefaultBodyTimeout.
+	BodyTimeout time.Duration
 
 	// Authorizer runs before the function on every route that needs a key
 	// (see RequireKeyForReads). Without one no route needs a key: every
@@ -120,6 +130,7 @@ type Gateway struct {
 	log       *slog.Logger
 	maxBody   int64
 	timeout   time.Duration
+	bodyWait  time.Duration
 
 	authorizer   AuthorizerHandler
 	authCache    *authCache // nil: no caching
@@ -148,6 +159,7 @@ func New(table []routes.Route, functions map[string]Handler, opts Options) *Gate
 		log:       opts.Logger,
 		maxBody:   opts.MaxBody,
 		timeout:   opts.Timeout,
+		bodyWait:  opts.BodyTimeout,
 
 		authorizer:   opts.Authorizer,
 		authCache:    newAuthCache(opts.AuthorizerCacheTTL),
@@ -178,6 +190,9 @@ func New(table []routes.Route, functions map[string]Handler, opts Options) *Gate
 	if g.timeout <= 0 {
 		g.timeout = DefaultTimeout
 	}
+	if g.bodyWait <= 0 {
+		g.bodyWait = DefaultBodyTimeout
+	}
 	return g
 }
 
@@ -194,22 +209,38 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Amzn-RequestId", ids.request)
 	w.Header().Set("X-Amz-Apigw-Id", ids.extended)
 
+	bodyRead := g.boundBody(w, r, start)
+
 	route, params, ok := routes.Match(g.table, r.Method, r.URL.Path)
+	if !ok && r.Method == http.MethodHead {
+		// HEAD is GET without the body (net/http drops what the function
+		// writes); the stack gives every GET route a HEAD method on AWS.
+		route, params, ok = routes.Match(g.table, http.MethodGet, r.URL.Path)
+	}
 	if !ok {
-		if methods := g.preflightMethods(r); methods != nil {
+		methods := g.resourceMethods(r.URL.Path)
+		switch {
+		case methods != nil && r.Method == http.MethodOptions:
 			// API Gateway answers a preflight itself (a mock integration):
 			// no function, no authorizer, no throttle. An origin the policy
 			// refuses gets the same 204 without CORS headers, and the
 			// browser stops there.
 			g.cors.Preflight(w.Header(), r.Header.Get("Origin"), methods)
 			w.WriteHeader(http.StatusNoContent)
-			return
+		case methods != nil:
+			// A path that exists, with another method: the stack gives
+			// every resource an ANY method answering the same (infra).
+			allow := routes.Allow(methods)
+			w.Header().Set("Allow", allow)
+			g.fail(w, r, http.StatusMethodNotAllowed, apierror.CodeMethodNotAllowed,
+				fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, allow))
+		default:
+			// API Gateway answers MISSING_AUTHENTICATION_TOKEN (403) for
+			// an unknown resource; our stack maps that gateway response to
+			// 404 in the error shape.
+			g.fail(w, r, http.StatusNotFound, apierror.CodeNotFound,
+				fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 		}
-		// API Gateway answers MISSING_AUTHENTICATION_TOKEN (403) for an
-		// unknown resource or method; our stack maps that gateway response
-		// to 404 in the error shape.
-		g.fail(w, r, http.StatusNotFound, apierror.CodeNotFound,
-			fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 		return
 	}
 
@@ -245,11 +276,18 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	body, err := readBody(w, r, g.maxBody)
-	if err != nil {
+	if err == nil {
+		bodyRead()
+	} else {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			g.fail(w, r, http.StatusRequestEntityTooLarge, apierror.CodeTooLarge,
 				fmt.Sprintf("request body is larger than %d bytes", g.maxBody))
+			return
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			g.fail(w, r, http.StatusRequestTimeout, apierror.CodeRequestTimeout,
+				fmt.Sprintf("the request body did not arrive within %s", g.bodyWait))
 			return
 		}
 		// The client went away or sent a broken chunked body: nobody is
@@ -293,13 +331,30 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// preflightMethods returns the methods of the resource an OPTIONS request
-// names, or nil when r is not an OPTIONS request on a path of the table.
-func (g *Gateway) preflightMethods(r *http.Request) []string {
-	if r.Method != http.MethodOptions {
-		return nil
+// boundBody gives a request's body bodyWait from start to arrive, and
+// returns what to call once it has been read whole. Until then the
+// answer closes the connection: net/http reads what is left of an unread
+// body after an answer (a refusal's, say) to keep the connection, and a
+// client sending it slowly would hold it there; under the deadline that
+// read ends, and the connection with it. A server without deadlines (a
+// test recorder) just does not support them.
+func (g *Gateway) boundBody(w http.ResponseWriter, r *http.Request, start time.Time) (read func()) {
+	if r.ContentLength == 0 {
+		return func() {}
 	}
-	res, _, ok := routes.Match(g.resources, http.MethodOptions, r.URL.Path)
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(start.Add(g.bodyWait))
+	w.Header().Set("Connection", "close")
+	return func() {
+		_ = rc.SetReadDeadline(time.Time{})
+		w.Header().Del("Connection")
+	}
+}
+
+// resourceMethods returns the methods of the resource path names (the
+// table's, without OPTIONS), or nil when no path of the table matches.
+func (g *Gateway) resourceMethods(path string) []string {
+	res, _, ok := routes.Match(g.resources, http.MethodOptions, path)
 	if !ok {
 		return nil
 	}

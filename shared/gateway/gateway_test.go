@@ -1,11 +1,13 @@
 package gateway_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -505,8 +507,7 @@ func TestUnknownRouteIs404(t *testing.T) {
 		name, method, path, message string
 	}{
 		{"unknown path", http.MethodGet, "/x", "no route for GET /x"},
-		{"known path, other method", http.MethodDelete, "/valves/v-101", "no route for DELETE /valves/v-101"},
-		{"read-only path, POST", http.MethodPost, "/valves/v-101", "no route for POST /valves/v-101"},
+		{"unknown path, DELETE", http.MethodDelete, "/x", "no route for DELETE /x"},
 		{"empty path parameter", http.MethodGet, "/valves//health", "no route for GET /valves//health"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -514,6 +515,99 @@ func TestUnknownRouteIs404(t *testing.T) {
 
 			if msg := wantError(t, resp, body, http.StatusNotFound, apierror.CodeNotFound); msg != tc.message {
 				t.Errorf("message = %q, want %q", msg, tc.message)
+			}
+			notInvoked(t, got)
+		})
+	}
+}
+
+func TestAKnownPathWithAnotherMethodIs405WithAllow(t *testing.T) {
+	h, got := recorder(ok200)
+	srv := serve(t, every(h), gateway.Options{})
+
+	for _, tc := range []struct {
+		method, path, allow string
+	}{
+		{http.MethodDelete, "/valves/v-101", "GET, HEAD, OPTIONS"},
+		{http.MethodPut, "/valves/v-101", "GET, HEAD, OPTIONS"},
+		{http.MethodPatch, "/incidents", "GET, HEAD, POST, OPTIONS"},
+		{http.MethodPost, "/valves/v-101", "GET, HEAD, OPTIONS"},
+		{http.MethodGet, "/valves/v-101/actuate", "POST, OPTIONS"},
+		{http.MethodHead, "/valves/v-101/actuate", "POST, OPTIONS"},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			resp, body := do(t, newRequest(t, tc.method, srv.URL+tc.path, nil))
+			if a := resp.Header.Get("Allow"); a != tc.allow {
+				t.Errorf("Allow = %q, want %q", a, tc.allow)
+			}
+			if tc.method == http.MethodHead {
+				if resp.StatusCode != http.StatusMethodNotAllowed || len(body) != 0 {
+					t.Errorf("HEAD: %d %q", resp.StatusCode, body)
+				}
+			} else if msg := wantError(t, resp, body, http.StatusMethodNotAllowed, apierror.CodeMethodNotAllowed); !strings.Contains(msg, tc.allow) {
+				t.Errorf("message = %q, want the allowed methods", msg)
+			}
+			notInvoked(t, got)
+		})
+	}
+}
+
+func TestHeadOnAGetRouteIsTheGetWithoutItsBody(t *testing.T) {
+	h, got := recorder(ok200)
+	srv := serve(t, every(h), gateway.Options{})
+	resp, body := do(t, newRequest(t, http.MethodHead, srv.URL+"/valves/v-101", nil))
+	if resp.StatusCode != http.StatusOK || len(body) != 0 {
+		t.Fatalf("HEAD: %d %q", resp.StatusCode, body)
+	}
+	select {
+	case inv := <-got:
+		if inv.ev.HTTPMethod != http.MethodHead || inv.ev.Resource != "/valves/{id}" {
+			t.Errorf("event %s %s", inv.ev.HTTPMethod, inv.ev.Resource)
+		}
+	default:
+		t.Error("the GET route's function was not invoked")
+	}
+}
+
+func TestASlowBodyIs408AndClosesTheConnection(t *testing.T) {
+	h, got := recorder(ok200)
+	srv := serve(t, every(h), gateway.Options{BodyTimeout: 300 * time.Millisecond})
+	for _, c := range []struct {
+		path   string
+		status int
+		code   string
+	}{
+		{"/incidents", http.StatusRequestTimeout, apierror.CodeRequestTimeout},
+		// Refused before its body is read: answered at once, and the
+		// connection still goes within the bound (net/http would wait for
+		// the rest of the body to reuse it).
+		{"/nothing/here", http.StatusNotFound, apierror.CodeNotFound},
+		{"/valves/v-101", http.StatusMethodNotAllowed, apierror.CodeMethodNotAllowed},
+	} {
+		t.Run(c.path, func(t *testing.T) {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			// 1,000 bytes promised, 5 sent.
+			fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"tit", c.path)
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("no answer to a slow body: %v", err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			msg := wantError(t, resp, body, c.status, c.code)
+			if c.status == http.StatusRequestTimeout && !strings.Contains(msg, "300ms") {
+				t.Errorf("message = %q", msg)
+			}
+			if !resp.Close {
+				t.Error("the answer keeps the connection")
+			}
+			if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+				t.Errorf("after the answer: %q, %v; want the connection closed", rest, err)
 			}
 			notInvoked(t, got)
 		})

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/plainview/serverless/shared/apierror"
 )
@@ -49,11 +50,15 @@ func decodeBody(r *http.Request, v any, emptyOK bool) (empty bool, err error) {
 	if r.ContentLength > MaxBody {
 		return false, tooLarge()
 	}
+	if len(r.Header.Values("Content-Type")) > 1 {
+		return false, badRequest("Content-Type is given more than once")
+	}
 	if r.Header.Get("Content-Type") != "application/json" {
 		return decodeBuffered(r, v, emptyOK)
 	}
+	var seen bytes.Buffer // what the decoder read, for strictJSON
 	body := http.MaxBytesReader(nil, r.Body, MaxBody)
-	dec := json.NewDecoder(body)
+	dec := json.NewDecoder(io.TeeReader(body, &seen))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		if errors.Is(err, io.EOF) { // nothing but whitespace
@@ -62,13 +67,141 @@ func decodeBody(r *http.Request, v any, emptyOK bool) (empty bool, err error) {
 		return false, refused(body, err)
 	}
 	// Only JSON whitespace may follow the object: the next token is the end.
+	// Whatever else follows is trailing data, even what is no JSON token
+	// at all (a syntax error to the decoder), as decodeBuffered says.
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		if err == nil {
+		var tooBig *http.MaxBytesError
+		if !errors.As(err, &tooBig) {
 			err = errTrailing
 		}
 		return false, refused(body, err)
 	}
-	return false, nil
+	return false, strictJSON(seen.Bytes())
+}
+
+// strictJSON refuses what encoding/json lets through in a body that
+// decoded: bytes that are not UTF-8 (replaced by U+FFFD), a field given
+// twice (the last would win), a field name in another case ("TITLE" fills
+// title; every field of the API is lower-case snake_case), and a NUL or
+// other control character in a string (only tab, newline and carriage
+// return may be in free text).
+func strictJSON(b []byte) error {
+	if !utf8.Valid(b) || loneSurrogate(b) {
+		return badRequest("body: not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	// Each open object's field names, and whether its next string is a
+	// name; an array pushes nil.
+	type scope struct {
+		names  map[string]bool
+		isName bool
+	}
+	var stack []*scope
+	field := ""
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // the end: Decode has vouched for the syntax
+		}
+		top := (*scope)(nil)
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				stack = append(stack, &scope{names: map[string]bool{}, isName: true})
+				continue
+			case '[':
+				stack = append(stack, nil)
+				continue
+			default:
+				stack = stack[:len(stack)-1]
+			}
+		case string:
+			if top != nil && top.isName {
+				field = t
+				switch {
+				case top.names[t]:
+					return badRequest(fmt.Sprintf("body: field %q is given twice", t))
+				case !snakeCase(t):
+					return badRequest(fmt.Sprintf("body: field %q: field names are lower-case snake_case", t))
+				}
+				top.names[t] = true
+				top.isName = false
+				continue
+			}
+			if strings.ContainsFunc(t, func(r rune) bool { return r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f }) {
+				return badRequest(fmt.Sprintf("body: field %q holds a NUL or another control character", field))
+			}
+		}
+		if top := len(stack); top > 0 && stack[top-1] != nil {
+			stack[top-1].isName = true // a value ended: a name comes next
+		}
+	}
+}
+
+// loneSurrogate reports a \uXXXX escape of half a UTF-16 surrogate pair
+// without its other half, which encoding/json turns into U+FFFD: text
+// that is not Unicode, written as an escape. b is JSON that decoded.
+func loneSurrogate(b []byte) bool {
+	hex4 := func(i int) (rune, bool) { // the code of a \uXXXX at b[i:]
+		if i+6 > len(b) || b[i] != '\\' || b[i+1] != 'u' {
+			return 0, false
+		}
+		var r rune
+		for _, c := range b[i+2 : i+6] {
+			switch {
+			case '0' <= c && c <= '9':
+				r = r<<4 | rune(c-'0')
+			case 'a' <= c && c <= 'f':
+				r = r<<4 | rune(c-'a'+10)
+			case 'A' <= c && c <= 'F':
+				r = r<<4 | rune(c-'A'+10)
+			default:
+				return 0, false
+			}
+		}
+		return r, true
+	}
+	inString := false
+	for i := 0; i < len(b); i++ {
+		switch {
+		case b[i] == '"':
+			inString = !inString
+		case inString && b[i] == '\\':
+			r, ok := hex4(i)
+			switch {
+			case !ok:
+				i++ // a one-letter escape: skip the letter
+			case 0xD800 <= r && r < 0xDC00: // high: a low must follow
+				if low, ok := hex4(i + 6); !ok || low < 0xDC00 || low > 0xDFFF {
+					return true
+				}
+				i += 11
+			case 0xDC00 <= r && r <= 0xDFFF: // a low on its own
+				return true
+			default:
+				i += 5
+			}
+		}
+	}
+	return false
+}
+
+// snakeCase: 1 to 64 of a-z, 0-9 and _.
+func snakeCase(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // errTrailing is data after the body's JSON object.
@@ -117,7 +250,7 @@ func decodeBuffered(r *http.Request, v any, emptyOK bool) (empty bool, err error
 	if len(trimJSONSpace(b[dec.InputOffset():])) != 0 {
 		return false, badRequest("body: " + jsonProblem(errTrailing))
 	}
-	return false, nil
+	return false, strictJSON(b)
 }
 
 // trimJSONSpace trims the whitespace JSON allows between tokens.

@@ -24,6 +24,11 @@ func FuzzDecodeBodies(f *testing.F) {
 		`{"id":"v-200","name":"Bypass D4","location":"km 12.5","estimated_maintenance":"2027-01-01T00:00:00Z","thresholds":{"temperature_warning_c":40}}`,
 		`{"thresholds":null,"estimated_maintenance":null}`, `{"thresholds":{"pressure_offline_pa":"x"}}`,
 		`{"section":"F-Spur","location":"spur"}`, `{"location":null}`,
+		// What encoding/json alone lets through (issue 15): a field twice,
+		// a name in another case, bytes that are not UTF-8, a NUL.
+		`{"title":"a","title":"b","severity":"info"}`, `{"TITLE":"t","severity":"info"}`, `{"\u212Aey":1}`,
+		"{\"title\":\"\xff\xfe\",\"severity\":\"info\"}", `{"title":"a\u0000b","severity":"info"}`,
+		`{"section":"A-North","severity":"minor","location":{"lat":1,"lat":2,"lon":3}}`, `{"title":"\ud800","severity":"info"}`,
 	} {
 		f.Add([]byte(seed), "application/json")
 	}

@@ -39,6 +39,11 @@ var replayedHeaders = []string{"Content-Type", "Location"}
 // stores nothing.
 func (a *API) idempotent(wr writer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.Header.Values("Idempotency-Key")) > 1 {
+			// Which one would count? Two X-API-Key headers are refused too.
+			fail(w, r, badRequest("Idempotency-Key is given more than once"))
+			return
+		}
 		key := r.Header.Get("Idempotency-Key")
 		if key == "" || a.cfg.Idempotency == nil {
 			serveWrite(w, r, wr)

@@ -54,15 +54,18 @@ func (m *memory) PutDeadLetter(context.Context, store.DeadLetter) error {
 	return nil
 }
 
-type acceptLeaks struct{}
+// acceptLeaks takes every report it is handed, and notes them.
+type acceptLeaks struct{ reports []leaks.Report }
 
-func (acceptLeaks) Report(_ context.Context, r leaks.Report) (leaks.Result, error) {
+func (a *acceptLeaks) Report(_ context.Context, r leaks.Report) (leaks.Result, error) {
+	a.reports = append(a.reports, r)
 	return leaks.Result{Alert: domain.Alert{ID: r.ID}}, nil
 }
 
 // FuzzIngest: whatever a device sends on any topic, ingestion never
 // panics, never reports an error a retry could fix (the fake store never
-// fails), and every telemetry message is either stored or dead-lettered.
+// fails), every telemetry message is either stored or dead-lettered, and
+// a leak is reported only by a section's own gauge, on that section.
 func FuzzIngest(f *testing.F) {
 	for _, s := range []struct{ topic, client, payload string }{
 		{"plainview/devices/v-101/telemetry", "v-101", `{"ts":1795000000,"temperature_c":41.5,"pressure_pa":2100000}`},
@@ -77,8 +80,8 @@ func FuzzIngest(f *testing.F) {
 		f.Add(s.topic, s.client, []byte(s.payload))
 	}
 	f.Fuzz(func(t *testing.T, topic, client string, payload []byte) {
-		mem := &memory{}
-		svc := New(mem, acceptLeaks{}, nil, nil, func() time.Time { return time.Unix(1_795_000_000, 0) }, nil)
+		mem, reported := &memory{}, &acceptLeaks{}
+		svc := New(mem, reported, nil, nil, func() time.Time { return time.Unix(1_795_000_000, 0) }, nil)
 		m := rules.NewMessage(topic, client, payload, 1_795_000_000_000)
 		if r, ok := rules.Match(rules.Table(), topic); ok && r.Target == rules.Queue {
 			if failed := svc.HandleBatch(context.Background(), []rules.Message{m}); len(failed) != 0 {
@@ -91,6 +94,12 @@ func FuzzIngest(f *testing.F) {
 		}
 		if err := svc.Handle(context.Background(), m); err != nil {
 			t.Fatalf("Handle(%s, %q) = %v", topic, payload, err)
+		}
+		for _, r := range reported.reports {
+			d, err := mem.Device(context.Background(), client)
+			if err != nil || d.Kind != domain.DeviceGauge || d.Asset != r.Section || r.Reporter != client {
+				t.Fatalf("%s reported a leak on %q", client, r.Section)
+			}
 		}
 	})
 }

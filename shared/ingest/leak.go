@@ -37,6 +37,10 @@ func (s *Service) leak(ctx context.Context, dev domain.Device, payload []byte) e
 		return bad("severity %q is not LOW, MED, HIGH or CRITICAL", l.Severity)
 	case !leakClasses[l.Class]:
 		return bad("class %q is not METHANE, OIL, WATER or UNKNOWN", l.Class)
+	case dev.Kind != domain.DeviceGauge || l.AssetID != dev.Asset:
+		// The broker and the IoT policy let only gauges publish leaks;
+		// which section a report is on is in its payload, checked here.
+		return bad("device %s may report leaks on its own section only, not on %q", dev.ID, l.AssetID)
 	}
 	notes := ""
 	if l.Evidence != nil {

@@ -135,6 +135,9 @@ func (s *Service) CreateValve(ctx context.Context, n NewValve) (domain.Valve, er
 	if err := checkText("location", n.Location, 0, maxLocation); err != nil {
 		return domain.Valve{}, err
 	}
+	if err := checkMaintenance(n.EstimatedMaintenance); err != nil {
+		return domain.Valve{}, err
+	}
 	v := domain.Valve{ID: n.ID, Name: n.Name, Location: n.Location, EstimatedMaintenance: utc(n.EstimatedMaintenance)}
 	if n.Thresholds != nil {
 		th := n.Thresholds.over(domain.DefaultThresholds())
@@ -309,6 +312,9 @@ func (c ValveChange) check() ([]string, error) {
 		fields = append(fields, "location")
 	}
 	if c.EstimatedMaintenance.Set {
+		if err := checkMaintenance(c.EstimatedMaintenance.Value); err != nil {
+			return nil, err
+		}
 		fields = append(fields, "estimated_maintenance")
 	}
 	if c.Thresholds.Set {
@@ -343,6 +349,17 @@ func taken(id string) error {
 
 func retired(kind, id string) error {
 	return &domain.RuleError{Code: kind + "_retired", Message: fmt.Sprintf("%s %s is retired: it keeps its history and takes no change", kind, id)}
+}
+
+// checkMaintenance bounds a maintenance date: a valve in service now was
+// serviced, or will be, within this century. Year 1 or 9999 is a client's
+// bug, and would sort and display as nonsense.
+func checkMaintenance(t *time.Time) error {
+	earliest, latest := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	if t != nil && (t.Before(earliest) || !t.Before(latest)) {
+		return invalid("estimated_maintenance must be from 2000-01-01 to 2099-12-31")
+	}
+	return nil
 }
 
 func invalid(msg string) error { return fmt.Errorf("%w: %s", domain.ErrInvalid, msg) }

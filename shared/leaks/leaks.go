@@ -51,6 +51,12 @@ func New(st Store, n incidents.Notifier, now func() time.Time, log *slog.Logger)
 // MaxNotes bounds free text on an alert.
 const MaxNotes = 2000
 
+// MaxVolumeEstimate bounds a leak's estimated volume, in litres: 100
+// million litres (100,000 m³) is past the largest pipeline spills on
+// record. Without a bound, two estimates of 1e308 summed to +Inf, which
+// no JSON answer can carry (GET /pipeline/health answered 500).
+const MaxVolumeEstimate = 100_000_000
+
 // Report is one leak, as a device or a person reports it.
 type Report struct {
 	ID             string // the device's leak id (deduplicates repeats); empty: a new one
@@ -73,8 +79,8 @@ func (r Report) validate() error {
 		return fmt.Errorf("section must be a section name")
 	case !domain.ValidLeakSeverity(r.Severity):
 		return fmt.Errorf("severity must be minor, major or critical")
-	case r.VolumeEstimate != nil && *r.VolumeEstimate < 0:
-		return fmt.Errorf("volume_estimate must not be negative")
+	case r.VolumeEstimate != nil && !(*r.VolumeEstimate >= 0 && *r.VolumeEstimate <= MaxVolumeEstimate):
+		return fmt.Errorf("volume_estimate must be from 0 to %d litres", MaxVolumeEstimate)
 	case r.Confidence != nil && (*r.Confidence < 0 || *r.Confidence > 1):
 		return fmt.Errorf("confidence must be from 0 to 1")
 	case utf8.RuneCountInString(r.Notes) > MaxNotes:

@@ -10,6 +10,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/plainview/serverless/shared/deviceacl"
 	"github.com/plainview/serverless/shared/domain"
 	"github.com/plainview/serverless/shared/mqttbroker"
 )
@@ -20,11 +21,12 @@ type Login struct {
 	Password string `json:"password"`
 }
 
-// authHook admits the operator, who may watch and publish on every topic,
-// as the AWS console's MQTT test client may, and the cloud side (the
-// functions), which may publish commands to valves as the valves
-// function's IAM role may through the IoT data plane. Devices, with their
-// own rights, arrive with the device inventory.
+// authHook admits the operator, who may watch every topic but publish on
+// none (commands go through the API, with its keys, scopes, idempotency
+// and event log), the cloud side (the functions), which may publish
+// commands to valves as the valves function's IAM role may through the IoT
+// data plane, and the devices of the inventory, with the rights of the IoT
+// policy (shared/deviceacl).
 type authHook struct {
 	mqtt.HookBase
 	operator Login
@@ -39,7 +41,17 @@ type authHook struct {
 func (h *authHook) ID() string { return "plainview-auth" }
 
 func (h *authHook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnPublish
+	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnPacketRead}, []byte{b})
+}
+
+// OnPacketRead refuses a retained message on a command topic, closing
+// the connection: a retained command would reach the valve again at each
+// of its later subscriptions.
+func (h *authHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Type == packets.Publish && pk.FixedHeader.Retain && isCommandTopic(pk.TopicName) {
+		return pk, packets.ErrRejectPacket
+	}
+	return pk, nil
 }
 
 // OnPublish hands what a client published, once its rights are checked,
@@ -63,23 +75,38 @@ func (l Login) matches(pk packets.Packet) bool {
 	return user&pass == 1
 }
 
+// OnConnectAuthenticate admits a known login whose will, if it has one,
+// it would itself be allowed to publish: mochi sends a will without
+// asking the ACL, and IoT Core checks iot:Publish on the will's topic at
+// CONNECT. A retained will on a command topic is refused too.
 func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	if h.operator.matches(pk) || h.cloud.matches(pk) {
-		return true
+	ok := h.operator.matches(pk) || h.cloud.matches(pk)
+	// The ACL knows the operator and the cloud by their user names, so a
+	// device registered under one of them (an admin's slip) must not log
+	// in with it and take its rights.
+	reserved := bytes.Equal(pk.Connect.Username, []byte(h.operator.Username)) || bytes.Equal(pk.Connect.Username, []byte(h.cloud.Username))
+	if !ok && !reserved {
+		_, ok = h.devices.login([]byte(cl.ID), pk.Connect.Username, pk.Connect.Password)
 	}
-	_, ok := h.devices.login([]byte(cl.ID), pk.Connect.Username, pk.Connect.Password)
-	return ok
+	if !ok || !pk.Connect.WillFlag {
+		return ok
+	}
+	return h.OnACLCheck(cl, pk.Connect.WillTopic, true) && !(pk.Connect.WillRetain && isCommandTopic(pk.Connect.WillTopic))
 }
 
 func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	switch {
 	case bytes.Equal(cl.Properties.Username, []byte(h.operator.Username)):
-		return true
+		return !write
 	case bytes.Equal(cl.Properties.Username, []byte(h.cloud.Username)):
 		return write && isCommandTopic(topic)
 	}
 	if d, ok := h.devices.device(string(cl.Properties.Username)); ok && cl.ID == d.ID {
-		return deviceRights(d.Device, topic, write)
+		action := deviceacl.Subscribe
+		if write {
+			action = deviceacl.Publish
+		}
+		return deviceacl.Allowed(d.Device, action, topic)
 	}
 	return false
 }

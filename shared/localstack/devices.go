@@ -107,24 +107,6 @@ func (r *deviceRegistry) device(id string) (DeviceLogin, bool) {
 	return d, ok
 }
 
-// deviceRights is what the IoT policy grants a device: it connects with
-// its own id, publishes only on its own topics and plainview/leaks, and
-// subscribes only to its own command topic.
-func deviceRights(d domain.Device, topic string, write bool) bool {
-	if !write {
-		return d.Kind == domain.DeviceValve && topic == "valves/"+d.ID+"/command"
-	}
-	switch topic {
-	case "plainview/leaks", "plainview/devices/" + d.ID + "/telemetry":
-		return true
-	case "valves/" + d.ID + "/status":
-		return d.Kind == domain.DeviceValve
-	case "pipeline/pressure/" + d.Asset:
-		return d.Kind == domain.DeviceGauge
-	}
-	return false
-}
-
 // login checks a device's login in constant time.
 func (r *deviceRegistry) login(clientID, user, pass []byte) (DeviceLogin, bool) {
 	d, ok := r.device(string(user))

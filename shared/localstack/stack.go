@@ -112,7 +112,7 @@ type Stack struct {
 	// brokerMu guards which broker is current.
 	newBroker func(net.Listener) (*mqttbroker.Broker, error)
 	brokerMu  sync.Mutex
-	metrics   *os.File
+	metrics   *cappedLog
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
 	closeErr  error
@@ -161,7 +161,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 
 	// Metrics (the local stand-in for CloudWatch) and the operators'
 	// channel (the log, where AWS has SNS).
-	if s.metrics, err = os.OpenFile(filepath.Join(cfg.DataDir, "metrics.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600); err != nil {
+	if s.metrics, err = openCappedLog(filepath.Join(cfg.DataDir, "metrics.log"), metricsLogMax); err != nil {
 		return nil, fmt.Errorf("metrics log: %w", err)
 	}
 	emf := metrics.NewEmitter(s.metrics, function.Namespace)

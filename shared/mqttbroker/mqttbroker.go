@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,7 +46,7 @@ func New(ln net.Listener, logger *slog.Logger, hooks ...mqtt.Hook) (*Broker, err
 		Server: mqtt.New(&mqtt.Options{Capabilities: caps, InlineClient: true, Logger: logger}),
 		ln:     &trackingListener{Listener: ln, conns: map[net.Conn]struct{}{}},
 	}
-	for _, h := range append([]mqtt.Hook{&liveness{live: &b.live}}, hooks...) {
+	for _, h := range append([]mqtt.Hook{&liveness{live: &b.live}, new(iotCoreRules)}, hooks...) {
 		if err := b.AddHook(h, nil); err != nil {
 			return nil, err
 		}
@@ -101,6 +102,47 @@ func (h *liveness) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
 	}
 }
 
+// iotCoreRules refuses, before anything is stored or delivered, the
+// publishes IoT Core does not take: QoS 2 (mochi would lower it to QoS 1,
+// acknowledge it and deliver it, while the client, waiting for PUBREC,
+// takes the PUBACK as a failure) and topics a client may not publish to
+// ($SYS/..., wildcards), which mochi drops without an answer, so a QoS 1
+// publisher waits for ever. IoT Core sends no acknowledgement for QoS 2;
+// here the connection is closed, so the client learns at once, as it does
+// for a publish its rights refuse.
+type iotCoreRules struct{ mqtt.HookBase }
+
+func (iotCoreRules) ID() string { return "iot-core-rules" }
+
+func (iotCoreRules) Provides(b byte) bool { return b == mqtt.OnPacketRead }
+
+// OnPacketRead sees each packet of a network client before mochi handles
+// it; ErrRejectPacket closes the connection (and sends the client's will,
+// which its rights were checked for at connect).
+func (iotCoreRules) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if refusal(pk) != "" {
+		return pk, packets.ErrRejectPacket
+	}
+	return pk, nil
+}
+
+// refusal says why IoT Core would refuse a packet a client sent, or "".
+func refusal(pk packets.Packet) string {
+	switch {
+	case pk.FixedHeader.Type == packets.Publish && pk.FixedHeader.Qos > 1:
+		return "QoS 2 is not supported"
+	case pk.FixedHeader.Type == packets.Publish && !publishable(pk.TopicName):
+		return "not a topic a client may publish to"
+	}
+	return ""
+}
+
+// publishable: a topic name without wildcards, outside $SYS. (An empty
+// name with a topic alias is MQTT 5's way to repeat the last topic.)
+func publishable(topic string) bool {
+	return topic == "" || (mqtt.IsValidFilter(topic, true) && !strings.HasPrefix(topic, "$"))
+}
+
 // AllowAll admits every client to every topic: for tests and benchmarks,
 // never for the local stack, which enforces the IoT policy.
 type AllowAll struct{ mqtt.HookBase }
@@ -135,8 +177,27 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 		c.Close()
 		return nil, net.ErrClosed
 	}
-	l.conns[c] = struct{}{}
-	return c, nil
+	tc := &trackedConn{Conn: c, l: l}
+	l.conns[tc] = struct{}{}
+	return tc, nil
+}
+
+// trackedConn leaves its listener's list when closed: otherwise every
+// connection ever accepted (each health check's dial included) would stay
+// in it for the life of the broker.
+type trackedConn struct {
+	net.Conn
+	l    *trackingListener
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		delete(c.l.conns, c)
+		c.l.mu.Unlock()
+	})
+	return c.Conn.Close()
 }
 
 func (l *trackingListener) closeAll() {
@@ -145,6 +206,6 @@ func (l *trackingListener) closeAll() {
 	l.closed = true
 	_ = l.Listener.Close()
 	for c := range l.conns {
-		_ = c.Close()
+		_ = c.(*trackedConn).Conn.Close() // the lock is held: close beneath the tracking
 	}
 }

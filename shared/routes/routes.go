@@ -6,6 +6,7 @@ package routes
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -198,4 +199,19 @@ func matchPath(tmpl, segs []string) (map[string]string, int, bool) {
 		literals++
 	}
 	return params, literals, true
+}
+
+// Allow is the Allow header of a path whose routes have methods: those,
+// HEAD where there is GET, and OPTIONS (the CORS preflight), in a fixed
+// order. The local gateway and API Gateway (infra) answer a method the
+// path does not have with 405 and this.
+func Allow(methods []string) string {
+	all := slices.Clone(methods)
+	if slices.Contains(all, http.MethodGet) {
+		all = append(all, http.MethodHead)
+	}
+	all = append(all, http.MethodOptions)
+	order := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
+	slices.SortFunc(all, func(a, b string) int { return slices.Index(order, a) - slices.Index(order, b) })
+	return strings.Join(slices.Compact(all), ", ")
 }

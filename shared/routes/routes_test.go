@@ -286,3 +286,18 @@ func FuzzMatch(f *testing.F) {
 		}
 	})
 }
+
+func TestAllowListsThePathsMethodsWithHeadAndOptions(t *testing.T) {
+	for _, c := range []struct {
+		methods []string
+		want    string
+	}{
+		{[]string{http.MethodGet}, "GET, HEAD, OPTIONS"},
+		{[]string{http.MethodPost}, "POST, OPTIONS"},
+		{[]string{http.MethodPost, http.MethodGet}, "GET, HEAD, POST, OPTIONS"},
+	} {
+		if got := routes.Allow(c.methods); got != c.want {
+			t.Errorf("Allow(%v) = %q, want %q", c.methods, got, c.want)
+		}
+	}
+}

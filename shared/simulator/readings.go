@@ -126,14 +126,10 @@ func (s *Simulator) pick(choices []weighted) string {
 	return choices[len(choices)-1].value
 }
 
-// leakFrom is a leak reported by d: a gauge reports its own section, a
-// valve one of the seed sections near it.
+// leakFrom is a leak reported by d, a gauge, on its own section: the only
+// leak reports the broker and ingestion take (shared/deviceacl).
 func (s *Simulator) leakFrom(d *device, now time.Time, seq int64) leak {
 	section := d.Asset
-	if d.Kind == domain.DeviceValve {
-		_, sections := domain.SeedInventory()
-		section = sections[s.intN(len(sections))]
-	}
 	// Most leaks are small: mostly LOW, and the volume (litres) grows
 	// with the severity.
 	severity := s.pick([]weighted{{"LOW", 70}, {"MED", 20}, {"HIGH", 8}, {"CRITICAL", 2}})

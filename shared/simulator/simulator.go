@@ -119,6 +119,7 @@ type Simulator struct {
 	opts    Options
 	log     *slog.Logger
 	devices []*device
+	gauges  []*device // the devices that report leaks
 
 	rngMu sync.Mutex // rand.Rand is not safe for concurrent use
 	rng   *rand.Rand
@@ -224,6 +225,9 @@ func New(opts Options) (*Simulator, error) {
 			d.temperatureC, d.pressurePa = valveMeans(dev.ID)
 		}
 		s.devices = append(s.devices, d)
+		if dev.Kind == domain.DeviceGauge {
+			s.gauges = append(s.gauges, d)
+		}
 	}
 	return s, nil
 }
@@ -464,8 +468,8 @@ func (s *Simulator) sendReading(d *device) {
 	s.publish(d, "pipeline/pressure/"+d.Asset, s.gaugePressure(now))
 }
 
-// runLeaks has a random device report a leak, LeakEvery apart on average,
-// until ctx ends.
+// runLeaks has a random gauge report a leak on its section, LeakEvery
+// apart on average, until ctx ends.
 func (s *Simulator) runLeaks(ctx context.Context) {
 	for {
 		t := time.NewTimer(time.Duration(s.exponential() * float64(s.opts.LeakEvery)))
@@ -475,7 +479,10 @@ func (s *Simulator) runLeaks(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		d := s.devices[s.intN(len(s.devices))]
+		if len(s.gauges) == 0 {
+			return
+		}
+		d := s.gauges[s.intN(len(s.gauges))]
 		l := s.leakFrom(d, s.opts.Clock(), s.leakSeq.Add(1))
 		s.log.Info("leak", "device", d.ID, "id", l.ID, "section", l.AssetID, "severity", l.Severity)
 		s.publish(d, "plainview/leaks", l)
