@@ -21,11 +21,8 @@ import (
 	"github.com/plainview/serverless/shared/store"
 )
 
-// ttlAttribute is the table's TTL attribute (docs/data-model.md). The
-// store keeps its name unexported and store.TableDefinition has no TTL
-// (CreateTable takes none), so it is repeated here; the stack's test and
-// the data model name the same word.
-const ttlAttribute = "expires_at"
+// ttlAttribute is the table's TTL attribute (docs/data-model.md).
+const ttlAttribute = store.TTLAttribute
 
 // stack is the Plainview stack while it is built: the parts each later
 // part needs.

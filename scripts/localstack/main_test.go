@@ -371,8 +371,10 @@ func TestEveryAcknowledgedReadingOutlivesAKill(t *testing.T) {
 	if err != nil || count.Count == 0 || len(count.Items) != 0 {
 		t.Errorf("Scan COUNT: %d items counted, %d returned, %v", count.Count, len(count.Items), err)
 	}
-	if _, err := db.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String("plainview")}); err != nil {
-		t.Errorf("DescribeTimeToLive: %v", err)
+	ttl, err := db.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String("plainview")})
+	if err != nil || ttl.TimeToLiveDescription.TimeToLiveStatus != types.TimeToLiveStatusEnabled ||
+		aws.ToString(ttl.TimeToLiveDescription.AttributeName) != store.TTLAttribute {
+		t.Errorf("DescribeTimeToLive: %+v %v", ttl, err)
 	}
 	second.stop(t, os.Interrupt)
 }

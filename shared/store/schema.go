@@ -44,12 +44,28 @@ func TableDefinition(name string) *dynamodb.CreateTableInput {
 	}
 }
 
-// CreateTable creates the table if it does not exist yet.
+// TTLAttribute is the attribute DynamoDB's time to live reads: expired
+// readings and idempotency records (the store also leaves them out of
+// every read, as DynamoDB deletes them days late, and DynamoDB Local
+// never does).
+const TTLAttribute = attrTTL
+
+// CreateTable creates the table if it does not exist yet, with its time
+// to live on TTLAttribute, as the deployed table has it.
 func (s *Store) CreateTable(ctx context.Context) error {
 	_, err := s.db.CreateTable(ctx, TableDefinition(s.table))
 	var inUse *types.ResourceInUseException
-	if err != nil && !errors.As(err, &inUse) {
+	if errors.As(err, &inUse) {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("create table %s: %w", s.table, err)
+	}
+	if _, err := s.db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+		TableName:               aws.String(s.table),
+		TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String(TTLAttribute), Enabled: aws.Bool(true)},
+	}); err != nil {
+		return fmt.Errorf("create table %s: time to live: %w", s.table, err)
 	}
 	return nil
 }
