@@ -30,7 +30,12 @@ func main() {
 		os.Exit(1)
 	}
 	iot := iotdataplane.NewFromConfig(env.AWS, func(o *iotdataplane.Options) {
-		o.BaseEndpoint = aws.String("https://" + os.Getenv("IOT_ENDPOINT"))
+		// The account's own endpoint, unless the SDK's endpoint settings
+		// (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_IOT_DATA_PLANE) name another,
+		// such as an emulator's in tests.
+		if o.BaseEndpoint == nil {
+			o.BaseEndpoint = aws.String("https://" + os.Getenv("IOT_ENDPOINT"))
+		}
 	})
 	lambda.Start(handler(env, publish.NewIoT(iot)))
 }

@@ -4,6 +4,7 @@
 package config
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -122,8 +123,84 @@ func AWS(getenv func(string) string) (aws.Config, error) {
 	if id == "" || secret == "" {
 		return aws.Config{}, fmt.Errorf("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must both be set (Lambda sets them from the function's role)")
 	}
-	return aws.Config{
+	cfg := aws.Config{
 		Region:      region,
 		Credentials: credentials.NewStaticCredentialsProvider(id, secret, getenv("AWS_SESSION_TOKEN")),
-	}, nil
+	}
+	if err := endpoints(getenv, &cfg); err != nil {
+		return aws.Config{}, err
+	}
+	return cfg, nil
+}
+
+// The SDK's standard endpoint settings
+// (https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html):
+// AWS_ENDPOINT_URL for every service, AWS_ENDPOINT_URL_<SERVICE> for one
+// (the SDK's service id in capitals, spaces as underscores), and
+// AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true to ignore both. Tests and local
+// runs point the functions at emulators with them.
+const (
+	envEndpointURL     = "AWS_ENDPOINT_URL"
+	envIgnoreEndpoints = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
+)
+
+// services are the SDK service ids of the clients the functions build;
+// their endpoint settings are checked at start.
+func services() []string {
+	return []string{"DynamoDB", "Secrets Manager", "SNS", "IoT Data Plane"}
+}
+
+// EndpointVariable is the variable that sets one service's endpoint, such
+// as AWS_ENDPOINT_URL_IOT_DATA_PLANE for "IoT Data Plane".
+func EndpointVariable(serviceID string) string {
+	return envEndpointURL + "_" + strings.ReplaceAll(strings.ToUpper(serviceID), " ", "_")
+}
+
+// endpoints adds the endpoint settings to cfg. The default chain
+// (config.LoadDefaultConfig) would read them, but AWS does not use it;
+// a service client asks cfg.ConfigSources for its own endpoint, which
+// envEndpoints answers through getenv.
+func endpoints(getenv func(string) string, cfg *aws.Config) error {
+	switch v := strings.TrimSpace(getenv(envIgnoreEndpoints)); v {
+	case "", "false":
+	case "true":
+		return nil
+	default:
+		return fmt.Errorf("%s must be true or false, not %q", envIgnoreEndpoints, v)
+	}
+	if v := getenv(envEndpointURL); v != "" {
+		if err := checkEndpoint(envEndpointURL, v); err != nil {
+			return err
+		}
+		cfg.BaseEndpoint = aws.String(v)
+	}
+	for _, id := range services() {
+		name := EndpointVariable(id)
+		if err := checkEndpoint(name, getenv(name)); err != nil {
+			return err
+		}
+	}
+	cfg.ConfigSources = append(cfg.ConfigSources, envEndpoints(getenv))
+	return nil
+}
+
+// checkEndpoint refuses a set endpoint that is no http(s) URL with a host.
+func checkEndpoint(name, v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%s %q is not an http(s) URL", name, v)
+	}
+	return nil
+}
+
+// envEndpoints answers a service client's question for its own endpoint
+// (the SDK's ServiceBaseEndpointProvider) from AWS_ENDPOINT_URL_<SERVICE>.
+type envEndpoints func(string) string
+
+func (getenv envEndpoints) GetServiceBaseEndpoint(_ context.Context, serviceID string) (string, bool, error) {
+	v := getenv(EndpointVariable(serviceID))
+	return v, v != "", nil
 }

@@ -4,6 +4,11 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iotdataplane"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -95,6 +100,77 @@ func TestAWSRefusesAnIncompleteSandbox(t *testing.T) {
 		}
 		if err != nil && strings.Contains(err.Error(), "not-a-real-secret") {
 			t.Errorf("the error shows the secret key: %v", err)
+		}
+	}
+}
+
+// A function's clients follow the SDK's standard endpoint settings, as a
+// script's (config.LoadDefaultConfig) do: the general one, then one
+// service's own, which wins for that service.
+func TestAWSHonoursTheStandardEndpointSettings(t *testing.T) {
+	env := map[string]string{
+		"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "ASIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "not-a-real-secret",
+		"AWS_ENDPOINT_URL":                "http://127.0.0.1:4566",
+		"AWS_ENDPOINT_URL_IOT_DATA_PLANE": "http://127.0.0.1:5000",
+	}
+	cfg, err := AWS(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := aws.ToString(sns.NewFromConfig(cfg).Options().BaseEndpoint); got != "http://127.0.0.1:4566" {
+		t.Errorf("SNS endpoint = %q, want the general one", got)
+	}
+	if got := aws.ToString(iotdataplane.NewFromConfig(cfg).Options().BaseEndpoint); got != "http://127.0.0.1:5000" {
+		t.Errorf("IoT data plane endpoint = %q, want its own", got)
+	}
+
+	env["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"] = "true"
+	if cfg, err = AWS(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	for name, got := range map[string]*string{
+		"SNS":            sns.NewFromConfig(cfg).Options().BaseEndpoint,
+		"IoT data plane": iotdataplane.NewFromConfig(cfg).Options().BaseEndpoint,
+	} {
+		if got != nil {
+			t.Errorf("ignoring configured endpoints, %s endpoint = %q, want AWS's", name, *got)
+		}
+	}
+}
+
+func TestAWSWithoutEndpointSettingsCallsAWS(t *testing.T) {
+	env := map[string]string{"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "ASIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "not-a-real-secret"}
+	cfg, err := AWS(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := secretsmanager.NewFromConfig(cfg).Options().BaseEndpoint; got != nil {
+		t.Errorf("Secrets Manager endpoint = %q, want AWS's own", *got)
+	}
+}
+
+func TestAWSRefusesBadEndpointSettings(t *testing.T) {
+	for name, value := range map[string]string{
+		"AWS_ENDPOINT_URL":                    "127.0.0.1:4566", // no scheme
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER":    "ftp://127.0.0.1",
+		"AWS_ENDPOINT_URL_DYNAMODB":           "http://",
+		"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "yes",
+	} {
+		env := map[string]string{"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "ASIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "not-a-real-secret", name: value}
+		_, err := AWS(func(k string) string { return env[k] })
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%q: %v, want an error naming it", name, value, err)
+		}
+	}
+}
+
+func TestEndpointVariable(t *testing.T) {
+	for id, want := range map[string]string{
+		"DynamoDB": "AWS_ENDPOINT_URL_DYNAMODB", "Secrets Manager": "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+		"IoT Data Plane": "AWS_ENDPOINT_URL_IOT_DATA_PLANE", "SQS": "AWS_ENDPOINT_URL_SQS",
+	} {
+		if got := EndpointVariable(id); got != want {
+			t.Errorf("EndpointVariable(%q) = %q, want %q", id, got, want)
 		}
 	}
 }

@@ -1,0 +1,380 @@
+// The artifacts we deploy, run the way Lambda runs them: every function
+// built with `make build`'s flags (for this machine), started under AWS's
+// Lambda Runtime Interface Emulator with the environment the stack gives
+// it, and fed every sample event of events/. The table is a seeded
+// DynamoDB-compatible server, the other AWS APIs moto's server.
+package functions_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	miniserver "github.com/truora/minidyn/server"
+
+	"github.com/plainview/serverless/infra/spec"
+	"github.com/plainview/serverless/shared/auth"
+	"github.com/plainview/serverless/shared/auth/secretstore"
+	"github.com/plainview/serverless/shared/config"
+	"github.com/plainview/serverless/shared/motoserver"
+	"github.com/plainview/serverless/shared/rie"
+	"github.com/plainview/serverless/shared/routes"
+	"github.com/plainview/serverless/shared/store"
+)
+
+// root is the module root, seen from functions/.
+const root = ".."
+
+// exampleKey is the placeholder key of the sample events (events/README.md).
+// The key secret in moto holds it, so the authorizer's answer is the one a
+// real request with a valid key gets.
+const exampleKey = "pv_example_0000000000000000000000000000000000000000000000000000000000000000"
+
+// scheduledEvent is what EventBridge hands the timeouts function, which
+// has no sample file: it runs on a schedule.
+const scheduledEvent = `{"version":"0","id":"53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa","detail-type":"Scheduled Event",` +
+	`"source":"aws.events","account":"000000000000","time":"2026-01-01T00:00:00Z","region":"eu-west-1",` +
+	`"resources":["arn:aws:events:eu-west-1:000000000000:rule/plainview-timeouts"],"detail":{}}`
+
+// answers says, for every sample event, what the function must answer
+// (events/README.md says the same in prose). A sample file without an
+// entry here fails the test.
+var answers = map[string]func(t *testing.T, payload []byte){
+	"reads/get-valve.json": proxy(http.StatusOK, func(t *testing.T, r events.APIGatewayProxyResponse) {
+		var v struct{ ID, Name string }
+		if err := json.Unmarshal([]byte(r.Body), &v); err != nil || v.ID != "v-101" || v.Name != "Wellhead A1" {
+			t.Errorf("valve = %+v (%v), want v-101 Wellhead A1; body %s", v, err, r.Body)
+		}
+	}),
+	"reads/list-valves.json": proxy(http.StatusOK, func(t *testing.T, r events.APIGatewayProxyResponse) {
+		var vs []struct{ ID string }
+		if err := json.Unmarshal([]byte(r.Body), &vs); err != nil {
+			t.Fatalf("body is no array: %v; %s", err, r.Body)
+		}
+		var ids []string
+		for _, v := range vs {
+			ids = append(ids, v.ID)
+		}
+		if want := []string{"v-101", "v-102", "v-103"}; !slices.Equal(ids, want) {
+			t.Errorf("valves %q, want %q", ids, want)
+		}
+	}),
+	"reads/events-since-bad-cursor.json": proxy(http.StatusBadRequest, errorCode("bad_request")),
+	// 202 with the actuation "sent": the command went out through the IoT
+	// data plane (moto's); had the publish failed, the answer is 503.
+	"valves/actuate.json": proxy(http.StatusAccepted, func(t *testing.T, r events.APIGatewayProxyResponse) {
+		var a struct {
+			ActuationID string `json:"actuation_id"`
+			State       string `json:"state"`
+		}
+		if err := json.Unmarshal([]byte(r.Body), &a); err != nil || a.State != "sent" {
+			t.Errorf("actuation %+v (%v), want state sent; body %s", a, err, r.Body)
+		}
+		if loc := header(r, "Location"); loc != "/valves/v-101/actuations/"+a.ActuationID {
+			t.Errorf("Location = %q", loc)
+		}
+	}),
+	"incidents/create-incident.json": proxy(http.StatusCreated, func(t *testing.T, r events.APIGatewayProxyResponse) {
+		var in struct {
+			ID      string `json:"id"`
+			Status  string `json:"status"`
+			Version int    `json:"version"`
+		}
+		if err := json.Unmarshal([]byte(r.Body), &in); err != nil || in.Status != "active" || in.Version != 1 {
+			t.Errorf("incident %+v (%v); body %s", in, err, r.Body)
+		}
+		if loc := header(r, "Location"); loc != "/incidents/"+in.ID {
+			t.Errorf("Location = %q", loc)
+		}
+	}),
+	// The key secret (moto's Secrets Manager) holds the sample's key.
+	"authorizer/request.json": func(t *testing.T, payload []byte) {
+		var resp events.APIGatewayCustomAuthorizerResponse
+		if err := json.Unmarshal(payload, &resp); err != nil {
+			t.Fatalf("no authorizer answer: %v; %s", err, payload)
+		}
+		if len(resp.PolicyDocument.Statement) != 1 || resp.PolicyDocument.Statement[0].Effect != "Allow" {
+			t.Errorf("want one Allow statement: %s", payload)
+		}
+	},
+	// A direct invoke from a topic rule answers nothing.
+	"ingest/leak.json": func(t *testing.T, payload []byte) {
+		if string(payload) != "null" {
+			t.Errorf("answer %s, want null", payload)
+		}
+	},
+	// The bad message of the batch is dead-lettered, so nothing is retried.
+	"ingest/telemetry-batch.json": func(t *testing.T, payload []byte) {
+		var resp events.SQSEventResponse
+		if err := json.Unmarshal(payload, &resp); err != nil || resp.BatchItemFailures == nil || len(resp.BatchItemFailures) != 0 {
+			t.Errorf("answer %s (%v), want an empty batchItemFailures", payload, err)
+		}
+	},
+	"timeouts/" + scheduledName: func(t *testing.T, payload []byte) {
+		if string(payload) != "0" {
+			t.Errorf("answer %s, want 0 (nothing is due in the seed data)", payload)
+		}
+	},
+}
+
+// scheduledName stands for the scheduled event in answers.
+const scheduledName = "(scheduled event)"
+
+func TestSampleEventsUnderTheRuntimeInterfaceEmulator(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	emulator := filepath.Join(dir, "aws-lambda-rie")
+	if err := rie.BuildEmulator(ctx, "go", root, emulator); err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t)
+
+	for _, fn := range spec.Functions() {
+		t.Run(fn.Name, func(t *testing.T) {
+			bootstrap := filepath.Join(dir, fn.Name, "bootstrap")
+			if err := rie.BuildFunction(ctx, "go", root, "./functions/"+fn.Name, bootstrap); err != nil {
+				t.Fatal(err)
+			}
+			samples := sampleEvents(t, fn.Name)
+			endpoint, table := w.table(t)
+			own, err := rie.OwnEnv(fn.Name, fn.Env, w.values(table))
+			if err != nil {
+				t.Fatal(err)
+			}
+			env := append(rie.LambdaEnv("plainview-"+fn.Name, fn.MemoryMB, motoserver.Region, [3]string{"testing", "testing", "testing"}), own...)
+			// The SDK's standard endpoint settings: DynamoDB's own, moto
+			// for every other service.
+			env = append(env, "AWS_ENDPOINT_URL="+w.moto.URL, config.EndpointVariable("DynamoDB")+"="+endpoint)
+			sb, err := rie.Start(ctx, rie.Options{Emulator: emulator, Bootstrap: bootstrap, Env: env, Timeout: fn.Timeout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sb.Close()
+
+			// One sandbox, every event in turn, as a warm execution
+			// environment takes them.
+			for _, s := range samples {
+				name := fn.Name + "/" + s.name
+				check, ok := answers[name]
+				if !ok {
+					t.Errorf("%s: no expected answer in functions/rie_test.go (answers)", name)
+					continue
+				}
+				res, err := sb.Invoke(ctx, s.event)
+				if err != nil {
+					t.Fatalf("%s: %v\n%s", name, err, sb.Output())
+				}
+				if res.Status != http.StatusOK {
+					t.Fatalf("%s: the emulator answered %d: %s\n%s", name, res.Status, res.Payload, sb.Output())
+				}
+				t.Run(s.name, func(t *testing.T) { check(t, res.Payload) })
+			}
+			if _, err := sb.InitDuration(); err != nil {
+				t.Errorf("%v\n%s", err, sb.Output())
+			}
+			checkLogs(t, fn.Name, sb.Output())
+		})
+	}
+}
+
+type sample struct {
+	name  string
+	event []byte
+}
+
+// sampleEvents are the files of events/<fn>/, or the scheduled event for a
+// function that has none.
+func sampleEvents(t *testing.T, fn string) []sample {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(root, "events", fn, "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		return []sample{{scheduledName, []byte(scheduledEvent)}}
+	}
+	var out []sample
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, sample{filepath.Base(f), b})
+	}
+	return out
+}
+
+// Every folder of events/ is a function the stack deploys, and every
+// sample file has its expected answer in answers, and no other.
+func TestEverySampleEventHasAnAnswer(t *testing.T) {
+	dirs, err := os.ReadDir(filepath.Join(root, "events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, fn := range spec.Functions() {
+		names = append(names, fn.Name)
+	}
+	for _, d := range dirs {
+		if d.IsDir() && !slices.Contains(names, d.Name()) {
+			t.Errorf("events/%s: no function of the stack is called %s", d.Name(), d.Name())
+		}
+	}
+	want := map[string]bool{}
+	for _, name := range names {
+		for _, s := range sampleEvents(t, name) {
+			want[name+"/"+s.name] = true
+			if _, ok := answers[name+"/"+s.name]; !ok {
+				t.Errorf("%s/%s: no expected answer in answers", name, s.name)
+			}
+		}
+	}
+	for name := range answers {
+		if !want[name] {
+			t.Errorf("answers names %s, which is no sample event", name)
+		}
+	}
+}
+
+// checkLogs checks what the function wrote: JSON lines only (CloudWatch
+// Logs Insights parses them), besides the emulator's own lines.
+func checkLogs(t *testing.T, fn, out string) {
+	t.Helper()
+	var lines int
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(line, "{") {
+			continue // the emulator's log, START, END, REPORT
+		}
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(line), &doc); err != nil {
+			t.Errorf("%s wrote a line that is no JSON object: %v: %s", fn, err, line)
+		}
+		lines++
+	}
+	if lines == 0 {
+		t.Errorf("%s logged nothing:\n%s", fn, out)
+	}
+}
+
+// world is what the functions reach: tables, and moto for the rest.
+type world struct {
+	moto     *motoserver.Server
+	secretID string
+	topicARN string
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	m := motoserver.Start(t)
+	cfg := m.Config()
+	w := &world{moto: m, secretID: "plainview/api-keys"}
+
+	key, err := auth.KeyFromPlaintext(exampleKey, []string{string(routes.ValvesActuate), string(routes.IncidentsWrite)}, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ring auth.Keyring
+	if err := ring.Add(key); err != nil {
+		t.Fatal(err)
+	}
+	sm := secretsmanager.NewFromConfig(cfg)
+	if _, err := sm.CreateSecret(t.Context(), &secretsmanager.CreateSecretInput{Name: aws.String(w.secretID), SecretString: aws.String("{}")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := secretstore.New(sm, w.secretID).Save(t.Context(), ring); err != nil {
+		t.Fatal(err)
+	}
+	topic, err := sns.NewFromConfig(cfg).CreateTopic(t.Context(), &sns.CreateTopicInput{Name: aws.String("plainview-operators")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.topicARN = aws.ToString(topic.TopicArn)
+	return w
+}
+
+// values are the functions' own variables, as the stack sets them in
+// production, pointed at this world.
+func (w *world) values(table string) map[string]string {
+	return map[string]string{
+		spec.EnvTableName:          table,
+		spec.EnvEnvironment:        "production",
+		spec.EnvVersion:            "rie-test",
+		spec.EnvLogLevel:           "info",
+		spec.EnvRequireKeyForReads: "false",
+		spec.EnvCORSOrigins:        "https://ops.example.com",
+		// The form of an account's endpoint; AWS_ENDPOINT_URL sends the
+		// calls to moto instead.
+		spec.EnvIoTEndpoint:    "a1b2c3d4e5f6g7-ats.iot." + motoserver.Region + ".amazonaws.com",
+		spec.EnvNotifyTopicARN: w.topicARN,
+		spec.EnvKeysSecretID:   w.secretID,
+		spec.EnvKeyCacheTTL:    "60s",
+	}
+}
+
+// table is a created and seeded table of the test's own, and the endpoint
+// of its server: DYNAMODB_ENDPOINT's when set (DynamoDB Local), else a
+// minidyn server of the test's.
+func (w *world) table(t *testing.T) (endpoint, name string) {
+	t.Helper()
+	name = "plainview-rie-" + strings.ToLower(t.Name()[strings.LastIndex(t.Name(), "/")+1:])
+	endpoint = os.Getenv("DYNAMODB_ENDPOINT")
+	if endpoint == "" {
+		srv := httptest.NewServer(miniserver.NewServer())
+		t.Cleanup(srv.Close)
+		endpoint = srv.URL
+	}
+	s := store.New(store.NewClient(store.LocalConfig(), endpoint), name, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := s.CreateTable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Seed(ctx); err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	return endpoint, name
+}
+
+// proxy checks an API Gateway proxy answer: the status, JSON, then more.
+func proxy(status int, more func(*testing.T, events.APIGatewayProxyResponse)) func(*testing.T, []byte) {
+	return func(t *testing.T, payload []byte) {
+		var r events.APIGatewayProxyResponse
+		if err := json.Unmarshal(payload, &r); err != nil {
+			t.Fatalf("no proxy answer: %v; %s", err, payload)
+		}
+		if r.StatusCode != status {
+			t.Fatalf("status %d, want %d; body %s", r.StatusCode, status, r.Body)
+		}
+		if ct := header(r, "Content-Type"); ct != "application/json" {
+			t.Errorf("Content-Type = %q, want application/json", ct)
+		}
+		more(t, r)
+	}
+}
+
+func errorCode(code string) func(*testing.T, events.APIGatewayProxyResponse) {
+	return func(t *testing.T, r events.APIGatewayProxyResponse) {
+		var body struct{ Error struct{ Code, Message string } }
+		if err := json.Unmarshal([]byte(r.Body), &body); err != nil || body.Error.Code != code || body.Error.Message == "" {
+			t.Errorf("error %+v (%v), want code %s with a message", body.Error, err, code)
+		}
+	}
+}
+
+func header(r events.APIGatewayProxyResponse, name string) string {
+	if v := http.Header(r.MultiValueHeaders).Get(name); v != "" {
+		return v
+	}
+	return r.Headers[name]
+}
