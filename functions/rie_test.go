@@ -365,7 +365,9 @@ func proxy(status int, more func(*testing.T, events.APIGatewayProxyResponse)) fu
 
 func errorCode(code string) func(*testing.T, events.APIGatewayProxyResponse) {
 	return func(t *testing.T, r events.APIGatewayProxyResponse) {
-		var body struct{ Error struct{ Code, Message string } }
+		var body struct {
+			Error struct{ Code, Message string }
+		}
 		if err := json.Unmarshal([]byte(r.Body), &body); err != nil || body.Error.Code != code || body.Error.Message == "" {
 			t.Errorf("error %+v (%v), want code %s with a message", body.Error, err, code)
 		}

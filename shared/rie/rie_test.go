@@ -98,7 +98,6 @@ func TestInitDurationParsesTheEmulatorsReport(t *testing.T) {
 	}
 }
 
-
 // running reports whether a process runs: it exists and is no zombie
 // (one that ended, waiting for its parent to reap it).
 func running(pid int) bool {
