@@ -73,7 +73,8 @@ clean: ## remove build output (not the local stack's data: rm -rf .localstack fo
 # runs the Go app in infra/ (`go run .`), which reads the binaries that
 # `make build` leaves in bin/. Context goes in CONTEXT, for example
 #   make deploy CONTEXT="-c environment=production -c cors_origins=https://ops.example.com \
-#     -c alarm_email=oncall@example.com -c iot_endpoint=xxxx-ats.iot.eu-west-1.amazonaws.com"
+#     -c alarm_email=oncall@example.com"
+# (the IoT data endpoint is found at deploy time; -c iot_endpoint=<host> names one instead)
 CONTEXT ?=
 RELEASE ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 CDK     := cd infra && CDK_DISABLE_CLI_TELEMETRY=true JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/customresources"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/plainview/serverless/infra/spec"
@@ -30,14 +31,10 @@ func (st *stack) addFunctions() error {
 		spec.EnvLogLevel:           jsii.String(st.settings.logLevel),
 		spec.EnvRequireKeyForReads: jsii.String(strconv.FormatBool(st.settings.requireKeyForReads)),
 		spec.EnvCORSOrigins:        jsii.String(st.settings.corsOrigins),
-		spec.EnvIoTEndpoint:        jsii.String(st.settings.iotEndpoint),
+		spec.EnvIoTEndpoint:        st.iotEndpoint(),
 		spec.EnvNotifyTopicARN:     st.topic.TopicArn(),
 		spec.EnvKeysSecretID:       st.secret.SecretArn(),
 		spec.EnvKeyCacheTTL:        jsii.String(st.settings.keyCacheTTL.String()),
-	}
-	if st.settings.iotEndpoint == "" {
-		awscdk.Annotations_Of(st.scope).AddWarningV2(jsii.String("plainview:iot-endpoint"), jsii.String(
-			"no iot_endpoint context: the valves function will not start; set it to the output of aws iot describe-endpoint --endpoint-type iot:Data-ATS"))
 	}
 
 	for _, f := range spec.Functions() {
@@ -161,3 +158,44 @@ func (st *stack) grant(name string, role awsiam.Role) error {
 	}
 	return nil
 }
+
+// iotEndpoint is the account's IoT data endpoint, for the valves function:
+// the iot_endpoint context when a deployment names it, else found at
+// deploy time by a custom resource that asks IoT Core (DescribeEndpoint,
+// iot:Data-ATS, the endpoint with Amazon Trust Services certificates), as
+// `aws iot describe-endpoint` would. So no deploy needs the context, and
+// no stack is deployed whose valves function cannot start.
+func (st *stack) iotEndpoint() *string {
+	if st.settings.iotEndpoint != "" {
+		return jsii.String(st.settings.iotEndpoint)
+	}
+	call := &customresources.AwsSdkCall{
+		Service:    jsii.String("@aws-sdk/client-iot"),
+		Action:     jsii.String("DescribeEndpoint"),
+		Parameters: map[string]any{"endpointType": iotDataEndpointType},
+		// The endpoint is the account's, in this region: the same on every
+		// call, so an update never replaces the resource.
+		PhysicalResourceId: customresources.PhysicalResourceId_FromResponse(jsii.String("endpointAddress")),
+	}
+	cr := customresources.NewAwsCustomResource(st.scope, jsii.String("IoTEndpoint"), &customresources.AwsCustomResourceProps{
+		OnCreate: call,
+		OnUpdate: call,
+		// iot:DescribeEndpoint has no resource-level permissions.
+		Policy: customresources.AwsCustomResourcePolicy_FromSdkCalls(&customresources.SdkCallsPolicyOptions{
+			Resources: customresources.AwsCustomResourcePolicy_ANY_RESOURCE(),
+		}),
+		// The SDK of the Lambda runtime: no download from npm at deploy.
+		InstallLatestAwsSdk: jsii.Bool(false),
+		LogGroup: awslogs.NewLogGroup(st.scope, jsii.String("IoTEndpointLogs"), &awslogs.LogGroupProps{
+			Retention:     logRetention,
+			RemovalPolicy: st.removalPolicy(),
+		}),
+	})
+	st.iotEndpointLookup = cr
+	return cr.GetResponseField(jsii.String("endpointAddress"))
+}
+
+// iotDataEndpointType is the IoT data endpoint the SDK's clients trust out
+// of the box (Amazon Trust Services); the legacy iot:Data endpoint has a
+// Symantec certificate.
+const iotDataEndpointType = "iot:Data-ATS"

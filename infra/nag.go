@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
@@ -13,6 +14,10 @@ import (
 // suppressNagFindings records, on each resource it concerns and with its
 // reason, every cdk-nag AwsSolutions finding the stack accepts. Nothing is
 // suppressed stack-wide: a new resource meets every rule afresh.
+// awsCustomResourceProviderID is the construct id aws-cdk-lib gives the
+// singleton function behind AwsCustomResource (its provider).
+const awsCustomResourceProviderID = "AWS679f53fac002430cb0da5b7982bd2287"
+
 func (st *stack) suppressNagFindings() {
 	suppress := func(construct any, id, reason string, appliesTo ...any) {
 		s := &cdknag.NagPackSuppression{Id: jsii.String(id), Reason: jsii.String(reason)}
@@ -86,6 +91,17 @@ func (st *stack) suppressNagFindings() {
 		"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")
 	suppress(st.api, "AwsSolutions-APIG2",
 		"Every handler validates its input strictly (size limits, strict JSON, ids and enums; fuzz-tested) and answers the API's error shape; an API Gateway model would be a second copy of the contract to drift.")
+	if cr := st.iotEndpointLookup; cr != nil {
+		suppress(cr.Node().FindChild(jsii.String("CustomResourcePolicy")), "AwsSolutions-IAM5",
+			"iot:DescribeEndpoint supports no resource-level permissions: the discovery of the account's IoT data endpoint may call it on * and nothing else.",
+			"Resource::*")
+		// The provider is the CDK's one function behind every
+		// AwsCustomResource of the stack, created by the construct.
+		provider := awscdk.Stack_Of(st.scope).Node().FindChild(jsii.String(awsCustomResourceProviderID))
+		suppress(provider.Node().FindChild(jsii.String("ServiceRole")), "AwsSolutions-IAM4",
+			"The CDK's AwsCustomResource provider logs with AWSLambdaBasicExecutionRole, which the construct attaches; it runs once per deploy to look up the IoT endpoint.",
+			"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")
+	}
 	suppress(st.secret, "AwsSolutions-SMG4",
 		"The secret is the keyring of customer API keys (hashes and scopes), not a credential Secrets Manager can rotate: keys are rotated by issuing a new one and revoking the old with scripts/keys.")
 }

@@ -22,7 +22,7 @@ type settings struct {
 	alarmEmail         string // subscribed to the operators' topic when set
 	domainName         string // a custom domain for the API, with certificateARN
 	certificateARN     string
-	iotEndpoint        string // the account's IoT data endpoint, for the valves function
+	iotEndpoint        string // the account's IoT data endpoint, for the valves function; found at deploy time when empty
 	assetsDir          string // where bin/<function>/bootstrap are, relative to infra/
 	version            string // VERSION of every function
 	logLevel           string // LOG_LEVEL of every function
@@ -143,9 +143,6 @@ func readSettings(get func(key string) any) (settings, error) {
 	s.iotEndpoint = str(ctxIoTEndpoint)
 	if strings.Contains(s.iotEndpoint, "/") {
 		fail("context %s %q must be a host name (aws iot describe-endpoint --endpoint-type iot:Data-ATS), without a scheme", ctxIoTEndpoint, s.iotEndpoint)
-	}
-	if s.iotEndpoint == "" && production {
-		fail("production needs context %s: aws iot describe-endpoint --endpoint-type iot:Data-ATS", ctxIoTEndpoint)
 	}
 
 	s.assetsDir = or(str(ctxAssetsDir), defaultAssetsDir)

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/customresources"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -39,6 +40,8 @@ type stack struct {
 	// The device traffic's queues (addDevices).
 	telemetry   awssqs.Queue
 	deadLetters awssqs.Queue
+	// The IoT data endpoint's discovery, when no context names it.
+	iotEndpointLookup customresources.AwsCustomResource
 }
 
 // newStack builds the whole system of one environment.

@@ -97,12 +97,13 @@ func TestStack(t *testing.T) {
 			t.Run("timeouts schedule", func(t *testing.T) { checkTimeoutsSchedule(t, tpl) })
 			t.Run("cdk-nag", func(t *testing.T) { checkNag(t, stack) })
 			t.Run("cfn-lint", func(t *testing.T) { checkLint(t, tpl) })
+			t.Run("iot endpoint", func(t *testing.T) { checkIoTEndpoint(t, tpl, tc.ctx) })
 		})
 	}
 }
 
 func TestProductionRefusesWithoutItsSettings(t *testing.T) {
-	for _, key := range []string{"cors_origins", "alarm_email", "iot_endpoint"} {
+	for _, key := range []string{"cors_origins", "alarm_email"} {
 		t.Run(key, func(t *testing.T) {
 			ctx := productionContext()
 			delete(ctx, key)
@@ -463,8 +464,12 @@ func checkTable(t *testing.T, tpl template, production bool) {
 
 func checkFunctions(t *testing.T, tpl template, ctx map[string]any) {
 	fns := spec.Functions()
-	if got := len(tpl.ofType("AWS::Lambda::Function")); got != len(fns) {
-		t.Errorf("%d functions, want %d (infra/spec)", got, len(fns))
+	want := len(fns)
+	if _, named := ctx["iot_endpoint"]; !named {
+		want++ // the provider of the IoT endpoint's discovery (checkIoTEndpoint)
+	}
+	if got := len(tpl.ofType("AWS::Lambda::Function")); got != want {
+		t.Errorf("%d functions, want %d (infra/spec, and the discovery's provider without iot_endpoint)", got, want)
 	}
 	codes := map[string]string{}
 	roles := map[string]string{}
@@ -522,6 +527,10 @@ func checkFunctions(t *testing.T, tpl template, ctx map[string]any) {
 			spec.EnvNotifyTopicARN:     "${" + tpl.at(t, "Operators") + "}",
 			spec.EnvKeysSecretID:       "${" + tpl.at(t, "ApiKeys") + "}",
 			spec.EnvKeyCacheTTL:        "1m0s",
+		}
+		if _, named := ctx["iot_endpoint"]; !named {
+			// Found at deploy time (checkIoTEndpoint).
+			want[spec.EnvIoTEndpoint] = "${" + tpl.at(t, "IoTEndpoint/Resource/Default") + ".endpointAddress}"
 		}
 		for name, v := range vars {
 			if got := render(v); got != want[name] {
