@@ -13,6 +13,7 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/iotdataplane v1.32.5
 	github.com/aws/aws-sdk-go-v2/service/secretsmanager v1.50.0
 	github.com/aws/aws-sdk-go-v2/service/sns v1.47.10
+	github.com/aws/aws-sdk-go-v2/service/sqs v1.52.11
 	github.com/aws/smithy-go v1.28.9
 	github.com/awslabs/aws-lambda-go-api-proxy v0.16.2
 	github.com/eclipse/paho.mqtt.golang v1.5.1

@@ -2,100 +2,102 @@ package notify_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/plainview/serverless/shared/motoserver"
 	"github.com/plainview/serverless/shared/notify"
 )
 
-const topicARN = "arn:aws:sns:us-east-1:123456789012:plainview-operators"
+// The tests publish to SNS as moto's server plays it, over the wire, and
+// read what the topic delivered from an SQS queue subscribed to it, as an
+// operator's subscription would receive it.
 
-// The Publish answer as the SNS API reference shows it.
-const publishResponse = `<PublishResponse xmlns="https://sns.amazonaws.com/doc/2010-03-31/">
-  <PublishResult>
-    <MessageId>567910cd-659e-55d4-8ccb-5aaf14679dc0</MessageId>
-  </PublishResult>
-  <ResponseMetadata>
-    <RequestId>d74b8436-ae13-5ab4-a9ff-ce54dfea72a0</RequestId>
-  </ResponseMetadata>
-</PublishResponse>`
-
-// newSNSClient returns a real SNS client sending to srv.
-func newSNSClient(srv *httptest.Server) *sns.Client {
-	return sns.New(sns.Options{
-		BaseEndpoint: aws.String(srv.URL),
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-		HTTPClient:   srv.Client(),
-	})
+// topic is an operators' topic with a queue subscribed to it.
+type topic struct {
+	arn   string
+	sns   *sns.Client
+	sqs   *sqs.Client
+	queue string // URL
 }
 
-// snsServer answers every Publish as SNS does and passes the form each
-// request carried to got.
-func snsServer(t *testing.T, got chan<- url.Values) *httptest.Server {
+func newTopic(t *testing.T) *topic {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/" {
-			t.Errorf("request %s %s, want POST /", r.Method, r.URL.Path)
-		}
-		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
-			t.Errorf("Content-Type = %q, want a form", ct)
-		}
-		if auth := r.Header.Get("Authorization"); !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/") ||
-			!strings.Contains(auth, "/us-east-1/sns/aws4_request,") {
-			t.Errorf("Authorization = %q, want SigV4 for sns in us-east-1", auth)
-		}
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			t.Errorf("read body: %v", err)
-		}
-		form, err := url.ParseQuery(string(body))
-		if err != nil {
-			t.Errorf("body %q is not a form: %v", body, err)
-		}
-		got <- form
-		w.Header().Set("Content-Type", "text/xml")
-		io.WriteString(w, publishResponse)
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+	cfg := motoserver.Start(t).Config()
+	tp := &topic{sns: sns.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg)}
+	ctx := t.Context()
+	created, err := tp.sns.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("plainview-operators")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp.arn = aws.ToString(created.TopicArn)
+	q, err := tp.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("operators-inbox")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp.queue = aws.ToString(q.QueueUrl)
+	attrs, err := tp.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tp.sns.Subscribe(ctx, &sns.SubscribeInput{
+		TopicArn: created.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(attrs.Attributes["QueueArn"]),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return tp
+}
+
+// delivered is SNS's envelope of one notification, as a subscribed queue
+// receives it.
+type delivered struct {
+	Type     string
+	TopicArn string
+	Subject  *string
+	Message  string
+}
+
+// next receives the one notification the topic delivered.
+func (tp *topic) next(t *testing.T) delivered {
+	t.Helper()
+	out, err := tp.sqs.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(tp.queue), MaxNumberOfMessages: 10, WaitTimeSeconds: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 1 {
+		t.Fatalf("%d notifications delivered, want 1", len(out.Messages))
+	}
+	m := out.Messages[0]
+	if _, err := tp.sqs.DeleteMessage(t.Context(), &sqs.DeleteMessageInput{QueueUrl: aws.String(tp.queue), ReceiptHandle: m.ReceiptHandle}); err != nil {
+		t.Fatal(err)
+	}
+	var d delivered
+	if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &d); err != nil {
+		t.Fatalf("the delivery is no SNS notification: %v: %s", err, aws.ToString(m.Body))
+	}
+	return d
 }
 
 func TestSNSNotifyPublishesSubjectAndMessageToTheTopic(t *testing.T) {
-	got := make(chan url.Values, 1)
-	n := notify.NewSNS(newSNSClient(snsServer(t, got)), topicARN)
+	t.Parallel()
+	tp := newTopic(t)
+	n := notify.NewSNS(tp.sns, tp.arn)
 
 	const message = "Leak detected on section s-7 at 2026-11-23T20:00:00Z.\nIncident i-42 opened."
 	if err := n.Notify(context.Background(), "Critical: leak on s-7", message); err != nil {
 		t.Fatalf("Notify: %v", err)
 	}
-	form := <-got
-	want := url.Values{
-		"Action":   {"Publish"},
-		"Version":  {"2010-03-31"},
-		"TopicArn": {topicARN},
-		"Subject":  {"Critical: leak on s-7"},
-		"Message":  {message},
-	}
-	for k, v := range want {
-		if form.Get(k) != v[0] {
-			t.Errorf("%s = %q, want %q", k, form.Get(k), v[0])
-		}
-	}
-	for k := range form {
-		if _, ok := want[k]; !ok {
-			t.Errorf("unexpected parameter %s=%q", k, form.Get(k))
-		}
+	d := tp.next(t)
+	if d.Type != "Notification" || d.TopicArn != tp.arn || aws.ToString(d.Subject) != "Critical: leak on s-7" || d.Message != message {
+		t.Errorf("delivered %+v (subject %q), want the subject and message on the topic", d, aws.ToString(d.Subject))
 	}
 }
 
@@ -103,10 +105,13 @@ func TestSNSNotifyPublishesSubjectAndMessageToTheTopic(t *testing.T) {
 // with a letter, digit or punctuation mark, with no line breaks or control
 // characters. Notify makes any subject so rather than lose the page.
 func TestSNSNotifySendsOnlySubjectsSNSTakes(t *testing.T) {
+	t.Parallel()
+	tp := newTopic(t)
+	n := notify.NewSNS(tp.sns, tp.arn)
 	long := strings.Repeat("x", 120)
 	for _, tc := range []struct {
 		name, subject string
-		want          string // "" means no Subject parameter
+		want          string // "" means no subject
 	}{
 		{"plain", "Critical: leak on s-7", "Critical: leak on s-7"},
 		{"line breaks and tabs", "Critical:\r\nleak\ton s-7\n", "Critical: leak on s-7"},
@@ -119,47 +124,28 @@ func TestSNSNotifySendsOnlySubjectsSNSTakes(t *testing.T) {
 		{"empty", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := make(chan url.Values, 1)
-			n := notify.NewSNS(newSNSClient(snsServer(t, got)), topicARN)
 			if err := n.Notify(context.Background(), tc.subject, "message"); err != nil {
 				t.Fatalf("Notify: %v", err)
 			}
-			form := <-got
-			subject, sent := form["Subject"]
-			switch {
-			case tc.want == "" && sent:
-				t.Errorf("Subject = %q, want none", subject)
-			case tc.want != "" && form.Get("Subject") != tc.want:
-				t.Errorf("Subject = %q, want %q", form.Get("Subject"), tc.want)
+			d := tp.next(t)
+			if got := aws.ToString(d.Subject); got != tc.want {
+				t.Errorf("Subject = %q, want %q", got, tc.want)
 			}
-			if s := form.Get("Subject"); len(s) >= 100 {
-				t.Errorf("Subject has %d characters, SNS takes under 100", len(s))
+			if d.Message != "message" {
+				t.Errorf("Message = %q", d.Message)
 			}
 		})
 	}
 }
 
 func TestSNSNotifyReportsServiceErrors(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/xml")
-		w.WriteHeader(http.StatusNotFound)
-		io.WriteString(w, `<ErrorResponse xmlns="https://sns.amazonaws.com/doc/2010-03-31/">
-  <Error>
-    <Type>Sender</Type>
-    <Code>NotFound</Code>
-    <Message>Topic does not exist</Message>
-  </Error>
-  <RequestId>9dd01905-5012-5f99-8663-4b3ecd0dfaef</RequestId>
-</ErrorResponse>`)
-	}))
-	defer srv.Close()
+	t.Parallel()
+	tp := newTopic(t)
+	missing := strings.Replace(tp.arn, "plainview-operators", "nobody", 1)
 
-	err := notify.NewSNS(newSNSClient(srv), topicARN).Notify(context.Background(), "Critical", "message")
+	err := notify.NewSNS(tp.sns, missing).Notify(context.Background(), "Critical", "message")
 	var notFound *types.NotFoundException
-	if !errors.As(err, &notFound) {
-		t.Fatalf("Notify = %v, want the service's NotFound error", err)
-	}
-	if notFound.ErrorMessage() != "Topic does not exist" {
-		t.Errorf("message = %q, want the service's", notFound.ErrorMessage())
+	if !errors.As(err, &notFound) || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("Notify = %v, want the service's NotFound, naming the topic", err)
 	}
 }
