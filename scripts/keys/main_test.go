@@ -8,16 +8,15 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/plainview/serverless/shared/auth"
 	"github.com/plainview/serverless/shared/auth/secretstore"
+	"github.com/plainview/serverless/shared/motoserver"
 )
 
 var testNow = time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
@@ -163,37 +162,18 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
-// memorySecrets is Secrets Manager holding one secret in memory.
-type memorySecrets struct {
-	mu    sync.Mutex
-	id    string
-	value string
-}
-
-func (m *memorySecrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if aws.ToString(in.SecretId) != m.id {
-		return nil, &types.ResourceNotFoundException{Message: aws.String("Secrets Manager can't find the specified secret.")}
-	}
-	return &secretsmanager.GetSecretValueOutput{Name: in.SecretId, SecretString: aws.String(m.value)}, nil
-}
-
-func (m *memorySecrets) PutSecretValue(_ context.Context, in *secretsmanager.PutSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if aws.ToString(in.SecretId) != m.id {
-		return nil, &types.ResourceNotFoundException{Message: aws.String("Secrets Manager can't find the specified secret.")}
-	}
-	m.value = aws.ToString(in.SecretString)
-	return &secretsmanager.PutSecretValueOutput{Name: in.SecretId}, nil
-}
-
+// With -secret-id the commands work on the Secrets Manager secret, here
+// moto's, reached as a person's run reaches AWS: the SDK's default
+// configuration, pointed at moto by the standard endpoint setting.
 func TestSecretID(t *testing.T) {
-	sm := &memorySecrets{id: "plainview/api-keys", value: `{"keys":[]}`}
-	d := deps{
-		now:     func() time.Time { return testNow },
-		secrets: func(context.Context) (secretstore.API, error) { return sm, nil },
+	moto := motoserver.Start(t)
+	moto.Setenv(t)
+	d := deps{now: func() time.Time { return testNow }, secrets: awsSecrets}
+	sm := secretsmanager.NewFromConfig(moto.Config())
+	if _, err := sm.CreateSecret(t.Context(), &secretsmanager.CreateSecretInput{
+		Name: aws.String("plainview/api-keys"), SecretString: aws.String(`{"keys":[]}`),
+	}); err != nil {
+		t.Fatal(err)
 	}
 	// The default key file must stay untouched: run from a folder of our own.
 	t.Chdir(t.TempDir())
