@@ -3,17 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,260 +20,205 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iot"
+	"github.com/aws/aws-sdk-go-v2/service/iot/types"
 
 	"github.com/plainview/serverless/infra/spec"
 	"github.com/plainview/serverless/shared/domain"
 	"github.com/plainview/serverless/shared/dynamotest"
+	"github.com/plainview/serverless/shared/motoserver"
 	"github.com/plainview/serverless/shared/store"
 )
 
-// fakeIoT answers the IoT control plane's REST-JSON calls that
-// provisioning makes, as the service documents them (paths, methods,
-// query and header bindings, error type in X-Amzn-ErrorType), and keeps
-// the registry they change. fail names an operation to answer with an
-// AWS error instead.
-type fakeIoT struct {
-	t    *testing.T
-	mu   sync.Mutex
-	fail map[string]string // operation -> error type
+// The tests provision against AWS IoT's control plane as moto's server
+// plays it, over the wire. A recording wrapper counts the calls (some
+// refusals must come before AWS is asked) and can make one operation fail,
+// to test the clean-up of a half-done registration: a fault moto would
+// not produce, in logic that is ours, not moto's.
 
-	calls    []string
-	things   map[string]thing
-	certs    map[string]string   // id -> status
-	policies map[string][]string // policy -> targets
-	nextCert int
-
-	// inventory is the table the command reads the device from: the
-	// seed, in a real (local) DynamoDB.
+// world is moto's IoT with what the development stack creates (the
+// thing type and the device policy), and the inventory table, seeded.
+type world struct {
+	iot       *iot.Client
+	rec       *recorder
 	inventory *store.Store
 }
 
-type thing struct {
-	Type       string
-	Attributes map[string]string
-	Principals []string
-}
-
-const (
-	fakeEndpoint = "a1b2c3-ats.iot.eu-west-1.amazonaws.com"
-	arnPrefix    = "arn:aws:iot:eu-west-1:000000000000:"
-)
-
-func newFakeIoT(t *testing.T) *fakeIoT {
+func newWorld(t *testing.T) *world {
+	t.Helper()
 	inv := dynamotest.Store(t)
 	if err := inv.Seed(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	return &fakeIoT{t: t, fail: map[string]string{}, things: map[string]thing{}, certs: map[string]string{},
-		policies: map[string][]string{spec.DevicePolicyName("development"): nil}, inventory: inv}
+	c := iot.NewFromConfig(motoserver.Start(t).Config())
+	if _, err := c.CreateThingType(t.Context(), &iot.CreateThingTypeInput{ThingTypeName: aws.String(spec.ThingTypeName("development"))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreatePolicy(t.Context(), &iot.CreatePolicyInput{
+		PolicyName:     aws.String(spec.DevicePolicyName("development")),
+		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}`),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return &world{iot: c, rec: &recorder{IoTAPI: c, fail: map[string]error{}}, inventory: inv}
 }
 
-func (f *fakeIoT) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	thingPath := regexp.MustCompile(`^/things/([^/]+)$`)
-	principalsPath := regexp.MustCompile(`^/things/([^/]+)/principals$`)
-	policyPath := regexp.MustCompile(`^/target-policies/([^/]+)$`)
-	certPath := regexp.MustCompile(`^/certificates/([^/]+)$`)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	// Every call the real SDK sends is signed for the iot service.
-	if !strings.Contains(r.Header.Get("Authorization"), "/iot/aws4_request") {
-		f.t.Errorf("%s %s: not signed for iot: %q", r.Method, r.URL.Path, r.Header.Get("Authorization"))
-	}
-	body, _ := io.ReadAll(r.Body)
-	var in map[string]any
-	if len(body) > 0 {
-		if err := json.Unmarshal(body, &in); err != nil {
-			f.t.Errorf("%s %s: body %q is not JSON", r.Method, r.URL.Path, body)
-		}
-	}
-	p, q := r.URL.Path, r.URL.Query()
-	op := ""
-	var m []string
-	switch {
-	case r.Method == http.MethodGet && p == "/endpoint":
-		op = "DescribeEndpoint"
-	case r.Method == http.MethodPost && p == "/keys-and-certificate":
-		op = "CreateKeysAndCertificate"
-	case thingPath.MatchString(p):
-		m = thingPath.FindStringSubmatch(p)
-		op = map[string]string{http.MethodGet: "DescribeThing", http.MethodPost: "CreateThing"}[r.Method]
-	case principalsPath.MatchString(p):
-		m = principalsPath.FindStringSubmatch(p)
-		op = map[string]string{http.MethodGet: "ListThingPrincipals", http.MethodPut: "AttachThingPrincipal"}[r.Method]
-	case policyPath.MatchString(p):
-		m = policyPath.FindStringSubmatch(p)
-		op = map[string]string{http.MethodPut: "AttachPolicy", http.MethodPost: "DetachPolicy"}[r.Method]
-	case certPath.MatchString(p):
-		m = certPath.FindStringSubmatch(p)
-		op = map[string]string{http.MethodPut: "UpdateCertificate", http.MethodDelete: "DeleteCertificate"}[r.Method]
-	}
-	if op == "" {
-		f.t.Errorf("unexpected call %s %s", r.Method, r.URL)
-		awsError(w, http.StatusBadRequest, "InvalidRequestException", "unknown operation")
-		return
-	}
-	f.calls = append(f.calls, op)
-	if typ, ok := f.fail[op]; ok {
-		awsError(w, http.StatusForbidden, typ, "injected failure of "+op)
-		return
-	}
+func (w *world) client(context.Context) (IoTAPI, error) { return w.rec, nil }
 
-	switch op {
-	case "DescribeEndpoint":
-		if got := q.Get("endpointType"); got != "iot:Data-ATS" {
-			f.t.Errorf("endpointType %q, want iot:Data-ATS", got)
-		}
-		reply(w, map[string]any{"endpointAddress": fakeEndpoint})
-	case "DescribeThing":
-		th, ok := f.things[m[1]]
-		if !ok {
-			awsError(w, http.StatusNotFound, "ResourceNotFoundException", "Thing "+m[1]+" cannot be found.")
-			return
-		}
-		reply(w, map[string]any{"thingName": m[1], "thingArn": arnPrefix + "thing/" + m[1], "thingTypeName": th.Type, "attributes": th.Attributes})
-	case "CreateThing":
-		if _, ok := f.things[m[1]]; ok {
-			awsError(w, http.StatusConflict, "ResourceAlreadyExistsException", "exists")
-			return
-		}
-		var req struct {
-			ThingTypeName    string `json:"thingTypeName"`
-			AttributePayload struct {
-				Attributes map[string]string `json:"attributes"`
-			} `json:"attributePayload"`
-		}
-		_ = json.Unmarshal(body, &req)
-		f.things[m[1]] = thing{Type: req.ThingTypeName, Attributes: req.AttributePayload.Attributes}
-		reply(w, map[string]any{"thingName": m[1], "thingArn": arnPrefix + "thing/" + m[1], "thingId": "id-" + m[1]})
-	case "ListThingPrincipals":
-		th, ok := f.things[m[1]]
-		if !ok {
-			awsError(w, http.StatusNotFound, "ResourceNotFoundException", "no thing")
-			return
-		}
-		// One principal a page, so a listing of several takes pages.
-		start := 0
-		if tok := q.Get("nextToken"); tok != "" {
-			start, _ = strconv.Atoi(tok)
-		}
-		out := map[string]any{"principals": th.Principals[start:min(start+1, len(th.Principals))]}
-		if start+1 < len(th.Principals) {
-			out["nextToken"] = strconv.Itoa(start + 1)
-		}
-		reply(w, out)
-	case "CreateKeysAndCertificate":
-		if q.Get("setAsActive") != "true" {
-			f.t.Errorf("certificate created with setAsActive=%q", q.Get("setAsActive"))
-		}
-		f.nextCert++
-		id := fmt.Sprintf("cert%04d", f.nextCert)
-		f.certs[id] = "ACTIVE"
-		reply(w, map[string]any{
-			"certificateArn": arnPrefix + "cert/" + id, "certificateId": id,
-			"certificatePem": "-----BEGIN CERTIFICATE-----\n" + id + "\n-----END CERTIFICATE-----\n",
-			"keyPair":        map[string]any{"PublicKey": "public " + id, "PrivateKey": "-----BEGIN RSA PRIVATE KEY-----\n" + id + "\n-----END RSA PRIVATE KEY-----\n"},
-		})
-	case "AttachPolicy", "DetachPolicy":
-		targets, ok := f.policies[m[1]]
-		if !ok {
-			awsError(w, http.StatusNotFound, "ResourceNotFoundException", "Policy "+m[1]+" cannot be found.")
-			return
-		}
-		target, _ := in["target"].(string)
-		if op == "AttachPolicy" {
-			f.policies[m[1]] = append(targets, target)
-		} else {
-			f.policies[m[1]] = remove(targets, target)
-		}
-		w.WriteHeader(http.StatusOK)
-	case "AttachThingPrincipal":
-		th, ok := f.things[m[1]]
-		if !ok {
-			awsError(w, http.StatusNotFound, "ResourceNotFoundException", "no thing")
-			return
-		}
-		th.Principals = append(th.Principals, r.Header.Get("X-Amzn-Principal"))
-		f.things[m[1]] = th
-		reply(w, map[string]any{})
-	case "UpdateCertificate":
-		f.certs[m[1]] = q.Get("newStatus")
-		w.WriteHeader(http.StatusOK)
-	case "DeleteCertificate":
-		if f.certs[m[1]] != "INACTIVE" {
-			awsError(w, http.StatusConflict, "CertificateStateException", "only an inactive certificate can be deleted")
-			return
-		}
-		delete(f.certs, m[1])
-		w.WriteHeader(http.StatusOK)
-	}
-}
-
-func remove(s []string, v string) []string {
-	var out []string
-	for _, e := range s {
-		if e != v {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-func reply(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func awsError(w http.ResponseWriter, status int, typ, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Amzn-ErrorType", typ)
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"message": msg})
-}
-
-// client is the real SDK client pointed at the fake.
-func (f *fakeIoT) client(t *testing.T) func(context.Context) (IoTAPI, error) {
-	srv := httptest.NewServer(f)
-	t.Cleanup(srv.Close)
-	return func(context.Context) (IoTAPI, error) {
-		return iot.New(iot.Options{
-			Region:       "eu-west-1",
-			BaseEndpoint: aws.String(srv.URL),
-			Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
-			// One attempt: an injected failure is the answer, not a retry.
-			RetryMaxAttempts: 1,
-		}), nil
-	}
-}
-
-func provision(t *testing.T, f *fakeIoT, client func(context.Context) (IoTAPI, error), args ...string) (string, error) {
+func provision(t *testing.T, w *world, args ...string) (string, error) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	err := run(t.Context(), args, &stdout, &stderr, client, func(context.Context) (Inventory, error) { return f.inventory, nil })
+	err := run(t.Context(), args, &stdout, &stderr, w.client, func(context.Context) (Inventory, error) { return w.inventory, nil })
 	return stdout.String(), err
 }
 
+// principals lists what is attached to the thing, as IoT says.
+func (w *world) principals(t *testing.T, thing string) []string {
+	t.Helper()
+	out, err := w.iot.ListThingPrincipals(t.Context(), &iot.ListThingPrincipalsInput{ThingName: aws.String(thing)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Principals
+}
+
+// policyTargets lists what the device policy is attached to.
+func (w *world) policyTargets(t *testing.T, environment string) []string {
+	t.Helper()
+	out, err := w.iot.ListTargetsForPolicy(t.Context(), &iot.ListTargetsForPolicyInput{PolicyName: aws.String(spec.DevicePolicyName(environment))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Targets
+}
+
+// certificates lists the account's certificates.
+func (w *world) certificates(t *testing.T) []types.Certificate {
+	t.Helper()
+	out, err := w.iot.ListCertificates(t.Context(), &iot.ListCertificatesInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Certificates
+}
+
+// recorder passes every call to IoT, noting its name; an operation named
+// in fail answers that error instead.
+type recorder struct {
+	IoTAPI
+	mu    sync.Mutex
+	calls []string
+	fail  map[string]error
+}
+
+func (r *recorder) call(op string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, op)
+	return r.fail[op]
+}
+
+func (r *recorder) Calls() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.calls...)
+}
+
+func (r *recorder) DescribeEndpoint(ctx context.Context, in *iot.DescribeEndpointInput, o ...func(*iot.Options)) (*iot.DescribeEndpointOutput, error) {
+	if err := r.call("DescribeEndpoint"); err != nil {
+		return nil, err
+	}
+	return r.IoTAPI.DescribeEndpoint(ctx, in, o...)
+}
+
+func (r *recorder) DescribeThing(ctx context.Context, in *iot.DescribeThingInput, o ...func(*iot.Options)) (*iot.DescribeThingOutput, error) {
+	if err := r.call("DescribeThing"); err != nil {
+		return nil, err
+	}
+	return r.IoTAPI.DescribeThing(ctx, in, o...)
+}
+
+func (r *recorder) CreateThing(ctx context.Context, in *iot.CreateThingInput, o ...func(*iot.Options)) (*iot.CreateThingOutput, error) {
+	if err := r.call("CreateThing"); err != nil {
+		return nil, err
+	}
+	return r.IoTAPI.CreateThing(ctx, in, o...)
+}
+
+func (r *recorder) ListThingPrincipals(ctx context.Context, in *iot.ListThingPrincipalsInput, o ...func(*iot.Options)) (*iot.ListThingPrincipalsOutput, error) {
+	if err := r.call("ListThingPrincipals"); err != nil {
+		return nil, err
+	}
+	return r.IoTAPI.ListThingPrincipals(ctx, in, o...)
+}
+
+func (r *recorder) CreateKeysAndCertificate(ctx context.Context, in *iot.CreateKeysAndCertificateInput, o ...func(*iot.Options)) (*iot.CreateKeysAndCertificateOutput, error) {
+	if err := r.call("CreateKeysAndCertificate"); err != nil {
+		return nil, err
+	}
+	return r.IoTAPI.CreateKeysAndCertificate(ctx, in, o...)
+}
+
+func (r *recorder) AttachPolicy(ctx context.Context, in *iot.AttachPolicyInput, o ...func(*iot.Options)) (*iot.AttachPolicyOutput, error) {
+	if err := r.call("AttachPolicy"); err != nil {
+		return nil, err
+	}
+	return r.IoTAPI.AttachPolicy(ctx, in, o...)
+}
+
+func (r *recorder) AttachThingPrincipal(ctx context.Context, in *iot.AttachThingPrincipalInput, o ...func(*iot.Options)) (*iot.AttachThingPrincipalOutput, error) {
+	if err := r.call("AttachThingPrincipal"); err != nil {
+		return nil, err
+	}
+	return r.IoTAPI.AttachThingPrincipal(ctx, in, o...)
+}
+
+func (r *recorder) DetachPolicy(ctx context.Context, in *iot.DetachPolicyInput, o ...func(*iot.Options)) (*iot.DetachPolicyOutput, error) {
+	if err := r.call("DetachPolicy"); err != nil {
+		return nil, err
+	}
+	return r.IoTAPI.DetachPolicy(ctx, in, o...)
+}
+
+func (r *recorder) UpdateCertificate(ctx context.Context, in *iot.UpdateCertificateInput, o ...func(*iot.Options)) (*iot.UpdateCertificateOutput, error) {
+	if err := r.call("UpdateCertificate"); err != nil {
+		return nil, err
+	}
+	return r.IoTAPI.UpdateCertificate(ctx, in, o...)
+}
+
+func (r *recorder) DeleteCertificate(ctx context.Context, in *iot.DeleteCertificateInput, o ...func(*iot.Options)) (*iot.DeleteCertificateOutput, error) {
+	if err := r.call("DeleteCertificate"); err != nil {
+		return nil, err
+	}
+	return r.IoTAPI.DeleteCertificate(ctx, in, o...)
+}
+
 func TestProvisionRegistersTheDeviceAndWritesWhatTheSimulatorNeeds(t *testing.T) {
-	f := newFakeIoT(t)
-	client := f.client(t)
+	t.Parallel()
+	w := newWorld(t)
 	out := filepath.Join(t.TempDir(), "v-101")
 
-	stdout, err := provision(t, f, client, "-device", "v-101", "-out", out)
+	stdout, err := provision(t, w, "-device", "v-101", "-out", out)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	th, ok := f.things["v-101"]
-	if !ok || th.Type != spec.ThingTypeName("development") || th.Attributes[spec.ThingAttrKind] != "valve" || th.Attributes[spec.ThingAttrAsset] != "v-101" {
-		t.Fatalf("thing = %+v, %v", th, ok)
+	th, err := w.iot.DescribeThing(t.Context(), &iot.DescribeThingInput{ThingName: aws.String("v-101")})
+	if err != nil || aws.ToString(th.ThingTypeName) != spec.ThingTypeName("development") ||
+		th.Attributes[spec.ThingAttrKind] != "valve" || th.Attributes[spec.ThingAttrAsset] != "v-101" {
+		t.Fatalf("thing = %+v, %v", th, err)
 	}
-	certArn := arnPrefix + "cert/cert0001"
-	if got := f.policies[spec.DevicePolicyName("development")]; len(got) != 1 || got[0] != certArn {
+	certs := w.certificates(t)
+	if len(certs) != 1 || certs[0].Status != types.CertificateStatusActive {
+		t.Fatalf("certificates %+v, want one, active", certs)
+	}
+	certArn := aws.ToString(certs[0].CertificateArn)
+	if got := w.policyTargets(t, "development"); len(got) != 1 || got[0] != certArn {
 		t.Errorf("policy targets %v, want [%s]", got, certArn)
 	}
-	if len(th.Principals) != 1 || th.Principals[0] != certArn {
-		t.Errorf("thing principals %v, want [%s]", th.Principals, certArn)
+	if got := w.principals(t, "v-101"); len(got) != 1 || got[0] != certArn {
+		t.Errorf("thing principals %v, want [%s]", got, certArn)
 	}
 
 	key, err := os.Stat(filepath.Join(out, keyFile))
@@ -284,10 +228,18 @@ func TestProvisionRegistersTheDeviceAndWritesWhatTheSimulatorNeeds(t *testing.T)
 	if dir, _ := os.Stat(out); dir.Mode().Perm() != 0o700 {
 		t.Errorf("output folder mode %v, want 0700", dir.Mode().Perm())
 	}
-	for name, want := range map[string]string{keyFile: "RSA PRIVATE KEY-----\ncert0001\n", certFile: "CERTIFICATE-----\ncert0001\n"} {
-		if b, err := os.ReadFile(filepath.Join(out, name)); err != nil || !strings.Contains(string(b), want) {
-			t.Errorf("%s = %q, %v", name, b, err)
-		}
+	// The certificate written is the one IoT holds, and the key is its key.
+	described, err := w.iot.DescribeCertificate(t.Context(), &iot.DescribeCertificateInput{CertificateId: certs[0].CertificateId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, _ := os.ReadFile(filepath.Join(out, certFile))
+	if string(certPEM) != aws.ToString(described.CertificateDescription.CertificatePem) {
+		t.Errorf("%s is not the certificate IoT holds", certFile)
+	}
+	keyPEM, _ := os.ReadFile(filepath.Join(out, keyFile))
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		t.Errorf("the key file is not the certificate's key: %v", err)
 	}
 	// The devices file in the simulator's format: this device, no token.
 	var devices struct {
@@ -298,10 +250,12 @@ func TestProvisionRegistersTheDeviceAndWritesWhatTheSimulatorNeeds(t *testing.T)
 		devices.Devices[0].ID != "v-101" || devices.Devices[0].Kind != "valve" || devices.Devices[0].Token != "" {
 		t.Errorf("devices file %s: %v", b, err)
 	}
-	cmd := fmt.Sprintf("go run ./scripts/simulator -url ssl://%s:8883 -devices %s -cert %s -key %s -ca %s", fakeEndpoint,
-		filepath.Join(out, devicesFile), filepath.Join(out, certFile), filepath.Join(out, keyFile), filepath.Join(out, rootCAFile))
-	if !strings.Contains(stdout, cmd) || !strings.Contains(stdout, "Thing v-101 created") || !strings.Contains(stdout, "amazontrust.com") {
-		t.Errorf("output:\n%s\nwant the simulator command\n%s", stdout, cmd)
+	// The endpoint is the account's iot:Data-ATS one; moto makes up a new
+	// one at each DescribeEndpoint (AWS's is fixed), so its form is checked.
+	cmd := regexp.MustCompile(`go run \./scripts/simulator -url ssl://[a-z0-9]{14}-ats\.iot\.eu-west-1\.amazonaws\.com:8883 -devices ` +
+		regexp.QuoteMeta(fmt.Sprintf("%s -cert %s -key %s -ca %s", filepath.Join(out, devicesFile), filepath.Join(out, certFile), filepath.Join(out, keyFile), filepath.Join(out, rootCAFile))))
+	if !cmd.MatchString(stdout) || !strings.Contains(stdout, "Thing v-101 created") || !strings.Contains(stdout, "amazontrust.com") {
+		t.Errorf("output:\n%s\nwant the simulator command %s", stdout, cmd)
 	}
 	entries, _ := os.ReadDir(out)
 	if len(entries) != 3 {
@@ -310,84 +264,100 @@ func TestProvisionRegistersTheDeviceAndWritesWhatTheSimulatorNeeds(t *testing.T)
 }
 
 func TestARunAgainReusesTheThingWithANewCertificate(t *testing.T) {
-	f := newFakeIoT(t)
-	client := f.client(t)
+	t.Parallel()
+	w := newWorld(t)
 	out := filepath.Join(t.TempDir(), "A-North")
 	for range 2 {
-		if _, err := provision(t, f, client, "-device", "A-North", "-out", out); err != nil {
+		if _, err := provision(t, w, "-device", "A-North", "-out", out); err != nil {
 			t.Fatal(err)
 		}
 	}
-	f.calls = nil
-	stdout, err := provision(t, f, client, "-device", "A-North", "-out", out)
+	earlier := w.principals(t, "A-North")
+	before := len(w.rec.Calls())
+	stdout, err := provision(t, w, "-device", "A-North", "-out", out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range f.calls {
+	for _, c := range w.rec.Calls()[before:] {
 		if c == "CreateThing" {
 			t.Error("an existing thing was created again")
 		}
 	}
-	if th := f.things["A-North"]; len(th.Principals) != 3 || th.Attributes[spec.ThingAttrKind] != "gauge" {
-		t.Errorf("thing = %+v, want three certificates and kind gauge", th)
+	now := w.principals(t, "A-North")
+	if len(earlier) != 2 || len(now) != 3 {
+		t.Fatalf("principals %v then %v, want two then three certificates", earlier, now)
 	}
-	// Both earlier certificates named (read over two pages), the new one in the files.
-	for _, want := range []string{"Thing A-North exists", "New certificate cert0003", arnPrefix + "cert/cert0001", arnPrefix + "cert/cert0002"} {
+	// Both earlier certificates named, the new one in the files.
+	var newest string
+	for _, p := range now {
+		if !slices.Contains(earlier, p) {
+			newest = p
+		}
+	}
+	newID := newest[strings.LastIndex(newest, "/")+1:]
+	for _, want := range append([]string{"Thing A-North exists", "New certificate " + newID}, earlier...) {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output has no %q:\n%s", want, stdout)
 		}
 	}
-	if b, _ := os.ReadFile(filepath.Join(out, keyFile)); !strings.Contains(string(b), "cert0003") {
-		t.Errorf("key file holds %q, want the new certificate's key", b)
+	described, err := w.iot.DescribeCertificate(t.Context(), &iot.DescribeCertificateInput{CertificateId: aws.String(newID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, certFile)); string(b) != aws.ToString(described.CertificateDescription.CertificatePem) {
+		t.Errorf("the certificate file is not the new certificate")
 	}
 }
 
 func TestAValveRegisteredThroughTheInventoryCanBeProvisioned(t *testing.T) {
-	f := newFakeIoT(t)
+	t.Parallel()
+	w := newWorld(t)
 	now := time.Now()
 	ev := domain.NewEvent(domain.EventInventoryChanged, "v-200", "admin", now, map[string]string{"action": "created"})
-	if err := f.inventory.CreateValve(t.Context(), domain.Valve{ID: "v-200", Name: "Bypass D4"}, ev); err != nil {
+	if err := w.inventory.CreateValve(t.Context(), domain.Valve{ID: "v-200", Name: "Bypass D4"}, ev); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := provision(t, f, f.client(t), "-device", "v-200", "-out", t.TempDir()); err != nil {
+	if _, err := provision(t, w, "-device", "v-200", "-out", t.TempDir()); err != nil {
 		t.Fatalf("a registered valve: %v", err)
 	}
-	if th, ok := f.things["v-200"]; !ok {
-		t.Errorf("no thing for v-200: %v", f.things)
-	} else if th.Attributes["kind"] != domain.DeviceValve || th.Attributes["asset"] != "v-200" {
+	th, err := w.iot.DescribeThing(t.Context(), &iot.DescribeThingInput{ThingName: aws.String("v-200")})
+	if err != nil {
+		t.Fatalf("no thing for v-200: %v", err)
+	}
+	if th.Attributes["kind"] != domain.DeviceValve || th.Attributes["asset"] != "v-200" {
 		t.Errorf("thing attributes = %v", th.Attributes)
 	}
 	// Retired, it is out of the inventory again.
 	retired := domain.NewEvent(domain.EventInventoryChanged, "v-200", "admin", now, map[string]string{"action": "retired"})
-	if err := f.inventory.RetireValve(t.Context(), "v-200", 1, now, retired); err != nil {
+	if err := w.inventory.RetireValve(t.Context(), "v-200", 1, now, retired); err != nil {
 		t.Fatal(err)
 	}
-	calls := len(f.calls)
-	if _, err := provision(t, f, f.client(t), "-device", "v-200", "-out", t.TempDir()); err == nil || !strings.Contains(err.Error(), "not in the inventory") {
+	calls := len(w.rec.Calls())
+	if _, err := provision(t, w, "-device", "v-200", "-out", t.TempDir()); err == nil || !strings.Contains(err.Error(), "not in the inventory") {
 		t.Errorf("a retired valve: %v, want a refusal", err)
 	}
-	if len(f.calls) != calls {
-		t.Errorf("AWS was called for a retired valve: %v", f.calls[calls:])
+	if got := w.rec.Calls(); len(got) != calls {
+		t.Errorf("AWS was called for a retired valve: %v", got[calls:])
 	}
 }
 
 func TestAnIdOutsideTheInventoryIsRefusedBeforeAWSIsAsked(t *testing.T) {
-	f := newFakeIoT(t)
-	client := f.client(t)
+	t.Parallel()
+	w := newWorld(t)
 	for _, id := range []string{"v-999", "", "V-101", "v-101/../x"} {
-		_, err := provision(t, f, client, "-device", id, "-out", t.TempDir())
+		_, err := provision(t, w, "-device", id, "-out", t.TempDir())
 		if err == nil {
 			t.Errorf("device %q accepted", id)
 		}
 	}
-	if len(f.calls) != 0 {
-		t.Errorf("AWS was called: %v", f.calls)
+	if got := w.rec.Calls(); len(got) != 0 {
+		t.Errorf("AWS was called: %v", got)
 	}
 }
 
 func TestBadFlagsAreRefused(t *testing.T) {
-	f := newFakeIoT(t)
-	client := f.client(t)
+	t.Parallel()
+	w := newWorld(t)
 	for name, args := range map[string][]string{
 		"environment":  {"-device", "v-101", "-environment", "staging"},
 		"policy name":  {"-device", "v-101", "-policy", "my policy"},
@@ -395,31 +365,33 @@ func TestBadFlagsAreRefused(t *testing.T) {
 		"an operand":   {"-device", "v-101", "extra"},
 		"unknown flag": {"-device", "v-101", "-region", "eu-west-1"},
 	} {
-		if _, err := provision(t, f, client, append(args, "-out", t.TempDir())...); err == nil {
+		if _, err := provision(t, w, append(args, "-out", t.TempDir())...); err == nil {
 			t.Errorf("%s: %v accepted", name, args)
 		}
 	}
-	if len(f.calls) != 0 {
-		t.Errorf("AWS was called: %v", f.calls)
+	if got := w.rec.Calls(); len(got) != 0 {
+		t.Errorf("AWS was called: %v", got)
 	}
 }
 
 func TestAnAWSErrorLeavesNoCertificateAndNoFiles(t *testing.T) {
+	t.Parallel()
 	for _, op := range []string{"AttachPolicy", "AttachThingPrincipal"} {
 		t.Run(op, func(t *testing.T) {
-			f := newFakeIoT(t)
-			f.fail[op] = "UnauthorizedException"
+			t.Parallel()
+			w := newWorld(t)
+			w.rec.fail[op] = &types.UnauthorizedException{Message: aws.String("not allowed here")}
 			out := filepath.Join(t.TempDir(), "v-102")
 
-			_, err := provision(t, f, f.client(t), "-device", "v-102", "-out", out)
+			_, err := provision(t, w, "-device", "v-102", "-out", out)
 
 			if err == nil || !strings.Contains(err.Error(), "UnauthorizedException") || !strings.Contains(err.Error(), "deleted again") {
 				t.Fatalf("err = %v, want the AWS error and the clean-up", err)
 			}
-			if len(f.certs) != 0 {
-				t.Errorf("certificates left: %v", f.certs)
+			if certs := w.certificates(t); len(certs) != 0 {
+				t.Errorf("certificates left: %+v", certs)
 			}
-			if got := f.policies[spec.DevicePolicyName("development")]; len(got) != 0 {
+			if got := w.policyTargets(t, "development"); len(got) != 0 {
 				t.Errorf("the policy is still attached to %v", got)
 			}
 			if entries, _ := os.ReadDir(out); len(entries) != 0 {
@@ -430,28 +402,40 @@ func TestAnAWSErrorLeavesNoCertificateAndNoFiles(t *testing.T) {
 }
 
 func TestAMissingPolicyIsReportedByName(t *testing.T) {
-	f := newFakeIoT(t)
-	_, err := provision(t, f, f.client(t), "-device", "v-101", "-environment", "production", "-out", t.TempDir())
-	// The fake holds only development's policy: production's stack is not deployed.
+	t.Parallel()
+	w := newWorld(t)
+	// Production's stack is not deployed: its thing type and policy are
+	// missing. The thing type exists here, so the policy is what fails.
+	if _, err := w.iot.CreateThingType(t.Context(), &iot.CreateThingTypeInput{ThingTypeName: aws.String(spec.ThingTypeName("production"))}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := provision(t, w, "-device", "v-101", "-environment", "production", "-out", t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), spec.DevicePolicyName("production")) || !strings.Contains(err.Error(), "ResourceNotFoundException") {
 		t.Errorf("err = %v", err)
 	}
-	if len(f.certs) != 0 {
-		t.Errorf("certificates left: %v", f.certs)
+	if certs := w.certificates(t); len(certs) != 0 {
+		t.Errorf("certificates left: %+v", certs)
 	}
 }
 
 func TestAThingOfAnotherTypeIsNotTakenOver(t *testing.T) {
-	f := newFakeIoT(t)
-	f.things["v-101"] = thing{Type: "someone-else", Attributes: map[string]string{"kind": "valve", "asset": "v-101"}}
-	_, err := provision(t, f, f.client(t), "-device", "v-101", "-out", t.TempDir())
+	t.Parallel()
+	w := newWorld(t)
+	if _, err := w.iot.CreateThingType(t.Context(), &iot.CreateThingTypeInput{ThingTypeName: aws.String("someone-else")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.iot.CreateThing(t.Context(), &iot.CreateThingInput{
+		ThingName: aws.String("v-101"), ThingTypeName: aws.String("someone-else"),
+		AttributePayload: &types.AttributePayload{Attributes: map[string]string{"kind": "valve", "asset": "v-101"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := provision(t, w, "-device", "v-101", "-out", t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "someone-else") {
 		t.Errorf("err = %v, want a refusal naming the other type", err)
 	}
-	for _, c := range f.calls {
-		if c == "CreateKeysAndCertificate" {
-			t.Error("a certificate was created for a thing that was refused")
-		}
+	if slices.Contains(w.rec.Calls(), "CreateKeysAndCertificate") {
+		t.Error("a certificate was created for a thing that was refused")
 	}
 }
 
@@ -484,7 +468,7 @@ func TestThePrintedCommandUsesTheSimulatorsFlags(t *testing.T) {
 	})
 	var buf bytes.Buffer
 	dev := domain.Device{ID: "v-101", Kind: domain.DeviceValve, Asset: "v-101"}
-	report(&buf, "out", dev, "tt", "pol", Result{Endpoint: fakeEndpoint, CertificateID: "c"})
+	report(&buf, "out", dev, "tt", "pol", Result{Endpoint: "a1b2c3-ats.iot.eu-west-1.amazonaws.com", CertificateID: "c"})
 	line := buf.String()[strings.Index(buf.String(), "go run ./scripts/simulator"):]
 	for _, flagName := range regexp.MustCompile(` -([a-z-]+) `).FindAllStringSubmatch(line, -1) {
 		if !declared[flagName[1]] {
