@@ -1,12 +1,19 @@
 // Command deadletters lists the device messages that could not be
 // ingested, with their reasons, and redrives them after a fix.
 //
-//	go run ./scripts/deadletters list [-limit 50]
-//	go run ./scripts/deadletters redrive [-all | <id> ...]
+//	go run ./scripts/deadletters list [-limit 50] [-queue <url>]
+//	go run ./scripts/deadletters redrive [-queue <url>] [-all | <id> ...]
 //
-// It talks to the table named by TABLE_NAME through DYNAMODB_ENDPOINT (the
-// local stack's by default) or, with that unset, AWS with the usual
-// credentials.
+// Without -queue it works on the table's dead letters (what ingest itself
+// set aside: unknown devices, bad payloads), in the table named by
+// TABLE_NAME through DYNAMODB_ENDPOINT (the local stack's) or, with that
+// unset, AWS with the usual credentials. With -queue it works on the
+// stack's dead-letter queue (output DeadLetterQueueUrl), which holds what
+// failed on AWS before ingest could decide: IoT rule error records, failed
+// asynchronous invokes and telemetry received too often; redriven
+// messages are ingested into the table and deleted from the queue. The
+// SQS client takes the SDK's standard settings (AWS_REGION,
+// AWS_ENDPOINT_URL...).
 package main
 
 import (
@@ -15,10 +22,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/plainview/serverless/shared/config"
 	"github.com/plainview/serverless/shared/domain"
@@ -49,7 +58,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	return command(ctx, st, args, stdout, stderr)
+	return command(ctx, st, args, stdout, stderr, awsQueue)
+}
+
+// awsQueue is the SQS client of the default AWS configuration.
+func awsQueue(ctx context.Context) (QueueAPI, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("aws configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return nil, errors.New("no AWS region: set AWS_REGION (the stack's region)")
+	}
+	return sqs.NewFromConfig(cfg), nil
 }
 
 func openStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
@@ -63,13 +84,32 @@ func openStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
 	return store.New(store.NewClient(aws, ""), cfg.TableName, nil), nil
 }
 
-func command(ctx context.Context, st *store.Store, args []string, stdout, stderr io.Writer) error {
+func command(ctx context.Context, st *store.Store, args []string, stdout, stderr io.Writer, queueClient func(context.Context) (QueueAPI, error)) error {
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	limit := fs.Int("limit", 50, "how many to list (newest first)")
 	all := fs.Bool("all", false, "redrive every dead letter not yet redriven")
+	queue := fs.String("queue", "", "the dead-letter queue's URL (stack output DeadLetterQueueUrl) instead of the table")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	if *limit < 1 {
+		return fmt.Errorf("-limit %d: want 1 or more", *limit)
+	}
+	newService := func() *ingest.Service {
+		log := slog.New(slog.NewJSONHandler(stderr, nil))
+		n := notify.NewLog(log)
+		return ingest.New(st, leaks.New(st, n, nil, log), n, nil, nil, log)
+	}
+	if *queue != "" {
+		if u, err := url.Parse(*queue); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("-queue %q is not a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)", *queue)
+		}
+		q, err := queueClient(ctx)
+		if err != nil {
+			return err
+		}
+		return queueCommand(ctx, q, *queue, args[0], *limit, *all, fs.Args(), func() redriver { return newService() }, stdout)
 	}
 	letters, err := everyLetter(ctx, st)
 	if err != nil {
@@ -93,9 +133,7 @@ func command(ctx context.Context, st *store.Store, args []string, stdout, stderr
 		if !*all && len(want) == 0 {
 			return errors.New("redrive: name dead letter ids, or -all")
 		}
-		log := slog.New(slog.NewJSONHandler(stderr, nil))
-		n := notify.NewLog(log)
-		svc := ingest.New(st, leaks.New(st, n, nil, log), n, nil, nil, log)
+		svc := newService()
 		var failed []string
 		done := 0
 		for _, d := range letters {

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/plainview/serverless/shared/domain"
+	"github.com/plainview/serverless/shared/dynamotest"
+	"github.com/plainview/serverless/shared/motoserver"
+)
+
+func sample(t testing.TB, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// The queue holds three shapes, told apart by their fields; each carries
+// the device message a rule hands to ingest.
+func TestClassifyTellsTheThreeShapesApart(t *testing.T) {
+	for _, tc := range []struct {
+		file, shape, topic, client, reason string
+		receivedMs                         int64
+	}{
+		{"rule-error.json", shapeRuleError, "plainview/leaks", "A-North", "rule plainview_development_leaks could not deliver: LambdaAction: Failed to invoke", 1_795_000_000_123},
+		{"async-invoke.json", shapeAsyncInvoke, "plainview/leaks", "B-Central", "RetriesExhausted after 3 invokes: put leak: ProvisionedThroughputExceededException", 1_795_000_100_000},
+		{"telemetry.json", shapeTelemetry, "plainview/devices/v-101/telemetry", "v-101", "received too often", 1_795_000_000_000},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			d, err := classify(sample(t, tc.file), 1_795_000_000_123)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := d.Message
+			if d.Shape != tc.shape || m.Topic != tc.topic || m.ClientID != tc.client || m.ReceivedMs != tc.receivedMs || !strings.HasPrefix(d.Reason, tc.reason) {
+				t.Errorf("got %+v, want shape %s, %s from %s at %d, reason %q...", d, tc.shape, tc.topic, tc.client, tc.receivedMs, tc.reason)
+			}
+			if _, err := m.Bytes(); err != nil || m.Payload == "" {
+				t.Errorf("payload %q: %v", m.Payload, err)
+			}
+		})
+	}
+}
+
+func TestClassifyRefusesWhatIsNoneOfThem(t *testing.T) {
+	for name, body := range map[string]string{
+		"not JSON":                 "hello",
+		"a JSON list":              "[]",
+		"a message with more":      `{"payload":"e30=","topic":"plainview/leaks","client_id":"A-North","received_ms":1,"extra":1}`,
+		"a topic no rule selects":  `{"payload":"e30=","topic":"elsewhere","client_id":"A-North","received_ms":1}`,
+		"a payload not in base64":  `{"payload":"%%%","topic":"plainview/leaks","client_id":"A-North","received_ms":1}`,
+		"a record without payload": `{"requestContext":{"condition":"RetriesExhausted"},"requestPayload":null}`,
+		"a rule error, bad base64": `{"ruleName":"r","topic":"plainview/leaks","clientId":"A-North","base64OriginalPayload":"***"}`,
+		"a rule error, odd topic":  `{"ruleName":"r","topic":"x/y","clientId":"A-North","base64OriginalPayload":"e30="}`,
+		"too large":                `{"payload":"` + strings.Repeat("A", maxBody) + `"}`,
+	} {
+		if d, err := classify(body, 0); err == nil {
+			t.Errorf("%s: classified as %+v", name, d)
+		}
+	}
+}
+
+// Whatever the queue holds, classify answers without panicking, and a
+// message it accepts is one ingest can take.
+func FuzzClassify(f *testing.F) {
+	for _, name := range []string{"rule-error.json", "async-invoke.json", "telemetry.json"} {
+		f.Add(sample(f, name))
+	}
+	f.Add(`{"requestContext":{},"requestPayload":"x"}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		d, err := classify(body, 1)
+		if err != nil {
+			return
+		}
+		if err := checkMessage(d.Message); err != nil {
+			t.Errorf("accepted %q with a message ingest refuses: %v", body, err)
+		}
+	})
+}
+
+// Over the wire, against moto's SQS: list shows every message with its
+// shape and gives them all back; redrive ingests the three shapes into the
+// table, deletes them, and leaves what it cannot read in the queue.
+func TestTheQueueIsListedAndRedriven(t *testing.T) {
+	ctx := t.Context()
+	st := dynamotest.Store(t)
+	if err := st.Seed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	q := sqs.NewFromConfig(motoserver.Start(t).Config())
+	created, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("plainview-dead-letters")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := aws.ToString(created.QueueUrl)
+	ids := map[string]string{}
+	for _, body := range []string{sample(t, "rule-error.json"), sample(t, "async-invoke.json"), sample(t, "telemetry.json"), "not a device message"} {
+		out, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(body)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[body] = aws.ToString(out.MessageId)
+	}
+	client := func(context.Context) (QueueAPI, error) { return q, nil }
+	run := func(args ...string) (string, error) {
+		var out, errs bytes.Buffer
+		err := command(ctx, st, args, &out, &errs, client)
+		return out.String(), err
+	}
+	waiting := func() string {
+		out, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+			AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)] + " visible, " +
+			out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible)] + " hidden"
+	}
+
+	list, err := run("list", "-queue", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		ids[sample(t, "rule-error.json")] + " rule-error",
+		ids[sample(t, "async-invoke.json")] + " async-invoke",
+		ids[sample(t, "telemetry.json")] + " telemetry",
+		ids["not a device message"] + " unknown",
+	} {
+		if !strings.Contains(list, want) {
+			t.Errorf("list has no %q:\n%s", want, list)
+		}
+	}
+	if got := waiting(); got != "4 visible, 0 hidden" {
+		t.Errorf("after list the queue has %s, want all 4 visible again", got)
+	}
+
+	out, err := run("redrive", "-queue", url, "-all")
+	if err == nil || !strings.Contains(err.Error(), ids["not a device message"]) || !strings.Contains(out, "redriven: 3") {
+		t.Fatalf("redrive: %q, %v; want 3 redriven and the unreadable one named", out, err)
+	}
+	if got := waiting(); got != "1 visible, 0 hidden" {
+		t.Errorf("after redrive the queue has %s, want the unreadable one, visible", got)
+	}
+	for _, id := range []string{"leak-A-North-1", "leak-B-Central-1"} {
+		if a, err := st.Alert(ctx, id); err != nil || a.Reporter == "" {
+			t.Errorf("alert %s: %+v, %v", id, a, err)
+		}
+	}
+	r, _, err := st.Readings(ctx, "v-101", time.Unix(1_794_999_000, 0), time.Unix(1_795_001_000, 0), domain.Page{Limit: 10})
+	if err != nil || len(r) != 1 || r[0].Values["flow_rate_lpm"] != 1010 {
+		t.Errorf("readings of v-101 = %+v, %v", r, err)
+	}
+}
+
+func TestQueueFlagsAreChecked(t *testing.T) {
+	st := dynamotest.Store(t)
+	for _, args := range [][]string{
+		{"list", "-queue", "plainview-dead-letters"},
+		{"list", "-limit", "0"},
+	} {
+		var out, errs bytes.Buffer
+		if err := command(t.Context(), st, args, &out, &errs, noQueue(t)); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}
