@@ -9,15 +9,19 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
+
+	"github.com/plainview/serverless/shared/rie"
 )
 
 // options are the command's flags, checked.
 type options struct {
 	runs   int      // cold starts per function
 	only   []string // the functions to measure besides the floor; all when empty
-	goal   float64  // the most a function's init may be, in floors
+	goal   time.Duration // the most a function's median init may exceed the floor's
 	goTool string   // the go command that builds the binaries
 }
 
@@ -28,7 +32,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var only string
 	fs.IntVar(&o.runs, "n", 10, "cold starts per function (1 to 1000)")
 	fs.StringVar(&only, "only", "", "comma-separated functions to measure (the floor always runs); default all")
-	fs.Float64Var(&o.goal, "goal", 1.5, "the goal: each function's median init at most this many times the floor's")
+	fs.DurationVar(&o.goal, "goal", 2*time.Millisecond, "the goal: each function's median init at most this much above the floor's, in the same run")
 	fs.StringVar(&o.goTool, "go", "go", "the go command to build with")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -39,8 +43,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.runs < 1 || o.runs > 1000 {
 		return o, fmt.Errorf("-n %d: want 1 to 1000 cold starts", o.runs)
 	}
-	if !(o.goal >= 1 && o.goal <= 100) { // also refuses NaN
-		return o, fmt.Errorf("-goal %v: want a ratio from 1 to 100", o.goal)
+	if o.goal < 0 || o.goal > time.Second {
+		return o, fmt.Errorf("-goal %v: want 0 to 1s above the floor", o.goal)
 	}
 	if strings.TrimSpace(o.goTool) == "" {
 		return o, errors.New("-go: empty")
@@ -85,6 +89,11 @@ func measure(ctx context.Context, opts options, progress io.Writer) ([]row, erro
 		sizes[i] = fi.Size()
 	}
 
+	fmt.Fprintf(progress, "build the Lambda Runtime Interface Emulator\n")
+	emulator := filepath.Join(dir, "aws-lambda-rie")
+	if err := rie.BuildEmulator(ctx, opts.goTool, root, emulator); err != nil {
+		return nil, err
+	}
 	w, err := newWorld(dir)
 	if err != nil {
 		return nil, err
@@ -94,7 +103,7 @@ func measure(ctx context.Context, opts options, progress io.Writer) ([]row, erro
 	for run := range opts.runs {
 		fmt.Fprintf(progress, "run %d/%d\n", run+1, opts.runs)
 		for i, t := range ts {
-			s, err := coldStart(ctx, w, t, binaries[i])
+			s, err := coldStart(ctx, w, emulator, t, binaries[i])
 			if err != nil {
 				return nil, err
 			}

@@ -67,8 +67,8 @@ func median(ds []time.Duration) time.Duration {
 
 // writeReport prints the rows as a Markdown table, each function's median
 // init beside the floor's (the row named floor) and the goal: at most
-// goal times the floor's.
-func writeReport(w io.Writer, rows []row, floor string, goal float64) error {
+// goal above the floor's, measured in the same run.
+func writeReport(w io.Writer, rows []row, floor string, goal time.Duration) error {
 	var base time.Duration
 	for _, r := range rows {
 		if r.name == floor {
@@ -79,11 +79,11 @@ func writeReport(w io.Writer, rows []row, floor string, goal float64) error {
 		return fmt.Errorf("report: no measured floor %q among the rows", floor)
 	}
 	table := [][]string{{"function", "binary", "init p50", "init max", "1st invoke p50", "1st invoke max",
-		"peak RSS", "init calls", "answer", "init / floor", fmt.Sprintf("goal ≤ %.2gx", goal)}}
+		"peak RSS", "init calls", "answer", "init − floor", "goal ≤ +" + millis(goal)}}
 	for _, r := range rows {
-		ratio := float64(r.initP50) / float64(base)
+		over := r.initP50 - base
 		verdict := "met"
-		if ratio > goal {
+		if over > goal {
 			verdict = "MISSED"
 		}
 		if r.name == floor {
@@ -93,7 +93,7 @@ func writeReport(w io.Writer, rows []row, floor string, goal float64) error {
 			r.name, mebibytes(r.binaryBytes),
 			millis(r.initP50), millis(r.initMax), millis(r.invokeP50), millis(r.invokeMax),
 			rss(r.rssMaxKB), fmt.Sprint(r.initCalls), r.outcome,
-			fmt.Sprintf("%.2fx", ratio), verdict,
+			signedMillis(over), verdict,
 		})
 	}
 	return writeMarkdown(w, table)
@@ -133,6 +133,14 @@ func writeMarkdown(w io.Writer, table [][]string) error {
 // precision of Lambda's REPORT lines.
 func millis(d time.Duration) string {
 	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+}
+
+// signedMillis prints a difference in milliseconds with its sign.
+func signedMillis(d time.Duration) string {
+	if d < 0 {
+		return "−" + millis(-d)
+	}
+	return "+" + millis(d)
 }
 
 // mebibytes prints a size in MiB to a tenth.

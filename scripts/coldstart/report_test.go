@@ -58,7 +58,7 @@ func TestTheReportComparesEachInitWithTheFloor(t *testing.T) {
 		{name: "slow", binaryBytes: 20 << 20, runs: 10, initP50: ms(6.2), initMax: ms(7), invokeP50: ms(1), invokeMax: ms(1), initCalls: 2, outcome: "202"},
 	}
 	var b strings.Builder
-	if err := writeReport(&b, rows, "hello", 1.5); err != nil {
+	if err := writeReport(&b, rows, "hello", 2*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
@@ -73,13 +73,13 @@ func TestTheReportComparesEachInitWithTheFloor(t *testing.T) {
 		return out
 	}
 	header := cells(lines[0])
-	if header[0] != "function" || header[len(header)-1] != "goal ≤ 1.5x" {
+	if header[0] != "function" || header[len(header)-1] != "goal ≤ +2.0 ms" {
 		t.Errorf("header %q", header)
 	}
 	for i, want := range [][]string{
-		{"hello", "5.0 MiB", "4.0 ms", "6.0 ms", "0.2 ms", "0.5 ms", "8.0 MiB", "0", "hello", "1.00x", "(floor)"},
-		{"reads", "7.5 MiB", "6.0 ms", "9.0 ms", "3.0 ms", "4.0 ms", "20.0 MiB", "0", "200", "1.50x", "met"},
-		{"slow", "20.0 MiB", "6.2 ms", "7.0 ms", "1.0 ms", "1.0 ms", "-", "2", "202", "1.55x", "MISSED"},
+		{"hello", "5.0 MiB", "4.0 ms", "6.0 ms", "0.2 ms", "0.5 ms", "8.0 MiB", "0", "hello", "+0.0 ms", "(floor)"},
+		{"reads", "7.5 MiB", "6.0 ms", "9.0 ms", "3.0 ms", "4.0 ms", "20.0 MiB", "0", "200", "+2.0 ms", "met"},
+		{"slow", "20.0 MiB", "6.2 ms", "7.0 ms", "1.0 ms", "1.0 ms", "-", "2", "202", "+2.2 ms", "MISSED"},
 	} {
 		got := cells(lines[2+i])
 		if strings.Join(got, "|") != strings.Join(want, "|") {
@@ -96,10 +96,10 @@ func TestTheReportComparesEachInitWithTheFloor(t *testing.T) {
 
 func TestTheReportNeedsAMeasuredFloor(t *testing.T) {
 	rows := []row{{name: "reads", initP50: ms(6)}, {name: "hello"}}
-	if err := writeReport(&strings.Builder{}, rows, "hello", 1.5); err == nil {
+	if err := writeReport(&strings.Builder{}, rows, "hello", 2*time.Millisecond); err == nil {
 		t.Error("a floor with no measured init was accepted")
 	}
-	if err := writeReport(&strings.Builder{}, rows[:1], "hello", 1.5); err == nil {
+	if err := writeReport(&strings.Builder{}, rows[:1], "hello", 2*time.Millisecond); err == nil {
 		t.Error("a report without its floor was accepted")
 	}
 }

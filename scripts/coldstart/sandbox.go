@@ -2,40 +2,38 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/plainview/serverless/shared/lambdaemu"
+	"github.com/plainview/serverless/shared/rie"
 )
 
-// build compiles t as `make build` does for Lambda, but for this machine's
-// architecture, into dir/<name>/bootstrap, and returns the path.
+// build compiles t as `make build` does for Lambda (rie.BuildFlags), but
+// for this machine's architecture, into dir/<name>/bootstrap, and returns
+// the path.
 func build(ctx context.Context, goTool, root, dir string, t target) (string, error) {
 	out := filepath.Join(dir, t.name, "bootstrap")
-	cmd := exec.CommandContext(ctx, goTool, "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", out, t.pkg)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build %s: %w\n%s", t.name, err, msg)
+	if err := rie.BuildFunction(ctx, goTool, root, t.pkg, out); err != nil {
+		return "", fmt.Errorf("build %s: %w", t.name, err)
 	}
 	return out, nil
 }
 
-// coldStart starts binary as a fresh Lambda sandbox would, hands it t's
-// event once it asks for one, and measures the init, the invocation and
-// the peak memory. The process is killed afterwards: the next sample is a
+// coldStart starts binary as Lambda does, under AWS's Runtime Interface
+// Emulator (the program of Lambda's base images), hands it t's event, and
+// takes what Lambda reports: the init (the emulator's INIT REPORT, from
+// the process's start to its first request for an event), the first
+// invocation (its REPORT line's Duration) and the peak memory. The
+// emulator and the function are killed afterwards: the next sample is a
 // cold start again.
-func coldStart(ctx context.Context, w *world, t target, binary string) (sample, error) {
+func coldStart(ctx context.Context, w *world, emulator string, t target, binary string) (sample, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	dynamoURL, stopTable, err := w.table(ctx)
@@ -44,74 +42,58 @@ func coldStart(ctx context.Context, w *world, t target, binary string) (sample, 
 	}
 	defer stopTable()
 
-	emu := lambdaemu.New(lambdaemu.Options{
-		FunctionARN: "arn:aws:lambda:" + region + ":000000000000:function:plainview-" + t.name,
-		Timeout:     t.timeout,
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return sample{}, fmt.Errorf("runtime API listener: %w", err)
-	}
-	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
-
-	env, err := w.env(t, ln.Addr().String(), filepath.Dir(binary), dynamoURL)
+	env, err := w.env(t, filepath.Dir(binary), dynamoURL)
 	if err != nil {
 		return sample{}, err
 	}
-	var logs bytes.Buffer // the function's log lines, shown only if it fails
-	cmd := exec.Command(binary)
-	cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = env, filepath.Dir(binary), &logs, &logs
-
-	// A process that dies ends the wait for it, with its logs as the cause.
-	alive, died := context.WithCancelCause(ctx)
-	defer died(nil)
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return sample{}, fmt.Errorf("start %s: %w", t.name, err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		err := cmd.Wait()
-		died(fmt.Errorf("the process exited (%v)", err))
-		close(exited)
-	}()
-	defer func() {
-		cmd.Process.Kill()
-		<-exited
-	}()
-
-	fail := func(step string, err error) (sample, error) {
-		if cause := context.Cause(alive); cause != nil && !errors.Is(cause, err) {
-			err = fmt.Errorf("%w: %w", err, cause)
-		}
-		return sample{}, fmt.Errorf("%s %s: %w\n%s", t.name, step, err, logs.String())
-	}
-	ready, err := emu.WaitReady(alive)
+	sb, err := rie.Start(ctx, rie.Options{Emulator: emulator, Bootstrap: binary, Env: env, Timeout: t.timeout})
 	if err != nil {
-		return fail("init", err)
+		return sample{}, fmt.Errorf("%s: %w", t.name, err)
 	}
-	res, err := emu.Invoke(alive, t.event)
+	defer sb.Close()
+	fail := func(step string, err error) (sample, error) {
+		return sample{}, fmt.Errorf("%s %s: %w\n%s", t.name, step, err, sb.Output())
+	}
+
+	// The emulator starts the function when the first invocation comes.
+	start := time.Now()
+	res, err := sb.Invoke(ctx, t.event)
 	if err != nil {
 		return fail("invocation", err)
 	}
-	// VmHWM, not the rusage of the reaped process: Go starts a child with
-	// vfork semantics, so the child's ru_maxrss can carry the parent's
-	// (this harness's) peak from before exec.
-	rssKB, err := peakRSS(cmd.Process.Pid)
+	if res.Status != http.StatusOK {
+		return fail("invocation", fmt.Errorf("the emulator answered %d: %s", res.Status, res.Payload))
+	}
+	init, err := sb.InitDuration()
+	if err != nil {
+		return fail("init", err)
+	}
+	durations, err := sb.InvokeDurations(ctx, 1)
+	if err != nil || len(durations) != 1 {
+		return fail("invocation", fmt.Errorf("want one REPORT line: %v (%v)", durations, err))
+	}
+	// VmHWM of the live function, not the rusage of a reaped process:
+	// Go starts a child with vfork semantics, so the child's ru_maxrss can
+	// carry the parent's peak from before exec.
+	pid, err := sb.FunctionPID()
 	if err != nil {
 		return fail("peak memory", err)
 	}
-	outcome, err := t.answer(res.Payload, res.Err)
+	rssKB, err := peakRSS(pid)
+	if err != nil {
+		return fail("peak memory", err)
+	}
+	outcome, err := t.answer(res.Payload)
 	if err != nil {
 		return fail("answer", err)
 	}
 	return sample{
-		init:      ready.Sub(start),
-		invoke:    res.Duration(),
-		rssKB:     rssKB,
-		initCalls: w.calls.between(start, ready),
+		init:   init,
+		invoke: durations[0],
+		rssKB:  rssKB,
+		// The init began after the invocation was sent, so this window
+		// holds it, and the emulator's own start-up precedes it.
+		initCalls: w.calls.between(start, start.Add(init)),
 		outcome:   outcome,
 	}, nil
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/plainview/serverless/infra/spec"
-	"github.com/plainview/serverless/shared/lambdaemu"
 )
 
 // floor is the name of the hello-world function every init is compared
@@ -33,7 +32,7 @@ type target struct {
 	// answer reads the first invocation's result: a short outcome for the
 	// report, and an error when it is not what the event should get (a
 	// cold start timed on an error path would measure the wrong thing).
-	answer func(payload []byte, fail *lambdaemu.FunctionError) (string, error)
+	answer func(payload []byte) (string, error)
 }
 
 // sampleEvents names, for each function, the event of events/<name>/ it is
@@ -41,7 +40,7 @@ type target struct {
 // no sample file: it gets an EventBridge scheduled event, which it ignores.
 var sampleEvents = map[string]struct {
 	file   string
-	answer func([]byte, *lambdaemu.FunctionError) (string, error)
+	answer func([]byte) (string, error)
 }{
 	"reads":      {"get-valve.json", proxyStatus(200)},
 	"valves":     {"actuate.json", proxyStatus(202)},
@@ -93,15 +92,24 @@ func targets(root string, only []string) ([]target, error) {
 	return out, nil
 }
 
-func failed(fail *lambdaemu.FunctionError) error {
-	return fmt.Errorf("the function failed: %s", fail)
+// failed reads a function error, the document the emulator answers when
+// the function reported one ({"errorMessage": ..., "errorType": ...}).
+func failed(payload []byte) error {
+	var fail struct {
+		Message string `json:"errorMessage"`
+		Type    string `json:"errorType"`
+	}
+	if json.Unmarshal(payload, &fail) != nil || fail.Type == "" {
+		return nil
+	}
+	return fmt.Errorf("the function failed: %s: %s", fail.Type, fail.Message)
 }
 
 // proxyStatus expects an API Gateway proxy response with status code.
-func proxyStatus(code int) func([]byte, *lambdaemu.FunctionError) (string, error) {
-	return func(payload []byte, fail *lambdaemu.FunctionError) (string, error) {
-		if fail != nil {
-			return "", failed(fail)
+func proxyStatus(code int) func([]byte) (string, error) {
+	return func(payload []byte) (string, error) {
+		if err := failed(payload); err != nil {
+			return "", err
 		}
 		var resp events.APIGatewayProxyResponse
 		if err := json.Unmarshal(payload, &resp); err != nil {
@@ -116,9 +124,9 @@ func proxyStatus(code int) func([]byte, *lambdaemu.FunctionError) (string, error
 }
 
 // allowPolicy expects an authorizer's Allow.
-func allowPolicy(payload []byte, fail *lambdaemu.FunctionError) (string, error) {
-	if fail != nil {
-		return "", failed(fail)
+func allowPolicy(payload []byte) (string, error) {
+	if err := failed(payload); err != nil {
+		return "", err
 	}
 	var resp events.APIGatewayCustomAuthorizerResponse
 	if err := json.Unmarshal(payload, &resp); err != nil {
@@ -131,9 +139,9 @@ func allowPolicy(payload []byte, fail *lambdaemu.FunctionError) (string, error) 
 }
 
 // noBatchFailures expects an SQS batch answer that retries nothing.
-func noBatchFailures(payload []byte, fail *lambdaemu.FunctionError) (string, error) {
-	if fail != nil {
-		return "", failed(fail)
+func noBatchFailures(payload []byte) (string, error) {
+	if err := failed(payload); err != nil {
+		return "", err
 	}
 	var resp events.SQSEventResponse
 	if err := json.Unmarshal(payload, &resp); err != nil {
@@ -146,10 +154,10 @@ func noBatchFailures(payload []byte, fail *lambdaemu.FunctionError) (string, err
 }
 
 // timedOut expects the timeouts pass to end n actuations.
-func timedOut(n int) func([]byte, *lambdaemu.FunctionError) (string, error) {
-	return func(payload []byte, fail *lambdaemu.FunctionError) (string, error) {
-		if fail != nil {
-			return "", failed(fail)
+func timedOut(n int) func([]byte) (string, error) {
+	return func(payload []byte) (string, error) {
+		if err := failed(payload); err != nil {
+			return "", err
 		}
 		var got int
 		if err := json.Unmarshal(payload, &got); err != nil {
@@ -163,10 +171,10 @@ func timedOut(n int) func([]byte, *lambdaemu.FunctionError) (string, error) {
 }
 
 // literal expects a JSON string.
-func literal(want string) func([]byte, *lambdaemu.FunctionError) (string, error) {
-	return func(payload []byte, fail *lambdaemu.FunctionError) (string, error) {
-		if fail != nil {
-			return "", failed(fail)
+func literal(want string) func([]byte) (string, error) {
+	return func(payload []byte) (string, error) {
+		if err := failed(payload); err != nil {
+			return "", err
 		}
 		var got string
 		if err := json.Unmarshal(payload, &got); err != nil || got != want {

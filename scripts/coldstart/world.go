@@ -245,13 +245,14 @@ func (l *callLog) between(from, to time.Time) int {
 // variables Lambda sets itself, and dummy credentials, as Lambda's are
 // temporary ones in the environment: the SDK never asks IMDS), plus the
 // function's own variables as the stack sets them, pointed at the world.
-func (w *world) env(t target, runtimeAPI, taskRoot, dynamoURL string) ([]string, error) {
+// The emulator hands it on to the function and adds
+// AWS_LAMBDA_RUNTIME_API itself.
+func (w *world) env(t target, taskRoot, dynamoURL string) ([]string, error) {
 	fn := "plainview-" + t.name
 	env := []string{
 		"PATH=/usr/local/bin:/usr/bin:/bin",
 		"LANG=en_US.UTF-8",
 		"TZ=:UTC",
-		"AWS_LAMBDA_RUNTIME_API=" + runtimeAPI,
 		"AWS_LAMBDA_FUNCTION_NAME=" + fn,
 		fmt.Sprintf("AWS_LAMBDA_FUNCTION_MEMORY_SIZE=%d", t.memoryMB),
 		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",

@@ -216,6 +216,45 @@ func (s *Sandbox) InitDuration() (time.Duration, error) {
 	return time.Duration(ms * float64(time.Millisecond)), nil
 }
 
+// InvokeDurations waits for the REPORT lines of the first n invocations
+// and returns their durations ("Duration: 196.41 ms"): from the event
+// handed to the function (after its init) to its answer. The emulator
+// writes a REPORT line once the function asks for its next event, which
+// may be just after the answer reached the caller.
+func (s *Sandbox) InvokeDurations(ctx context.Context, n int) ([]time.Duration, error) {
+	for {
+		ds, err := reports(s.out.String())
+		if err != nil || len(ds) >= n {
+			return ds, err
+		}
+		select {
+		case <-ctx.Done():
+			return ds, fmt.Errorf("%d REPORT lines, want %d: %w", len(ds), n, ctx.Err())
+		case <-s.exited:
+			return ds, fmt.Errorf("%d REPORT lines, want %d: the emulator exited", len(ds), n)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// reports reads the durations of the REPORT lines in out.
+func reports(out string) ([]time.Duration, error) {
+	var ds []time.Duration
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(line, "REPORT RequestId: ") {
+			continue
+		}
+		_, rest, ok := strings.Cut(line, "\tDuration: ")
+		v, _, _ := strings.Cut(rest, " ms")
+		ms, err := strconv.ParseFloat(v, 64)
+		if !ok || err != nil || ms < 0 {
+			return nil, fmt.Errorf("REPORT line without a duration: %q", line)
+		}
+		ds = append(ds, time.Duration(ms*float64(time.Millisecond)))
+	}
+	return ds, nil
+}
+
 // FunctionPID is the process id of the function, the emulator's one
 // child, once the first invocation has started it (Linux: /proc).
 func (s *Sandbox) FunctionPID() (int, error) {

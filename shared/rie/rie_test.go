@@ -65,6 +65,9 @@ func TestAFunctionAnswersUnderTheEmulator(t *testing.T) {
 	if err != nil || init <= 0 || init > time.Minute {
 		t.Errorf("init duration %v (%v)\n%s", init, err, s.Output())
 	}
+	if ds, err := s.InvokeDurations(ctx, 2); err != nil || len(ds) != 2 || ds[0] <= 0 || ds[1] <= 0 {
+		t.Errorf("invoke durations %v (%v), want two", ds, err)
+	}
 	if n := strings.Count(s.Output(), "INIT REPORT"); n != 1 {
 		t.Errorf("%d INIT REPORT lines, want 1: the second invocation is warm", n)
 	}
