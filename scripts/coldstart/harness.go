@@ -19,10 +19,10 @@ import (
 
 // options are the command's flags, checked.
 type options struct {
-	runs   int      // cold starts per function
-	only   []string // the functions to measure besides the floor; all when empty
+	runs   int           // cold starts per function
+	only   []string      // the functions to measure besides the floor; all when empty
 	goal   time.Duration // the most a function's median init may exceed the floor's
-	goTool string   // the go command that builds the binaries
+	goTool string        // the go command that builds the binaries
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
