@@ -65,6 +65,13 @@ build: ## Lambda binaries for provided.al2023 on arm64, in bin/<function>/bootst
 	    "$$( [ $$size -le $(MAX_BINARY) ] && echo "within the $(MAX_BINARY)-byte goal" || echo "OVER the $(MAX_BINARY)-byte goal")"; \
 	done
 
+# sam build (template.yaml, BuildMethod makefile) runs build-<LogicalId>
+# with ARTIFACTS_DIR: the same binary as `make build`, for SAM to package.
+build-%:
+	@test -n "$(ARTIFACTS_DIR)" || (echo "build-$*: for sam build, which sets ARTIFACTS_DIR" && exit 1)
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' \
+	  -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(shell echo '$*' | tr A-Z a-z)
+
 clean: ## remove build output (not the local stack's data: rm -rf .localstack for that)
 	rm -rf bin cdk.out
 

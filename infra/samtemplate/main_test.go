@@ -83,8 +83,11 @@ func TestTemplateAgreesWithTheStack(t *testing.T) {
 	seen := map[string]bool{}
 	for _, f := range spec.Functions() {
 		props := lookup(t, resources, spec.LogicalID(f.Name), "Properties").(mapping)
-		if got := lookup(t, props, "CodeUri"); got != "bin/"+f.Name+"/" {
-			t.Errorf("%s: code %v, want make build's bin/%s/", f.Name, got, f.Name)
+		if got := lookup(t, props, "CodeUri"); got != "." {
+			t.Errorf("%s: code %v, want the repository (the Makefile's folder)", f.Name, got)
+		}
+		if got := lookup(t, resources, spec.LogicalID(f.Name), "Metadata", "BuildMethod"); got != "makefile" {
+			t.Errorf("%s: build method %v, want makefile", f.Name, got)
 		}
 		var env []string
 		for _, e := range lookup(t, props, "Environment", "Variables").(mapping) {
@@ -173,8 +176,10 @@ func TestYAMLBlocks(t *testing.T) {
 	}
 }
 
-// samconfig.toml parses, names the generated template, and overrides only
-// parameters the template has.
+// samconfig.toml parses, leaves the local commands on the template that
+// sam build writes (.aws-sam/build/template.yaml, SAM's default once it
+// exists: template.yaml itself has the repository as code), and overrides
+// only parameters the template has.
 func TestSAMConfig(t *testing.T) {
 	var cfg map[string]map[string]map[string]map[string]any
 	if _, err := toml.DecodeFile("../../samconfig.toml", &cfg); err != nil {
@@ -187,8 +192,8 @@ func TestSAMConfig(t *testing.T) {
 	params := lookup(t, tpl, "Parameters").(mapping)
 	for _, cmd := range []string{"local_invoke", "local_start_api"} {
 		p := cfg["default"][cmd]["parameters"]
-		if p["template_file"] != "template.yaml" {
-			t.Errorf("%s: template_file %v, want template.yaml", cmd, p["template_file"])
+		if tf, set := p["template_file"]; set {
+			t.Errorf("%s: template_file %v, want SAM's default, the built template", cmd, tf)
 		}
 		overrides, _ := p["parameter_overrides"].(string)
 		for _, o := range strings.Fields(overrides) {

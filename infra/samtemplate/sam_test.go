@@ -73,3 +73,22 @@ func TestSAMTranslatorTransformsTheTemplate(t *testing.T) {
 		}
 	}
 }
+
+// sam build runs the Makefile's build-<LogicalId> for each function
+// (BuildMethod makefile): a rule that builds that function, for Lambda,
+// with make build's flags, into SAM's ARTIFACTS_DIR.
+func TestSAMBuildsEachFunctionWithTheMakefile(t *testing.T) {
+	artifacts := t.TempDir()
+	for _, fn := range spec.Functions() {
+		out, err := exec.Command("make", "-s", "-n", "-C", "../..", "build-"+spec.LogicalID(fn.Name), "ARTIFACTS_DIR="+artifacts).CombinedOutput()
+		if err != nil {
+			t.Fatalf("make build-%s: %v\n%s", spec.LogicalID(fn.Name), err, out)
+		}
+		cmd := strings.Join(strings.Fields(strings.ReplaceAll(string(out), "\\\n", " ")), " ")
+		want := "GOOS=linux GOARCH=" + spec.Architecture + " CGO_ENABLED=0 go build -tags lambda.norpc -trimpath -ldflags='-s -w' -o " +
+			artifacts + "/bootstrap ./functions/" + fn.Name
+		if !strings.Contains(cmd, want) {
+			t.Errorf("make build-%s runs\n%s\nwant\n%s", spec.LogicalID(fn.Name), cmd, want)
+		}
+	}
+}
