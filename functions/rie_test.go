@@ -1,15 +1,14 @@
 // The artifacts we deploy, run the way Lambda runs them: every function
 // built with `make build`'s flags (for this machine), started under AWS's
 // Lambda Runtime Interface Emulator with the environment the stack gives
-// it, and fed every sample event of events/. The table is a seeded
-// DynamoDB-compatible server, the other AWS APIs moto's server.
+// it, and fed every sample event of events/. The table is a seeded one in
+// AWS's DynamoDB Local, the other AWS APIs moto's server.
 package functions_test
 
 import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,12 +20,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
-	miniserver "github.com/truora/minidyn/server"
 
 	"github.com/plainview/serverless/infra/spec"
 	"github.com/plainview/serverless/shared/auth"
 	"github.com/plainview/serverless/shared/auth/secretstore"
 	"github.com/plainview/serverless/shared/config"
+	"github.com/plainview/serverless/shared/dynamotest"
 	"github.com/plainview/serverless/shared/motoserver"
 	"github.com/plainview/serverless/shared/rie"
 	"github.com/plainview/serverless/shared/routes"
@@ -127,6 +126,9 @@ var answers = map[string]func(t *testing.T, payload []byte){
 		}
 	},
 }
+
+// The functions' table is the tests' DynamoDB Local.
+func TestMain(m *testing.M) { dynamotest.Main(m) }
 
 // scheduledName stands for the scheduled event in answers.
 const scheduledName = "(scheduled event)"
@@ -323,18 +325,14 @@ func (w *world) values(table string) map[string]string {
 }
 
 // table is a created and seeded table of the test's own, and the endpoint
-// of its server: DYNAMODB_ENDPOINT's when set (DynamoDB Local), else a
-// minidyn server of the test's.
+// of its server: the tests' DynamoDB Local (shared/dynamotest).
 func (w *world) table(t *testing.T) (endpoint, name string) {
 	t.Helper()
-	name = "plainview-rie-" + strings.ToLower(t.Name()[strings.LastIndex(t.Name(), "/")+1:])
-	endpoint = os.Getenv("DYNAMODB_ENDPOINT")
-	if endpoint == "" {
-		srv := httptest.NewServer(miniserver.NewServer())
-		t.Cleanup(srv.Close)
-		endpoint = srv.URL
-	}
-	s := store.New(store.NewClient(store.LocalConfig(), endpoint), name, nil)
+	endpoint, cfg := dynamotest.Endpoint(t)
+	db := store.NewClient(cfg, endpoint)
+	name = dynamotest.TableName()
+	dynamotest.DeleteAtEnd(t, db, name)
+	s := store.New(db, name, nil)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	if err := s.CreateTable(ctx); err != nil {
