@@ -8,6 +8,9 @@ package functions_test
 import (
 	"context"
 	"encoding/json"
+	"flag"
+	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -97,6 +100,17 @@ var answers = map[string]func(t *testing.T, payload []byte){
 			t.Errorf("Location = %q", loc)
 		}
 	}),
+	"incidents/report-leak.json": proxy(http.StatusCreated, func(t *testing.T, r events.APIGatewayProxyResponse) {
+		var alert struct {
+			Section    string `json:"section"`
+			Severity   string `json:"severity"`
+			Status     string `json:"status"`
+			IncidentID string `json:"incident_id"`
+		}
+		if err := json.Unmarshal([]byte(r.Body), &alert); err != nil || alert.Section != "A-North" || alert.Severity != "critical" || alert.Status != "active" || alert.IncidentID == "" {
+			t.Errorf("alert %+v (%v), want A-North, critical, active, with its incident; body %s", alert, err, r.Body)
+		}
+	}),
 	// The key secret (moto's Secrets Manager) holds the sample's key.
 	"authorizer/request.json": func(t *testing.T, payload []byte) {
 		var resp events.APIGatewayCustomAuthorizerResponse
@@ -141,6 +155,7 @@ func TestSampleEventsUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := newWorld(t)
+	emitted := map[string]bool{}
 
 	for _, fn := range spec.Functions() {
 		t.Run(fn.Name, func(t *testing.T) {
@@ -186,8 +201,126 @@ func TestSampleEventsUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 				t.Errorf("%v\n%s", err, sb.Output())
 			}
 			checkLogs(t, fn.Name, sb.Output())
+			for _, m := range emfMetrics(t, sb.Output()) {
+				emitted[m] = true
+			}
 		})
 	}
+	t.Run("authorizer with its key store down", func(t *testing.T) {
+		// The key store failing is the one metric the sample events do not
+		// reach (KeyStoreFailures, which an alarm watches): the secret
+		// named here does not exist.
+		fn := specFunction(t, spec.FuncAuthorizer)
+		bootstrap := filepath.Join(dir, fn.Name, "bootstrap")
+		values := w.values("unused")
+		values[spec.EnvKeysSecretID] = "plainview/no-such-secret"
+		own, err := rie.OwnEnv(fn.Name, fn.Env, values)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := append(rie.LambdaEnv("plainview-"+fn.Name, fn.MemoryMB, motoserver.Region, [3]string{"testing", "testing", "testing"}), own...)
+		sb, err := rie.Start(ctx, rie.Options{Emulator: emulator, Bootstrap: bootstrap, Env: append(env, "AWS_ENDPOINT_URL="+w.moto.URL), Timeout: fn.Timeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sb.Close()
+		res, err := sb.Invoke(ctx, sampleEvents(t, fn.Name)[0].event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fail struct{ ErrorType, ErrorMessage string }
+		if json.Unmarshal(res.Payload, &fail) != nil || fail.ErrorType == "" {
+			t.Errorf("answer %d %s, want a function error (API Gateway then answers 503)", res.Status, res.Payload)
+		}
+		for _, m := range emfMetrics(t, sb.Output()) {
+			emitted[m] = true
+		}
+	})
+	checkEmittedMetrics(t, emitted)
+}
+
+// updateMetrics rewrites testdata/emitted-metrics.txt from a run:
+// go test ./functions/ -run TestSampleEvents -update-metrics
+var updateMetrics = flag.Bool("update-metrics", false, "rewrite testdata/emitted-metrics.txt from what the functions emitted")
+
+// metricsFile lists every CloudWatch metric the functions emitted under the
+// emulator, one a line: namespace, name, dimension names, and the
+// Function dimension's value. The CDK stack's test reads it, so that no
+// alarm or dashboard widget watches a metric no function sends
+// (infra/metrics_test.go). This test keeps it true: a metric emitted and
+// not listed, or listed and not emitted, fails here.
+const metricsFile = "testdata/emitted-metrics.txt"
+
+func checkEmittedMetrics(t *testing.T, emitted map[string]bool) {
+	t.Helper()
+	if t.Failed() {
+		return // a function that failed may not have emitted all it does
+	}
+	got := slices.Sorted(maps.Keys(emitted))
+	if *updateMetrics {
+		if err := os.WriteFile(metricsFile, []byte(strings.Join(got, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	b, err := os.ReadFile(metricsFile)
+	if err != nil {
+		t.Fatalf("%v: run go test ./functions/ -run TestSampleEvents -update-metrics", err)
+	}
+	want := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if !slices.Equal(got, want) {
+		t.Errorf("the functions emitted\n%s\n%s lists\n%s\n(go test ./functions/ -run TestSampleEvents -update-metrics rewrites it)",
+			strings.Join(got, "\n"), metricsFile, strings.Join(want, "\n"))
+	}
+}
+
+// emfMetrics reads the EMF documents in a sandbox's output: each metric
+// as "<namespace> <name> <dimension names, comma-separated> Function=<value>".
+func emfMetrics(t *testing.T, out string) []string {
+	t.Helper()
+	var ms []string
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(line, "{") || !strings.Contains(line, `"_aws"`) {
+			continue
+		}
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(line), &doc); err != nil {
+			continue // checkLogs reports it
+		}
+		raw, _ := json.Marshal(doc["_aws"])
+		var meta struct {
+			CloudWatchMetrics []struct {
+				Namespace  string
+				Dimensions [][]string
+				Metrics    []struct{ Name string }
+			}
+		}
+		if err := json.Unmarshal(raw, &meta); err != nil {
+			t.Errorf("EMF directive %s: %v", raw, err)
+			continue
+		}
+		for _, d := range meta.CloudWatchMetrics {
+			for _, dims := range d.Dimensions {
+				sorted := slices.Sorted(slices.Values(dims))
+				fn, _ := doc["Function"].(string)
+				for _, m := range d.Metrics {
+					ms = append(ms, fmt.Sprintf("%s %s %s Function=%s", d.Namespace, m.Name, strings.Join(sorted, ","), fn))
+				}
+			}
+		}
+	}
+	return ms
+}
+
+func specFunction(t *testing.T, name string) spec.Function {
+	t.Helper()
+	for _, fn := range spec.Functions() {
+		if fn.Name == name {
+			return fn
+		}
+	}
+	t.Fatalf("no function %s in infra/spec", name)
+	return spec.Function{}
 }
 
 type sample struct {

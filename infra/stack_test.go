@@ -98,6 +98,7 @@ func TestStack(t *testing.T) {
 			t.Run("cdk-nag", func(t *testing.T) { checkNag(t, stack) })
 			t.Run("cfn-lint", func(t *testing.T) { checkLint(t, tpl) })
 			t.Run("iot endpoint", func(t *testing.T) { checkIoTEndpoint(t, tpl, tc.ctx) })
+			t.Run("metrics are emitted", func(t *testing.T) { checkMetricsAreEmitted(t, tpl) })
 		})
 	}
 }
