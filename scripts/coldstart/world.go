@@ -12,6 +12,7 @@ import (
 	neturl "net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/plainview/serverless/shared/auth"
 	"github.com/plainview/serverless/shared/dynamolocal"
+	"github.com/plainview/serverless/shared/rie"
 	"github.com/plainview/serverless/shared/routes"
 	"github.com/plainview/serverless/shared/store"
 )
@@ -248,54 +250,29 @@ func (l *callLog) between(from, to time.Time) int {
 // The emulator hands it on to the function and adds
 // AWS_LAMBDA_RUNTIME_API itself.
 func (w *world) env(t target, taskRoot, dynamoURL string) ([]string, error) {
-	fn := "plainview-" + t.name
-	env := []string{
-		"PATH=/usr/local/bin:/usr/bin:/bin",
-		"LANG=en_US.UTF-8",
-		"TZ=:UTC",
-		"AWS_LAMBDA_FUNCTION_NAME=" + fn,
-		fmt.Sprintf("AWS_LAMBDA_FUNCTION_MEMORY_SIZE=%d", t.memoryMB),
-		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
-		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/" + fn,
-		"AWS_LAMBDA_LOG_STREAM_NAME=2026/01/01/[$LATEST]00000000000000000000000000000000",
-		"AWS_LAMBDA_INITIALIZATION_TYPE=on-demand",
-		"AWS_REGION=" + region,
-		"AWS_DEFAULT_REGION=" + region,
-		"AWS_EXECUTION_ENV=AWS_Lambda_provided.al2023",
-		"_HANDLER=bootstrap",
-		"LAMBDA_TASK_ROOT=" + taskRoot,
-		"AWS_ACCESS_KEY_ID=local",
-		"AWS_SECRET_ACCESS_KEY=local",
-		"AWS_SESSION_TOKEN=local",
-		"HTTPS_PROXY=" + w.proxy.URL,
-		"SSL_CERT_FILE=" + w.caFile,
-		"SSL_CERT_DIR=" + w.certDir,
+	own, err := rie.OwnEnv(t.name, t.env, map[string]string{
+		"TABLE_NAME":            tableName,
+		"ENVIRONMENT":           "production",
+		"VERSION":               "coldstart",
+		"LOG_LEVEL":             "info",
+		"REQUIRE_KEY_FOR_READS": "false",
+		"CORS_ORIGINS":          "https://ops.example.com",
+		"IOT_ENDPOINT":          iotEndpoint,
+		"NOTIFY_TOPIC_ARN":      topicARN,
+		"KEYS_SECRET_ID":        secretID,
+		"KEY_CACHE_TTL":         "60s",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scripts/coldstart: %w", err)
 	}
-	for _, name := range t.env {
-		switch name {
-		case "TABLE_NAME":
-			env = append(env, "TABLE_NAME="+tableName, "DYNAMODB_ENDPOINT="+dynamoURL)
-		case "ENVIRONMENT":
-			env = append(env, "ENVIRONMENT=production")
-		case "VERSION":
-			env = append(env, "VERSION=coldstart")
-		case "LOG_LEVEL":
-			env = append(env, "LOG_LEVEL=info")
-		case "REQUIRE_KEY_FOR_READS":
-			env = append(env, "REQUIRE_KEY_FOR_READS=false")
-		case "CORS_ORIGINS":
-			env = append(env, "CORS_ORIGINS=https://ops.example.com")
-		case "IOT_ENDPOINT":
-			env = append(env, "IOT_ENDPOINT="+iotEndpoint)
-		case "NOTIFY_TOPIC_ARN":
-			env = append(env, "NOTIFY_TOPIC_ARN="+topicARN)
-		case "KEYS_SECRET_ID":
-			env = append(env, "KEYS_SECRET_ID="+secretID)
-		case "KEY_CACHE_TTL":
-			env = append(env, "KEY_CACHE_TTL=60s")
-		default:
-			return nil, fmt.Errorf("function %s reads %s, which scripts/coldstart does not know how to set", t.name, name)
-		}
+	env := append(rie.LambdaEnv("plainview-"+t.name, t.memoryMB, region, [3]string{"local", "local", "local"}),
+		"LAMBDA_TASK_ROOT="+taskRoot,
+		"HTTPS_PROXY="+w.proxy.URL,
+		"SSL_CERT_FILE="+w.caFile,
+		"SSL_CERT_DIR="+w.certDir,
+	)
+	if slices.Contains(t.env, "TABLE_NAME") {
+		env = append(env, "DYNAMODB_ENDPOINT="+dynamoURL)
 	}
-	return env, nil
+	return append(env, own...), nil
 }
