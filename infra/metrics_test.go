@@ -12,9 +12,9 @@ import (
 )
 
 // emittedMetrics is what the functions emitted under the Lambda Runtime
-// Interface Emulator, fed every sample event (functions/rie_test.go keeps
+// Interface Emulator, fed every sample event (shared/rie/functions_test.go keeps
 // the file true to what they emit).
-const emittedMetrics = "../functions/testdata/emitted-metrics.txt"
+const emittedMetrics = "../shared/rie/testdata/emitted-metrics.txt"
 
 // metricRef is a metric an alarm or a dashboard widget watches.
 type metricRef struct {

@@ -3,7 +3,7 @@
 // Lambda Runtime Interface Emulator with the environment the stack gives
 // it, and fed every sample event of events/. The table is a seeded one in
 // AWS's DynamoDB Local, the other AWS APIs moto's server.
-package functions_test
+package rie_test
 
 import (
 	"context"
@@ -35,8 +35,8 @@ import (
 	"github.com/plainview/serverless/shared/store"
 )
 
-// root is the module root, seen from functions/.
-const root = ".."
+// root is the module root, seen from shared/rie.
+const root = "../.."
 
 // exampleKey is the placeholder key of the sample events (events/README.md).
 // The key secret in moto holds it, so the authorizer's answer is the one a
@@ -185,7 +185,7 @@ func TestSampleEventsUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 				name := fn.Name + "/" + s.name
 				check, ok := answers[name]
 				if !ok {
-					t.Errorf("%s: no expected answer in functions/rie_test.go (answers)", name)
+					t.Errorf("%s: no expected answer in shared/rie/functions_test.go (answers)", name)
 					continue
 				}
 				res, err := sb.Invoke(ctx, s.event)
@@ -240,7 +240,7 @@ func TestSampleEventsUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 }
 
 // updateMetrics rewrites testdata/emitted-metrics.txt from a run:
-// go test ./functions/ -run TestSampleEvents -update-metrics
+// go test ./shared/rie -run TestSampleEvents -update-metrics
 var updateMetrics = flag.Bool("update-metrics", false, "rewrite testdata/emitted-metrics.txt from what the functions emitted")
 
 // metricsFile lists every CloudWatch metric the functions emitted under the
@@ -265,11 +265,11 @@ func checkEmittedMetrics(t *testing.T, emitted map[string]bool) {
 	}
 	b, err := os.ReadFile(metricsFile)
 	if err != nil {
-		t.Fatalf("%v: run go test ./functions/ -run TestSampleEvents -update-metrics", err)
+		t.Fatalf("%v: run go test ./shared/rie -run TestSampleEvents -update-metrics", err)
 	}
 	want := strings.Split(strings.TrimSpace(string(b)), "\n")
 	if !slices.Equal(got, want) {
-		t.Errorf("the functions emitted\n%s\n%s lists\n%s\n(go test ./functions/ -run TestSampleEvents -update-metrics rewrites it)",
+		t.Errorf("the functions emitted\n%s\n%s lists\n%s\n(go test ./shared/rie -run TestSampleEvents -update-metrics rewrites it)",
 			strings.Join(got, "\n"), metricsFile, strings.Join(want, "\n"))
 	}
 }
