@@ -58,6 +58,11 @@ type Options struct {
 	// StepDelay is the time between a valve's status reports. Default
 	// 250ms, so a move is DONE in about a second.
 	StepDelay time.Duration
+	// DrainTimeout is how long Run waits, once ctx ends, for the broker
+	// to acknowledge what is still pending. Default 2s. The local broker
+	// acknowledges a message only once it is stored, so a test that must
+	// end with nothing pending on a busy machine gives it longer.
+	DrainTimeout time.Duration
 }
 
 // Stats is what the devices have sent so far. A message counts as
@@ -100,9 +105,8 @@ const (
 	// writeTimeout bounds how long Publish blocks handing a message to a
 	// stalled link (paho's default is 30s).
 	writeTimeout = 10 * time.Second
-	// drainTimeout is how long Run waits, once ctx ends, for the broker
-	// to acknowledge what is still pending.
-	drainTimeout = 2 * time.Second
+	// defaultDrainTimeout is Options.DrainTimeout's default.
+	defaultDrainTimeout = 2 * time.Second
 	quiesceMs    = 250
 	// minTick is the finest pacing interval: past that rate, messages go
 	// out in small bursts per tick instead of one timer per message.
@@ -182,8 +186,8 @@ func New(opts Options) (*Simulator, error) {
 		return nil, errors.New("simulator: no devices")
 	}
 	switch {
-	case opts.TelemetryEvery < 0, opts.LeakEvery < 0, opts.StepDelay < 0:
-		return nil, errors.New("simulator: TelemetryEvery, LeakEvery and StepDelay must not be negative")
+	case opts.TelemetryEvery < 0, opts.LeakEvery < 0, opts.StepDelay < 0, opts.DrainTimeout < 0:
+		return nil, errors.New("simulator: TelemetryEvery, LeakEvery, StepDelay and DrainTimeout must not be negative")
 	case math.IsNaN(opts.Rate) || math.IsInf(opts.Rate, 0) || opts.Rate < 0:
 		return nil, errors.New("simulator: Rate must be a number from 0 up")
 	}
@@ -192,6 +196,9 @@ func New(opts Options) (*Simulator, error) {
 	}
 	if opts.StepDelay == 0 {
 		opts.StepDelay = defaultStepDelay
+	}
+	if opts.DrainTimeout == 0 {
+		opts.DrainTimeout = defaultDrainTimeout
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
@@ -252,7 +259,7 @@ func (s *Simulator) Stats() Stats {
 // Run connects every device and simulates them until ctx ends. A broker
 // that is down is no error: devices keep trying to connect, and keep what
 // they publish meanwhile to send once connected. When ctx ends, Run lets
-// the broker acknowledge what is pending (for up to 2s), disconnects
+// the broker acknowledge what is pending (for up to DrainTimeout), disconnects
 // every device and returns nil. It may be called once.
 func (s *Simulator) Run(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
@@ -300,9 +307,9 @@ func (s *Simulator) Run(ctx context.Context) error {
 	return nil
 }
 
-// drain waits, up to drainTimeout, until nothing is pending.
+// drain waits, up to Options.DrainTimeout, until nothing is pending.
 func (s *Simulator) drain() {
-	deadline := time.NewTimer(drainTimeout)
+	deadline := time.NewTimer(s.opts.DrainTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(minTick)
 	defer tick.Stop()
