@@ -107,7 +107,7 @@ const (
 	writeTimeout = 10 * time.Second
 	// defaultDrainTimeout is Options.DrainTimeout's default.
 	defaultDrainTimeout = 2 * time.Second
-	quiesceMs    = 250
+	quiesceMs           = 250
 	// minTick is the finest pacing interval: past that rate, messages go
 	// out in small bursts per tick instead of one timer per message.
 	minTick = 10 * time.Millisecond
