@@ -112,8 +112,9 @@ sam-template: ## regenerate template.yaml (for sam local) from shared/routes and
 
 .PHONY: openapi
 
-openapi: ## regenerate openapi.yaml from shared/routes and the spec table of shared/httpapi/openapi.go
+openapi: ## regenerate openapi.yaml from shared/routes and shared/httpapi/openapi*.go, and the Go client made from it
 	$(GO) run ./scripts/openapi
+	$(GO) generate ./shared/openapi/goclient
 
 # --- ingestion benchmark (scripts/benchingest, docs/bench-ingest.md) --------
 .PHONY: bench-ingest

@@ -26,6 +26,9 @@ const (
 	AnomalyHigh   = "high"
 )
 
+// AnomalySeverities lists the anomaly severities.
+var AnomalySeverities = []string{AnomalyMedium, AnomalyHigh}
+
 // Sample is one telemetry message of a device: the values it reported at
 // one time.
 type Sample struct {

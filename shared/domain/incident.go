@@ -10,6 +10,9 @@ const (
 	IncidentResolved      = "resolved"
 )
 
+// IncidentStatuses lists the incident statuses in their order.
+var IncidentStatuses = []string{IncidentActive, IncidentAcknowledged, IncidentInvestigating, IncidentResolved}
+
 // incidentOrder ranks the statuses: an incident only moves forward.
 var incidentOrder = map[string]int{IncidentActive: 0, IncidentAcknowledged: 1, IncidentInvestigating: 2, IncidentResolved: 3}
 
@@ -31,6 +34,10 @@ const (
 	SeverityWarning  = "warning"
 	SeverityCritical = "critical"
 )
+
+// Severities lists the incident severities. A leak's are others
+// (LeakSeverities).
+var Severities = []string{SeverityInfo, SeverityWarning, SeverityCritical}
 
 // ValidSeverity reports whether s is an incident severity.
 func ValidSeverity(s string) bool {
@@ -85,6 +92,9 @@ const (
 	SystemDegraded = "degraded"
 	SystemCritical = "critical"
 )
+
+// SystemHealthWords lists the words of IncidentHealth.SystemHealth.
+var SystemHealthWords = []string{SystemHealthy, SystemDegraded, SystemCritical}
 
 // HealthOfIncidents summarises the unresolved incidents and the running
 // totals: critical while any critical incident is unresolved, degraded

@@ -13,6 +13,10 @@ const (
 	LeakCritical = "critical"
 )
 
+// LeakSeverities lists the leak severities. An incident's are others
+// (Severities).
+var LeakSeverities = []string{LeakMinor, LeakMajor, LeakCritical}
+
 // ValidLeakSeverity reports whether s is a leak severity.
 func ValidLeakSeverity(s string) bool {
 	return s == LeakMinor || s == LeakMajor || s == LeakCritical
@@ -50,6 +54,9 @@ const (
 	AlertAcknowledged = "acknowledged"
 	AlertRepaired     = "repaired"
 )
+
+// AlertStatuses lists the alert statuses in their order.
+var AlertStatuses = []string{AlertActive, AlertAcknowledged, AlertRepaired}
 
 // Location is where a leak was seen.
 type Location struct {
@@ -107,6 +114,9 @@ const (
 	RiskMedium = "medium"
 	RiskHigh   = "high"
 )
+
+// RiskLevels lists the risk levels.
+var RiskLevels = []string{RiskLow, RiskMedium, RiskHigh}
 
 // RiskLevel of a section with n active leaks: medium over 2, high over 5.
 func RiskLevel(n int) string {

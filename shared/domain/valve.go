@@ -22,6 +22,9 @@ const (
 	StatusRetired ValveStatus = "retired"
 )
 
+// ValveStatuses lists the valve statuses.
+var ValveStatuses = []string{string(StatusOffline), string(StatusMaintenance), string(StatusWarning), string(StatusOK), string(StatusRetired)}
+
 // Thresholds of API.md. A reading strictly over a threshold crosses it.
 type Thresholds struct {
 	TemperatureWarningC float64 `json:"temperature_warning_c"`
@@ -175,6 +178,10 @@ const (
 	ActuationTimedOut   = "timed_out"
 	ActuationRejected   = "rejected"
 )
+
+// ActuationStates lists the actuation states.
+var ActuationStates = []string{ActuationQueued, ActuationSent, ActuationInProgress, ActuationSucceeded,
+	ActuationFailed, ActuationTimedOut, ActuationRejected}
 
 // Commands a valve understands. An empty actuation request means
 // TORQUE_TEST, as it did in the old service.

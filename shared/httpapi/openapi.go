@@ -25,7 +25,7 @@ func OpenAPI() (*openapi.Document, error) {
 		Description: "Valves, pipeline leaks, incidents and flow analytics. " +
 			"Errors always have the shape {\"error\": {\"code\", \"message\"}}; " +
 			"listings are newest first, paged with limit and cursor.",
-	}, routes.Table(), openAPISpecs())
+	}, routes.Table(), openAPISpecs(), openAPIMembers())
 }
 
 // openAPISpecs is the spec table: one entry per route of routes.Table(),

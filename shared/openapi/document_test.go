@@ -85,3 +85,42 @@ func TestTheDocumentIsValidOpenAPI31(t *testing.T) {
 		t.Errorf("model: %v", err)
 	}
 }
+
+// Every schema of the document and every member of one says what it is
+// (a generated client turns these into its comments), so a field added to
+// an answer needs an entry in openAPIMembers of shared/httpapi.
+func TestEverySchemaAndMemberIsDescribed(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Description string                     `json:"description"`
+				Properties  map[string]json.RawMessage `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(apiDocument(t), &doc); err != nil {
+		t.Fatal(err)
+	}
+	described := 0
+	for name, s := range doc.Components.Schemas {
+		if s.Description == "" {
+			t.Errorf("schema %s has no description: add an entry %q to openAPIMembers", name, name)
+		}
+		for member, raw := range s.Properties {
+			var p struct {
+				Description string `json:"description"`
+			}
+			if err := json.Unmarshal(raw, &p); err != nil {
+				t.Fatal(err)
+			}
+			if p.Description == "" {
+				t.Errorf("%s.%s has no description: add an entry to openAPIMembers (keyed by the Go type that declares it)", name, member)
+				continue
+			}
+			described++
+		}
+	}
+	if described == 0 {
+		t.Fatal("no member is described")
+	}
+}

@@ -94,6 +94,20 @@ type errorEnvelope struct {
 	Error apierror.Error `json:"error"`
 }
 
+// Members documents the schemas: keyed by a struct's schema name without
+// type arguments ("Incident", "Listing"), the schema itself; by that name,
+// a dot and a JSON member name ("Incident.severity"), one member wherever
+// it appears, promoted into another struct included.
+type Members map[string]Member
+
+// Member is what the document says of a schema or a member beyond its Go
+// type.
+type Member struct {
+	Description string
+	// Enum lists the values of a string member.
+	Enum []string
+}
+
 // Document is a built OpenAPI document.
 type Document struct {
 	root *Object
@@ -106,9 +120,11 @@ func (d *Document) MarshalJSON() ([]byte, error) { return d.root.MarshalJSON() }
 func Key(r routes.Route) string { return r.Method + " " + r.Path }
 
 // Build makes the document of table with ops, which must hold exactly one
-// entry per route, under the route's Key. A route without an entry, or an
-// entry without a route, is an error naming each.
-func Build(info Info, table []routes.Route, ops map[string]Op) (*Document, error) {
+// entry per route, under the route's Key, and members, whose entries must
+// each name a schema or member of the document. A route without an entry,
+// an entry without a route, or a members entry naming nothing is an error
+// naming each.
+func Build(info Info, table []routes.Route, ops map[string]Op, members Members) (*Document, error) {
 	var problems []string
 	inTable := map[string]bool{}
 	for _, r := range table {
@@ -127,7 +143,7 @@ func Build(info Info, table []routes.Route, ops map[string]Op) (*Document, error
 		return nil, fmt.Errorf("openapi: %s", strings.Join(problems, "; "))
 	}
 
-	s := newSchemas()
+	s := newSchemas(members)
 	errorSchema, err := s.of(reflect.TypeFor[errorEnvelope]())
 	if err != nil {
 		return nil, err
@@ -153,8 +169,19 @@ func Build(info Info, table []routes.Route, ops map[string]Op) (*Document, error
 		item.(*Object).Set(strings.ToLower(r.Method), op)
 	}
 
+	var unused []string
+	for k := range members {
+		if !s.used[k] {
+			unused = append(unused, k)
+		}
+	}
+	if len(unused) > 0 {
+		slices.Sort(unused)
+		return nil, fmt.Errorf("openapi: the members table documents %s, which the document does not have", strings.Join(unused, ", "))
+	}
+
 	// The error answers are components, each once, in status order.
-	errorResponses := obj("Error", errorResponse("any other error", 0, errorSchema))
+	errorResponses := obj("OtherError", errorResponse("any other error", 0, errorSchema))
 	for _, status := range slices.Sorted(maps.Keys(errorStatus)) {
 		errorResponses.Set(errorName(status), errorResponse(http.StatusText(status), status, errorSchema))
 	}
@@ -225,7 +252,7 @@ func operation(s *schemas, r routes.Route, op Op, errorStatus map[int]bool) (*Ob
 		errorStatus[status] = true
 		responses.Set(fmt.Sprint(status), obj("$ref", "#/components/responses/"+errorName(status)))
 	}
-	responses.Set("default", obj("$ref", "#/components/responses/Error"))
+	responses.Set("default", obj("$ref", "#/components/responses/OtherError"))
 	o.Set("responses", responses)
 	o.Set("security", security(r.Scope))
 	o.Set("x-rate-limit", obj("rate_per_second", r.Throttle.RatePerSecond, "burst", r.Throttle.Burst))

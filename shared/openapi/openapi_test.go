@@ -18,7 +18,7 @@ func build(t *testing.T, v any) map[string]any {
 	table := []routes.Route{{Method: http.MethodGet, Path: "/thing/{id}", Function: routes.FuncReads, Scope: routes.Read,
 		Throttle: routes.ReadThrottle, Summary: "a thing"}}
 	doc, err := openapi.Build(openapi.Info{Title: "t", Version: "1"}, table,
-		map[string]openapi.Op{"GET /thing/{id}": {Responses: openapi.OK(v)}})
+		map[string]openapi.Op{"GET /thing/{id}": {Responses: openapi.OK(v)}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,20 +101,20 @@ func TestSchemasFollowEncodingJSON(t *testing.T) {
 	g := schema(t, doc, "Gauge")
 	want := map[string]string{
 		"id":       `{"type":"string"}`,
-		"shade":    `{"type":"number"}`,
+		"shade":    `{"format":"double","type":"number"}`,
 		"name":     `{"type":"string"}`,
 		"note":     `{"type":"string"}`,
 		"zero":     `{"format":"date-time","type":"string"}`,
 		"at":       `{"format":"date-time","type":"string"}`,
 		"seen":     `{"format":"date-time","type":["string","null"]}`,
-		"reading":  `{"type":["number","null"]}`,
+		"reading":  `{"format":"double","type":["number","null"]}`,
 		"inner":    `{"anyOf":[{"$ref":"#/components/schemas/Inner"},{"type":"null"}]}`,
 		"anon":     `{"additionalProperties":false,"properties":{"A":{"type":"boolean"}},"required":["A"],"type":["object","null"]}`,
 		"data":     `{}`,
 		"tags":     `{"items":{"type":"string"},"type":"array"}`,
-		"values":   `{"additionalProperties":{"type":["number","null"]},"type":"object"}`,
+		"values":   `{"additionalProperties":{"format":"double","type":["number","null"]},"type":"object"}`,
 		"blob":     `{"contentEncoding":"base64","type":"string"}`,
-		"Untagged": `{"type":"integer"}`,
+		"Untagged": `{"format":"int32","type":"integer"}`,
 	}
 	props := g["properties"].(map[string]any)
 	for name, w := range want {
@@ -132,8 +132,54 @@ func TestSchemasFollowEncodingJSON(t *testing.T) {
 	if g["additionalProperties"] != false {
 		t.Errorf("additionalProperties = %v, want false", g["additionalProperties"])
 	}
-	if got := asJSON(schema(t, doc, "Inner")); got != `{"additionalProperties":false,"properties":{"n":{"type":"integer"}},"required":["n"],"type":"object"}` {
+	if got := asJSON(schema(t, doc, "Inner")); got != `{"additionalProperties":false,"properties":{"n":{"format":"int64","type":"integer"}},"required":["n"],"type":"object"}` {
 		t.Errorf("Inner = %s", got)
+	}
+}
+
+type alarm struct {
+	base
+	Level string  `json:"level"`
+	Cause *string `json:"cause"`
+	Inner inner   `json:"inner"`
+}
+
+// The members table describes schemas and members, a promoted member by
+// its own struct's name, and gives string members their enums (with null
+// where the member is nullable).
+func TestMembersDescribeSchemasAndGiveEnums(t *testing.T) {
+	table := []routes.Route{{Method: http.MethodGet, Path: "/a", Function: routes.FuncReads, Scope: routes.Public, Throttle: routes.PublicThrottle, Summary: "a"}}
+	doc := decode(t, must(openapi.Build(openapi.Info{}, table, map[string]openapi.Op{"GET /a": {Responses: openapi.OK(alarm{})}}, openapi.Members{
+		"Alarm":       {Description: "an alarm"},
+		"Alarm.level": {Description: "how loud", Enum: []string{"low", "high"}},
+		"Alarm.cause": {Enum: []string{"heat"}},
+		"Alarm.inner": {Description: "the inner one"},
+		"Base.id":     {Description: "promoted from base"},
+	})))
+	a := schema(t, doc, "Alarm")
+	if a["description"] != "an alarm" {
+		t.Errorf("schema description %v", a["description"])
+	}
+	for member, want := range map[string]string{
+		"level": `{"description":"how loud","enum":["low","high"],"type":"string"}`,
+		"cause": `{"enum":["heat",null],"type":["string","null"]}`,
+		"inner": `{"$ref":"#/components/schemas/Inner","description":"the inner one"}`,
+		"id":    `{"description":"promoted from base","type":"string"}`,
+		"shade": `{"type":"string"}`,
+	} {
+		if got := asJSON(at(t, a, "properties", member)); got != want {
+			t.Errorf("%s: %s, want %s", member, got, want)
+		}
+	}
+
+	for name, members := range map[string]openapi.Members{
+		"a member of no schema": {"Alarm.volume": {Description: "x"}},
+		"a schema not there":    {"Siren": {Description: "x"}},
+		"an enum on a number":   {"Base.shade": {}, "Inner.n": {Enum: []string{"1"}}},
+	} {
+		if _, err := openapi.Build(openapi.Info{}, table, map[string]openapi.Op{"GET /a": {Responses: openapi.OK(alarm{})}}, members); err == nil {
+			t.Errorf("%s: no error", name)
+		}
 	}
 }
 
@@ -175,7 +221,7 @@ func TestTypesReflectionCannotDescribeAreErrors(t *testing.T) {
 		"a map keyed by structs": map[inner]string{},
 	} {
 		table := []routes.Route{{Method: http.MethodGet, Path: "/x", Function: routes.FuncReads, Scope: routes.Public, Throttle: routes.PublicThrottle, Summary: "x"}}
-		if _, err := openapi.Build(openapi.Info{}, table, map[string]openapi.Op{"GET /x": {Responses: openapi.OK(v)}}); err == nil {
+		if _, err := openapi.Build(openapi.Info{}, table, map[string]openapi.Op{"GET /x": {Responses: openapi.OK(v)}}, nil); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
@@ -189,7 +235,7 @@ func TestTwoTypesOfOneNameAreAnError(t *testing.T) {
 		Package outerInner `json:"package"`
 	}
 	table := []routes.Route{{Method: http.MethodGet, Path: "/a", Function: routes.FuncReads, Scope: routes.Public, Throttle: routes.PublicThrottle, Summary: "a"}}
-	_, err := openapi.Build(openapi.Info{}, table, map[string]openapi.Op{"GET /a": {Responses: openapi.OK(both{})}})
+	_, err := openapi.Build(openapi.Info{}, table, map[string]openapi.Op{"GET /a": {Responses: openapi.OK(both{})}}, nil)
 	if err == nil || !strings.Contains(err.Error(), `"Inner"`) {
 		t.Errorf("err = %v, want one naming the schema Inner", err)
 	}
@@ -208,7 +254,7 @@ func TestBuildNamesRoutesWithoutEntriesAndEntriesWithoutRoutes(t *testing.T) {
 	_, err := openapi.Build(openapi.Info{}, table, map[string]openapi.Op{
 		"GET /a":     {Responses: openapi.OK(inner{})},
 		"GET /stale": {Responses: openapi.OK(inner{})},
-	})
+	}, nil)
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -229,7 +275,7 @@ func TestOperationsFollowTheRouteTable(t *testing.T) {
 		"GET /": {Query: openapi.Listing(), Responses: openapi.OK(inner{})},
 		"POST /valves/{id}/actuate": {Body: inner{}, BodyOptional: true, Idempotent: true, Errors: []int{503},
 			Responses: []openapi.Response{{Status: 202, Body: inner{}, Location: true}}},
-	})))
+	}, nil)))
 	root := at(t, doc, "paths", "/", "get")
 	if got := asJSON(at(t, root, "security")); got != `[]` {
 		t.Errorf("public security %s", got)

@@ -19,10 +19,24 @@ type schemas struct {
 	// types of one name are an error instead of one silently winning.
 	names map[reflect.Type]string
 	types map[string]reflect.Type
+	// members documents schemas and their members; used records which
+	// entries were met, so an entry naming nothing is an error.
+	members Members
+	used    map[string]bool
 }
 
-func newSchemas() *schemas {
-	return &schemas{components: &Object{}, names: map[reflect.Type]string{}, types: map[string]reflect.Type{}}
+func newSchemas(members Members) *schemas {
+	return &schemas{components: &Object{}, names: map[reflect.Type]string{}, types: map[string]reflect.Type{},
+		members: members, used: map[string]bool{}}
+}
+
+// member returns the entry of key, noting it was used.
+func (s *schemas) member(key string) (Member, bool) {
+	m, ok := s.members[key]
+	if ok {
+		s.used[key] = true
+	}
+	return m, ok
 }
 
 // of returns the schema of values of type t as encoding/json marshals
@@ -49,11 +63,16 @@ func (s *schemas) of(t reflect.Type) (*Object, error) {
 	switch t.Kind() {
 	case reflect.Bool:
 		return obj("type", "boolean"), nil
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return obj("type", "integer"), nil
-	case reflect.Float32, reflect.Float64:
-		return obj("type", "number"), nil
+	// Formats give generated clients the Go type's width: without one,
+	// a generator picks its own (oapi-codegen: float32 for every number).
+	case reflect.Int8, reflect.Int16, reflect.Int32, reflect.Uint8, reflect.Uint16:
+		return obj("type", "integer", "format", "int32"), nil
+	case reflect.Int, reflect.Int64, reflect.Uint, reflect.Uint32, reflect.Uint64:
+		return obj("type", "integer", "format", "int64"), nil
+	case reflect.Float32:
+		return obj("type", "number", "format", "float"), nil
+	case reflect.Float64:
+		return obj("type", "number", "format", "double"), nil
 	case reflect.String:
 		return obj("type", "string"), nil
 	case reflect.Interface:
@@ -101,6 +120,12 @@ func (s *schemas) ref(t reflect.Type) (*Object, error) {
 		if err != nil {
 			return nil, err
 		}
+		if m, ok := s.member(ownerName(t)); ok {
+			if len(m.Enum) > 0 {
+				return nil, fmt.Errorf("%s: an enum is for a string member, not an object", ownerName(t))
+			}
+			o = described(o, m.Description)
+		}
 		s.components.Set(name, o)
 	}
 	return obj("$ref", "#/components/schemas/"+name), nil
@@ -124,6 +149,14 @@ func componentName(t reflect.Type) string {
 	return b.String()
 }
 
+// ownerName is how the members table names a struct type: its schema
+// name without type arguments ("Listing" for listing[domain.Event]), so
+// one entry documents every instance; "" for an anonymous struct.
+func ownerName(t reflect.Type) string {
+	base, _, _ := strings.Cut(t.Name(), "[")
+	return upperFirst(base)
+}
+
 func upperFirst(s string) string {
 	if s == "" {
 		return s
@@ -139,6 +172,9 @@ type field struct {
 	typ      reflect.Type
 	optional bool
 	depth    int
+	// owner is the struct that declares the field, as ownerName names it:
+	// a promoted field keeps its own struct's documentation.
+	owner string
 }
 
 // object is the schema of a struct: its fields as encoding/json sees them,
@@ -155,6 +191,14 @@ func (s *schemas) object(t reflect.Type) (*Object, error) {
 		schema, err := s.of(f.typ)
 		if err != nil {
 			return nil, fmt.Errorf("%s.%s: %w", t, f.name, err)
+		}
+		if f.owner != "" {
+			key := f.owner + "." + f.name
+			if m, ok := s.member(key); ok {
+				if schema, err = documented(schema, m); err != nil {
+					return nil, fmt.Errorf("%s: %w", key, err)
+				}
+			}
 		}
 		props.Set(f.name, schema)
 		if !f.optional {
@@ -213,7 +257,7 @@ func jsonFields(t reflect.Type, depth int) ([]field, error) {
 				return nil, fmt.Errorf("%s.%s: the ,string option is not supported", t, sf.Name)
 			}
 		}
-		out = append(out, field{name: name, typ: ft, optional: optional, depth: depth})
+		out = append(out, field{name: name, typ: ft, optional: optional, depth: depth, owner: ownerName(t)})
 	}
 	if depth > 0 {
 		return out, nil
@@ -259,4 +303,42 @@ func nullable(s *Object) *Object {
 		return s // already a type array, which only nullable builds
 	}
 	return obj("anyOf", []any{s, obj("type", "null")})
+}
+
+// documented adds a member's description and enum to its schema: the enum
+// on a string (with null too where the member is nullable), the
+// description beside everything, a $ref included (OpenAPI 3.1 allows it).
+func documented(schema *Object, m Member) (*Object, error) {
+	out := &Object{}
+	for _, k := range schema.keys {
+		out.Set(k, schema.vals[k])
+	}
+	if len(m.Enum) > 0 {
+		values := make([]any, 0, len(m.Enum)+1)
+		for _, v := range m.Enum {
+			values = append(values, v)
+		}
+		switch typ, _ := out.Get("type"); {
+		case typ == "string":
+		case asJSONString(typ) == `["string","null"]`:
+			values = append(values, nil)
+		default:
+			return nil, fmt.Errorf("an enum is for a string member, not %v", typ)
+		}
+		out.Set("enum", values)
+	}
+	return described(out, m.Description), nil
+}
+
+// described sets a schema's description, if there is one.
+func described(schema *Object, description string) *Object {
+	if description != "" {
+		schema.Set("description", description)
+	}
+	return schema
+}
+
+func asJSONString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
