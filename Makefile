@@ -16,8 +16,11 @@ MAX_BINARY := 9000000
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
+# Built, then run, not `go run`: go run exits 1 after any Ctrl-C, even when
+# the stack stopped cleanly, and make then reports an error.
 run: dynamodb-local ## run the whole system locally (API :3000, DynamoDB Local :8000, MQTT :1883)
-	$(GO) run ./scripts/localstack $(ARGS)
+	$(GO) build -o bin/localstack ./scripts/localstack
+	./bin/localstack $(ARGS)
 
 test: lint dynamodb-local ## lint, then every test (unit, integration against DynamoDB Local and other local servers, sample events)
 	$(GO) test -race -count=1 $(PKGS)

@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -95,6 +96,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, d deps) e
 		return nil
 	default:
 		fmt.Fprint(stderr, usage)
+		if strings.HasPrefix(cmd, "-") {
+			return fmt.Errorf("unknown command %q: the command comes first, then its flags (keys list -file path)", cmd)
+		}
 		return fmt.Errorf("unknown command %q: want create, list or revoke", cmd)
 	}
 	operands, err := parse(fs, args)
@@ -105,7 +109,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, d deps) e
 		return err
 	}
 
-	st, err := openStore(ctx, fs, *file, *secretID, d)
+	// Only create may start a key file: listing or revoking in a file
+	// that is not there is a wrong path, not an empty keyring.
+	st, err := openStore(ctx, fs, *file, *secretID, cmd != "create", d)
 	if err != nil {
 		return err
 	}
@@ -145,7 +151,7 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func openStore(ctx context.Context, fs *flag.FlagSet, file, secretID string, d deps) (store, error) {
+func openStore(ctx context.Context, fs *flag.FlagSet, file, secretID string, mustExist bool, d deps) (store, error) {
 	fileSet := false
 	fs.Visit(func(f *flag.Flag) { fileSet = fileSet || f.Name == "file" })
 	switch {
@@ -159,6 +165,14 @@ func openStore(ctx context.Context, fs *flag.FlagSet, file, secretID string, d d
 		return secretstore.New(client, secretID), nil
 	case file == "":
 		return nil, errors.New("-file is empty")
+	case mustExist:
+		if _, err := os.Stat(file); errors.Is(err, iofs.ErrNotExist) {
+			return nil, fmt.Errorf("no key file %s: `make run` makes .localstack/keys.json at its first start; "+
+				"elsewhere pass -file, or -secret-id for the deployed stack's keys", file)
+		} else if err != nil {
+			return nil, fmt.Errorf("key file: %w", err)
+		}
+		return auth.FileStore{Path: file}, nil
 	default:
 		return auth.FileStore{Path: file}, nil
 	}

@@ -145,6 +145,9 @@ func TestRefusals(t *testing.T) {
 		{"list with an argument", []string{"list", "-file", file, "ops"}, "no arguments"},
 		{"both stores", []string{"list", "-file", file, "-secret-id", "plainview/api-keys"}, "-file and -secret-id both given"},
 		{"unknown flag", []string{"list", "-verbose"}, "-verbose"},
+		{"a flag before the command", []string{"-file", file, "list"}, "the command comes first"},
+		{"list a file that is not there", []string{"list", "-file", file + ".missing"}, "no key file"},
+		{"revoke in a file that is not there", []string{"revoke", "-file", file + ".missing", "ops"}, "no key file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -50,6 +51,9 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	fs.StringVar(&cfg.DataDir, "data", ".localstack", "folder for the data kept across restarts")
 	noSim := fs.Bool("no-simulator", false, "do not run the device simulator")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // the flags are printed, as asked
+		}
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -92,7 +96,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
   API:      %s   (try: curl %s/valves)
   DynamoDB: %s   (DynamoDB Local: DYNAMODB_ENDPOINT, aws --endpoint-url; table %q)
   MQTT:     %s   (operator login: %s / %s)
-  Keys:     %s   (go run ./scripts/keys -file %s list)
+  Keys:     %s   (go run ./scripts/keys list -file %s)
   Data:     %s
 `, st.APIURL, st.APIURL, st.DynamoURL, cfg.TableName, st.MQTTURL, st.Operator.Username, st.Operator.Password,
 		st.KeysFile, st.KeysFile, cfg.DataDir)

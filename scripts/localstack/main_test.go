@@ -378,3 +378,19 @@ func TestEveryAcknowledgedReadingOutlivesAKill(t *testing.T) {
 	}
 	second.stop(t, os.Interrupt)
 }
+
+// -h is a question, answered with the flags: no error, so the command
+// exits 0; a flag it does not know is an error.
+func TestHelpIsNoError(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	var out, errOut bytes.Buffer
+	if err := run([]string{"-h"}, noEnv, &out, &errOut); err != nil {
+		t.Errorf("-h: %v, want no error", err)
+	}
+	if !strings.Contains(errOut.String(), "-no-simulator") {
+		t.Errorf("-h printed %q, want the flags", errOut.String())
+	}
+	if err := run([]string{"-verbose"}, noEnv, &out, &errOut); err == nil {
+		t.Error("-verbose: no error")
+	}
+}

@@ -161,10 +161,11 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 
 	// Metrics (the local stand-in for CloudWatch) and the operators'
 	// channel (the log, where AWS has SNS).
-	if s.metrics, err = openCappedLog(filepath.Join(cfg.DataDir, "metrics.log"), metricsLogMax); err != nil {
+	metricsPath := filepath.Join(cfg.DataDir, "metrics.log")
+	if s.metrics, err = openCappedLog(metricsPath, metricsLogMax); err != nil {
 		return nil, fmt.Errorf("metrics log: %w", err)
 	}
-	emf := metrics.NewEmitter(s.metrics, function.Namespace)
+	emf := metrics.NewEmitter(failureEcho{w: s.metrics, log: s.log, path: metricsPath}, function.Namespace)
 	note := notify.NewLog(s.log)
 
 	// Devices: the inventory's logins, and ingestion behind the rules.
