@@ -43,7 +43,7 @@ func New(ln net.Listener, logger *slog.Logger, hooks ...mqtt.Hook) (*Broker, err
 	caps.MaximumQos = 1
 	caps.MaximumPacketSize = 128 << 10
 	b := &Broker{
-		Server: mqtt.New(&mqtt.Options{Capabilities: caps, InlineClient: true, Logger: logger}),
+		Server: mqtt.New(&mqtt.Options{Capabilities: caps, InlineClient: true, Logger: quietLogger(logger)}),
 		ln:     &trackingListener{Listener: ln, conns: map[net.Conn]struct{}{}},
 	}
 	for _, h := range append([]mqtt.Hook{&liveness{live: &b.live}, new(iotCoreRules)}, hooks...) {
