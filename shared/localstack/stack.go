@@ -383,7 +383,8 @@ var devScopes = []string{"read", "valves:actuate", "valves:override", "incidents
 // ensureDevKey gives a new key file its development key (API.md): the
 // given one, or a generated one that is returned to be shown this once. A
 // key file that has keys already is left alone, except that a given key
-// missing from it is added.
+// missing from it is added, and a given key whose id the file holds with
+// another secret is an error.
 func ensureDevKey(ctx context.Context, keys auth.FileStore, given string) (created string, err error) {
 	ring, err := keys.Load(ctx)
 	if err != nil {
@@ -396,6 +397,14 @@ func ensureDevKey(ctx context.Context, keys auth.FileStore, given string) (creat
 			return "", fmt.Errorf("PLAINVIEW_DEV_API_KEY: %w", err)
 		}
 		if ring.Has(k.ID) {
+			// The id is taken: by this very key (a restart), or by
+			// another, which must not be silently kept while the key
+			// asked for gets 401s.
+			if _, err := ring.Authenticate(given); err != nil {
+				return "", fmt.Errorf("PLAINVIEW_DEV_API_KEY: the key file %s has a key with the id %q, "+
+					"and it is not this key (another secret, or revoked): give your key another id, "+
+					"or delete the key file to start the keys afresh", keys.Path, k.ID)
+			}
 			return "", nil
 		}
 	case len(ring.Keys) > 0:
