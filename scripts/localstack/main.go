@@ -118,9 +118,15 @@ Development API key (shown this once; only its hash is kept):
 		}
 		done := make(chan error, 1)
 		go func() { done <- sim.Run(ctx) }()
+		synced := make(chan struct{})
+		go func() {
+			defer close(synced)
+			followInventory(ctx, st, sim, cfg.Logger)
+		}()
 		// The devices go first at Ctrl-C, so what they send is taken in
 		// before the stack saves and stops.
 		waitSim = func() {
+			<-synced
 			if err := <-done; err != nil {
 				fmt.Fprintln(stderr, "simulator:", err)
 			}
@@ -147,4 +153,30 @@ func loopback(endpoint string) bool {
 	}
 	ip := net.ParseIP(u.Hostname())
 	return ip != nil && ip.IsLoopback()
+}
+
+// inventorySyncEvery is how often the simulator's fleet follows the
+// inventory: a valve or section registered through the API has its device
+// simulated within about this long, and a retired one stops.
+const inventorySyncEvery = 2 * time.Second
+
+// followInventory keeps the simulator's fleet the inventory's devices
+// until ctx ends.
+func followInventory(ctx context.Context, st *localstack.Stack, sim *simulator.Simulator, log *slog.Logger) {
+	t := time.NewTicker(inventorySyncEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		logins, err := st.SyncDevices(ctx)
+		if err == nil {
+			_, _, err = sim.Sync(simDevices(logins))
+		}
+		if err != nil && ctx.Err() == nil {
+			log.Warn("simulator: following the inventory", "error", err)
+		}
+	}
 }

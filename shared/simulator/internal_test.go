@@ -80,7 +80,7 @@ func TestLeaksAreMostlySmall(t *testing.T) {
 	severities, classes := map[string]int{}, map[string]int{}
 	const n = 2000
 	for i := range n {
-		l := s.leakFrom(s.gauges[0], time.Unix(1_800_000_000, 0), int64(i))
+		l := s.leakFrom(s.devices[1], time.Unix(1_800_000_000, 0), int64(i))
 		severities[l.Severity]++
 		classes[l.Class]++
 		if l.Severity == "LOW" && l.VolumeEstimate > 20 || l.Severity == "CRITICAL" && l.VolumeEstimate < 1000 {

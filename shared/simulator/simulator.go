@@ -16,6 +16,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -120,10 +121,18 @@ const (
 
 // Simulator runs a fleet of simulated devices.
 type Simulator struct {
-	opts    Options
-	log     *slog.Logger
+	opts Options
+	log  *slog.Logger
+
+	// mu guards devices and the running state Sync needs: Run's context,
+	// the telemetry interval, and whether Run is past its end (then no
+	// device may start).
+	mu      sync.Mutex
 	devices []*device
-	gauges  []*device // the devices that report leaks
+	runCtx  context.Context
+	every   time.Duration
+	ended   bool
+	wg      sync.WaitGroup // the devices' goroutines
 
 	rngMu sync.Mutex // rand.Rand is not safe for concurrent use
 	rng   *rand.Rand
@@ -166,6 +175,8 @@ type device struct {
 	failing atomic.Bool
 	// A valve's daily mean readings.
 	temperatureC, pressurePa float64
+	// stop ends the device's goroutines when Sync removes it.
+	stop context.CancelFunc
 }
 
 // New checks opts and returns a simulator ready to Run.
@@ -212,31 +223,114 @@ func New(opts Options) (*Simulator, error) {
 	}
 	s := &Simulator{opts: opts, log: opts.Logger, rng: opts.Rand}
 
-	seen := map[string]bool{}
+	if err := checkDevices(opts.Devices); err != nil {
+		return nil, err
+	}
 	for _, dev := range opts.Devices {
-		switch {
-		case !domain.ValidID(dev.ID):
-			return nil, fmt.Errorf("simulator: device id %q: letters, digits, - and _, 1 to 64 characters", dev.ID)
-		case seen[dev.ID]:
-			return nil, fmt.Errorf("simulator: device %q listed twice", dev.ID)
-		case dev.Kind != domain.DeviceValve && dev.Kind != domain.DeviceGauge:
-			return nil, fmt.Errorf("simulator: device %q: kind %q is not %s or %s", dev.ID, dev.Kind, domain.DeviceValve, domain.DeviceGauge)
-		case dev.Kind == domain.DeviceGauge && !domain.ValidID(dev.Asset):
-			// Its pressure topic is named after its section.
-			return nil, fmt.Errorf("simulator: gauge %q: asset %q is not a section id", dev.ID, dev.Asset)
-		}
-		seen[dev.ID] = true
-		d := &device{Device: dev, store: newAckStore(s.counts.acked)}
-		if dev.Kind == domain.DeviceValve {
-			d.valve = newValve()
-			d.temperatureC, d.pressurePa = valveMeans(dev.ID)
-		}
-		s.devices = append(s.devices, d)
-		if dev.Kind == domain.DeviceGauge {
-			s.gauges = append(s.gauges, d)
-		}
+		s.devices = append(s.devices, s.newDevice(dev))
 	}
 	return s, nil
+}
+
+// checkDevices checks a fleet: valid ids, each once, known kinds, and a
+// gauge's section a valid id.
+func checkDevices(devices []Device) error {
+	seen := map[string]bool{}
+	for _, dev := range devices {
+		switch {
+		case !domain.ValidID(dev.ID):
+			return fmt.Errorf("simulator: device id %q: letters, digits, - and _, 1 to 64 characters", dev.ID)
+		case seen[dev.ID]:
+			return fmt.Errorf("simulator: device %q listed twice", dev.ID)
+		case dev.Kind != domain.DeviceValve && dev.Kind != domain.DeviceGauge:
+			return fmt.Errorf("simulator: device %q: kind %q is not %s or %s", dev.ID, dev.Kind, domain.DeviceValve, domain.DeviceGauge)
+		case dev.Kind == domain.DeviceGauge && !domain.ValidID(dev.Asset):
+			// Its pressure topic is named after its section.
+			return fmt.Errorf("simulator: gauge %q: asset %q is not a section id", dev.ID, dev.Asset)
+		}
+		seen[dev.ID] = true
+	}
+	return nil
+}
+
+func (s *Simulator) newDevice(dev Device) *device {
+	d := &device{Device: dev, store: newAckStore(s.counts.acked)}
+	if dev.Kind == domain.DeviceValve {
+		d.valve = newValve()
+		d.temperatureC, d.pressurePa = valveMeans(dev.ID)
+	}
+	return d
+}
+
+// fleet is the devices now.
+func (s *Simulator) fleet() []*device {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.devices)
+}
+
+// Sync makes the running fleet the devices given, as the inventory
+// changes: a device not yet simulated connects and starts reporting, one
+// no longer given disconnects and stops (what it had not yet had
+// acknowledged is dropped with it, as a retired device's would be). A
+// device already simulated carries on, even if its token changed. It
+// returns the ids added and removed. Sync is for a running simulator:
+// before Run, or once Run's context has ended, it is an error.
+func (s *Simulator) Sync(devices []Device) (added, removed []string, err error) {
+	if err := checkDevices(devices); err != nil {
+		return nil, nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.runCtx == nil || s.ended {
+		return nil, nil, errors.New("simulator: Sync needs a running simulator")
+	}
+	want := make(map[string]bool, len(devices))
+	for _, dev := range devices {
+		want[dev.ID] = true
+	}
+	kept := s.devices[:0:0]
+	for _, d := range s.devices {
+		if want[d.ID] {
+			kept = append(kept, d)
+			continue
+		}
+		removed = append(removed, d.ID)
+		d.stop()
+		s.wg.Go(func() { d.client.Disconnect(quiesceMs) })
+		s.log.Info("device removed", "device", d.ID)
+	}
+	have := make(map[string]bool, len(kept))
+	for _, d := range kept {
+		have[d.ID] = true
+	}
+	for _, dev := range devices {
+		if have[dev.ID] {
+			continue
+		}
+		d := s.newDevice(dev)
+		kept = append(kept, d)
+		added = append(added, d.ID)
+		s.start(d, time.Duration(s.uniform(0, float64(s.every))))
+		s.log.Info("device added", "device", d.ID)
+	}
+	s.devices = kept
+	return added, removed, nil
+}
+
+// start connects a device and starts its goroutines, its first reading
+// phase into the interval; s.mu is held.
+func (s *Simulator) start(d *device, phase time.Duration) {
+	ctx, stop := context.WithCancel(s.runCtx)
+	d.stop = stop
+	d.client = paho.NewClient(s.clientOptions(d))
+	// With ConnectRetry the token completes only once connected (or on
+	// Disconnect): nothing to wait for.
+	d.client.Connect()
+	s.wg.Go(func() { s.runTelemetry(ctx, d, s.every, phase) })
+	if d.valve != nil {
+		s.wg.Go(func() { s.runValve(ctx, d) })
+	}
 }
 
 // Stats returns the counts so far; it is safe to call at any time.
@@ -250,7 +344,7 @@ func (s *Simulator) Stats() Stats {
 		Reconnects: s.counts.reconnects.Load(),
 		Commands:   s.counts.commands.Load(),
 	}
-	for _, d := range s.devices {
+	for _, d := range s.fleet() {
 		st.Pending += int64(d.store.size())
 	}
 	return st
@@ -266,40 +360,38 @@ func (s *Simulator) Run(ctx context.Context) error {
 		return errors.New("simulator: Run called twice")
 	}
 	s.leakSeq.Store(s.opts.Clock().UnixMilli())
-	for _, d := range s.devices {
-		d.client = paho.NewClient(s.clientOptions(d))
-		// With ConnectRetry the token completes only once connected (or
-		// on Disconnect): nothing to wait for.
-		d.client.Connect()
-	}
-
-	var wg sync.WaitGroup
-	every := s.opts.TelemetryEvery
+	s.mu.Lock()
+	s.runCtx = ctx
+	s.every = s.opts.TelemetryEvery
 	if s.opts.Rate > 0 {
-		every = max(minInterval, time.Duration(float64(len(s.devices))*float64(time.Second)/s.opts.Rate))
+		// Devices Sync adds later report at the same interval, so the
+		// rate grows with the fleet.
+		s.every = max(minInterval, time.Duration(float64(len(s.devices))*float64(time.Second)/s.opts.Rate))
 	}
 	for i, d := range s.devices {
 		// Spread the devices over the interval: evenly at a set rate, at
 		// random on a schedule, as devices switched on at different times.
 		var phase time.Duration
 		if s.opts.Rate > 0 {
-			phase = every * time.Duration(i) / time.Duration(len(s.devices))
+			phase = s.every * time.Duration(i) / time.Duration(len(s.devices))
 		} else {
-			phase = time.Duration(s.uniform(0, float64(every)))
+			phase = time.Duration(s.uniform(0, float64(s.every)))
 		}
-		wg.Go(func() { s.runTelemetry(ctx, d, every, phase) })
-		if d.valve != nil {
-			wg.Go(func() { s.runValve(ctx, d) })
-		}
+		s.start(d, phase)
 	}
+	s.mu.Unlock()
 	if s.opts.LeakEvery > 0 {
-		wg.Go(func() { s.runLeaks(ctx) })
+		s.wg.Go(func() { s.runLeaks(ctx) })
 	}
 	<-ctx.Done()
-	wg.Wait()
+	s.mu.Lock()
+	s.ended = true // no Sync starts a device from here on
+	s.mu.Unlock()
+	s.wg.Wait()
 
 	s.drain()
-	for _, d := range s.devices {
+	var wg sync.WaitGroup
+	for _, d := range s.fleet() {
 		wg.Go(func() { d.client.Disconnect(quiesceMs) })
 	}
 	wg.Wait()
@@ -486,10 +578,18 @@ func (s *Simulator) runLeaks(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if len(s.gauges) == 0 {
-			return
+		// Gauges report leaks (leaks are on sections); the fleet may
+		// have none for now and gain one through Sync.
+		var gauges []*device
+		for _, d := range s.fleet() {
+			if d.Kind == domain.DeviceGauge {
+				gauges = append(gauges, d)
+			}
 		}
-		d := s.gauges[s.intN(len(s.gauges))]
+		if len(gauges) == 0 {
+			continue
+		}
+		d := gauges[s.intN(len(gauges))]
 		l := s.leakFrom(d, s.opts.Clock(), s.leakSeq.Add(1))
 		s.log.Info("leak", "device", d.ID, "id", l.ID, "section", l.AssetID, "severity", l.Severity)
 		s.publish(d, "plainview/leaks", l)
