@@ -104,7 +104,7 @@ func TestSampleEventWithAKeyIsAllowed(t *testing.T) {
 		t.Errorf("principalId = %q, want ops", got.PrincipalID)
 	}
 	st := got.PolicyDocument.Statement
-	wantResource := "arn:aws:execute-api:eu-west-1:000000000000:a1b2c3d4e5/prod/*/*"
+	wantResource := "arn:aws:execute-api:eu-west-1:000000000000:a1b2c3d4e5/v1/*/*"
 	if got.PolicyDocument.Version != "2012-10-17" || len(st) != 1 || st[0].Effect != "Allow" ||
 		strings.Join(st[0].Action, ",") != "execute-api:Invoke" || strings.Join(st[0].Resource, ",") != wantResource {
 		t.Errorf("policy = %s, want Allow execute-api:Invoke on %s", b, wantResource)

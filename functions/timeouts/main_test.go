@@ -6,9 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"os"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/plainview/serverless/shared/config"
 	"github.com/plainview/serverless/shared/domain"
@@ -134,6 +137,26 @@ func TestEachRunEmitsOpenIncidentsAndActiveLeaks(t *testing.T) {
 	if !slices.Equal(m[metricOpenIncidents], []float64{0, 1}) || !slices.Equal(m[metricActiveLeaks], []float64{0, 2}) {
 		t.Errorf("per run: %s %v (want [0 1]), %s %v (want [0 2])",
 			metricOpenIncidents, m[metricOpenIncidents], metricActiveLeaks, m[metricActiveLeaks])
+	}
+}
+
+// The schedule's event (events/timeouts/schedule.json, EventBridge's
+// Scheduled Event) is what the function is invoked with; it reads nothing
+// of it, and answers how many actuations it timed out.
+func TestTheSampleScheduledEventRunsOnePass(t *testing.T) {
+	ctx := context.Background()
+	st := dynamotest.Store(t)
+	if err := st.Seed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	payload, err := os.ReadFile("../../events/timeouts/schedule.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, _ := newEnv(st)
+	out, err := lambda.NewHandler(handler(env, notify.NewLog(env.Logger))).Invoke(ctx, payload)
+	if err != nil || string(out) != "0" {
+		t.Errorf("invoked with the sample event: %s, %v; want 0 timed out", out, err)
 	}
 }
 

@@ -24,3 +24,35 @@ func TestTheReadmeListsEveryRoute(t *testing.T) {
 		t.Errorf("README.md's route table is out of date; it should read:\n%s", want)
 	}
 }
+
+// events/README.md describes every sample event, and every function (each
+// folder of functions/) has at least one.
+func TestTheEventsReadmeDescribesEverySample(t *testing.T) {
+	b, err := os.ReadFile("../../events/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	functions, err := os.ReadDir("../../functions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fn := range functions {
+		if !fn.IsDir() {
+			continue
+		}
+		if !strings.Contains(readme, "**"+fn.Name()+"**") {
+			t.Errorf("events/README.md does not name the function %s", fn.Name())
+		}
+		samples, err := os.ReadDir("../../events/" + fn.Name())
+		if err != nil || len(samples) == 0 {
+			t.Errorf("events/%s: no sample event for the function %s", fn.Name(), fn.Name())
+			continue
+		}
+		for _, s := range samples {
+			if name := fn.Name() + "/" + s.Name(); !strings.Contains(readme, "**"+name+"**") {
+				t.Errorf("events/README.md does not describe %s", name)
+			}
+		}
+	}
+}
