@@ -73,7 +73,11 @@ func openAPISpecs() map[string]openapi.Op {
 		"GET /modules":      {Responses: openapi.OK([]domain.Module{})},
 		"GET /openapi.json": {Responses: openapi.OK(map[string]any{})},
 
-		"GET /valves":                                {Responses: openapi.OK([]valveView{})},
+		"GET /valves": {
+			Query: []openapi.Param{{Name: "retired", Description: "true: the retired valves too (default false: those in service)",
+				Schema: openapi.Schema{"type": "string", "enum": []any{"true", "false"}}}},
+			Responses: openapi.OK([]valveView{}),
+		},
 		"GET /valves/{id}":                           {Responses: openapi.OK(valveView{})},
 		"GET /valves/{id}/health":                    {Responses: openapi.OK(valveHealthReport{})},
 		"GET /valves/{id}/actuations":                {Query: openapi.Listing(), Responses: openapi.OK(listing[domain.Actuation]{})},

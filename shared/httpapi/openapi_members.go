@@ -224,6 +224,8 @@ func openAPIMembers() openapi.Members {
 		{"SectionDetail.last_incident", "the latest incident one of its leaks opened or joined; null if none", nil},
 		{"SectionDetail.last_seen", "when its gauge last reported", nil},
 		{"SectionDetail.pressure_kpa", "its gauge's latest pressure, kPa", nil},
+		{"SectionDetail.location", "where it runs", nil},
+		{"SectionDetail.retired_at", "when it was retired; null while in service", nil},
 		{"SectionDetail.risk_level", "as SectionPressure.risk_level", domain.RiskLevels},
 		{"SectionDetail.section", "the section's name, also its gauge's device id", nil},
 		{"NewSectionBody", "POST /pipeline/sections", nil},

@@ -22,7 +22,7 @@ func (a *API) readHandlers() map[string]http.Handler {
 		"GET /livez":                  a.strict(func(*http.Request) (any, error) { return probe{Status: "ok"}, nil }),
 		"GET /readyz":                 http.HandlerFunc(a.readyz),
 		"GET /modules":                a.strict(func(*http.Request) (any, error) { return domain.Modules(), nil }),
-		"GET /valves":                 a.strict(a.valves),
+		"GET /valves":                 handler(a.valves),
 		"GET /valves/{id}":            a.strict(a.valve),
 		"GET /valves/{id}/health":     a.strict(a.valveHealth),
 		"GET /valves/{id}/actuations": handler(a.actuations),
@@ -161,8 +161,23 @@ func viewValve(v domain.Valve, now time.Time) valveView {
 	}
 }
 
+// valves is GET /valves: the valves in service, a plain array as the
+// first service answered (its clients read that shape); with
+// ?retired=true the retired ones too.
 func (a *API) valves(r *http.Request) (any, error) {
-	vs, err := a.cfg.Store.Valves(r.Context())
+	q, err := query(r, "retired")
+	if err != nil {
+		return nil, err
+	}
+	list := a.cfg.Store.Valves
+	switch q.Get("retired") {
+	case "", "false":
+	case "true":
+		list = a.cfg.Store.AllValves
+	default:
+		return nil, badRequest("retired must be true or false")
+	}
+	vs, err := list(r.Context())
 	if err != nil {
 		return nil, err
 	}
@@ -459,7 +474,9 @@ type sectionDetail struct {
 	ActiveLeaks     []domain.Alert   `json:"active_leaks"`
 	LastIncident    *domain.Incident `json:"last_incident"`
 	LastSeen        *time.Time       `json:"last_seen"`
+	Location        string           `json:"location"`
 	PressureKPa     *float64         `json:"pressure_kpa"`
+	RetiredAt       *time.Time       `json:"retired_at"`
 	RiskLevel       string           `json:"risk_level"`
 	Section         string           `json:"section"`
 }
@@ -491,6 +508,8 @@ func (a *API) section(r *http.Request) (any, error) {
 		Section:         s.Name,
 		PressureKPa:     s.PressureKPa,
 		LastSeen:        s.LastSeen,
+		Location:        s.Location,
+		RetiredAt:       s.RetiredAt,
 		ActiveLeaks:     nonNil(active),
 		ActiveLeakCount: len(active),
 		RiskLevel:       domain.RiskLevel(len(active)),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,9 +40,9 @@ func inventoryDevice(t *testing.T, st *localstack.Stack, id string) (paho.Client
 	return c, tok.Error()
 }
 
-func listedValves(t *testing.T, st *localstack.Stack) map[string]map[string]any {
+func listedValves(t *testing.T, st *localstack.Stack, query ...string) map[string]map[string]any {
 	t.Helper()
-	a := call(t, http.MethodGet, st.APIURL+"/valves")
+	a := call(t, http.MethodGet, st.APIURL+"/valves"+strings.Join(query, ""))
 	var vs []map[string]any
 	if a.status != 200 || json.Unmarshal(a.body, &vs) != nil {
 		t.Fatalf("GET /valves: %d %s", a.status, a.body)
@@ -135,6 +136,13 @@ func TestARetiredValveRefusesCommandsKeepsItsHistoryAndItsDeviceIsShutOut(t *tes
 	if _, ok := listedValves(t, st)["v-103"]; ok {
 		t.Error("a retired valve is still in GET /valves")
 	}
+	all := listedValves(t, st, "?retired=true")
+	if all["v-103"]["retired_at"] == nil || all["v-101"]["retired_at"] != nil || len(all) != len(listedValves(t, st))+1 {
+		t.Errorf("GET /valves?retired=true = %v, want the valves in service and v-103 with its retired_at", all)
+	}
+	if a := call(t, http.MethodGet, st.APIURL+"/valves?retired=yes"); a.status != 400 {
+		t.Errorf("GET /valves?retired=yes: %d, want 400", a.status)
+	}
 	if v := getJSON(t, st, "/valves/v-103"); v["status"] != "retired" {
 		t.Errorf("GET /valves/v-103 = %v", v)
 	}
@@ -186,8 +194,9 @@ func TestASectionRegisteredThroughTheAPIHasAGaugeAndRetiringItEndsItsLeakReports
 	if _, ok := getJSON(t, st, "/pipeline/health")["pressure_profile"].(map[string]any)["F-Spur"]; ok {
 		t.Error("a retired section is still in the pressure profile")
 	}
-	if s := getJSON(t, st, "/pipeline/sections/F-Spur"); s["section"] != "F-Spur" {
-		t.Errorf("a retired section is no longer readable: %v", s)
+	if s := getJSON(t, st, "/pipeline/sections/F-Spur"); s["section"] != "F-Spur" || s["retired_at"] == nil ||
+		s["location"] != "spur to the north terminal" {
+		t.Errorf("a retired section reads %v, want it with its location and retired_at", s)
 	}
 }
 

@@ -393,6 +393,7 @@ func TestAnswersFollowTheDocument(t *testing.T) {
 	ok(post("/valves/v-201/update", `{"name":"Bypass D5","thresholds":null}`, admin))
 	ok(post("/valves/v-201/retire", "", admin))
 	ok(get("/valves/v-201", ""))
+	ok(get("/valves", "retired=true"))
 	status(post("/pipeline/sections", `{"section":"F-North","location":"km 12-18"}`, admin), http.StatusCreated, true)
 	ok(post("/pipeline/sections/F-North/update", `{"location":"km 12-19"}`, admin))
 	ok(post("/pipeline/sections/F-North/retire", "{}", admin))

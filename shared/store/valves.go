@@ -49,13 +49,22 @@ func valvePK(id string) string { return "VALVE#" + id }
 // Valves returns every valve in service, ordered by id; a retired valve
 // is still there by its id (Valve), with its history.
 func (s *Store) Valves(ctx context.Context) ([]domain.Valve, error) {
+	return s.valves(ctx, false)
+}
+
+// AllValves returns every valve, the retired ones too, in id order.
+func (s *Store) AllValves(ctx context.Context) ([]domain.Valve, error) {
+	return s.valves(ctx, true)
+}
+
+func (s *Store) valves(ctx context.Context, retired bool) ([]domain.Valve, error) {
 	items, err := queryAll[valveItem](ctx, s, query{index: indexGSI1, sc: gsiScope(indexGSI1, "VALVES"), forward: true}, 0)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]domain.Valve, 0, len(items))
 	for _, it := range items {
-		if it.RetiredAt == nil {
+		if retired || it.RetiredAt == nil {
 			out = append(out, it.valve())
 		}
 	}

@@ -800,6 +800,24 @@ func (e GetTelemetryParamsMetric) Valid() bool {
 	}
 }
 
+// Defines values for GetValvesParamsRetired.
+const (
+	False GetValvesParamsRetired = "false"
+	True  GetValvesParamsRetired = "true"
+)
+
+// Valid indicates whether the value is a known member of the GetValvesParamsRetired enum.
+func (e GetValvesParamsRetired) Valid() bool {
+	switch e {
+	case False:
+		return true
+	case True:
+		return true
+	default:
+		return false
+	}
+}
+
 // Accepted the 202 of an actuation: the command went out; follow location for the rest
 type Accepted struct {
 	// ActuationId the actuation's id
@@ -1554,8 +1572,14 @@ type SectionDetail struct {
 	// LastSeen when its gauge last reported
 	LastSeen *time.Time `json:"last_seen"`
 
+	// Location where it runs
+	Location string `json:"location"`
+
 	// PressureKpa its gauge's latest pressure, kPa
 	PressureKpa *float64 `json:"pressure_kpa"`
+
+	// RetiredAt when it was retired; null while in service
+	RetiredAt *time.Time `json:"retired_at"`
 
 	// RiskLevel as SectionPressure.risk_level
 	RiskLevel SectionDetailRiskLevel `json:"risk_level"`
@@ -1910,6 +1934,15 @@ type GetTelemetryParams struct {
 
 // GetTelemetryParamsMetric defines parameters for GetTelemetry.
 type GetTelemetryParamsMetric string
+
+// GetValvesParams defines parameters for GetValves.
+type GetValvesParams struct {
+	// Retired true: the retired valves too (default false: those in service)
+	Retired *GetValvesParamsRetired `form:"retired,omitempty" json:"retired,omitempty"`
+}
+
+// GetValvesParamsRetired defines parameters for GetValves.
+type GetValvesParamsRetired string
 
 // PostValvesParams defines parameters for PostValves.
 type PostValvesParams struct {
@@ -2321,10 +2354,10 @@ type ClientInterface interface {
 	// Corresponds with GET /telemetry (the `GetTelemetry` operationId).
 	GetTelemetry(ctx context.Context, params *GetTelemetryParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetValves every valve with its current state
+	// GetValves the valves in service with their current state; ?retired=true adds the retired
 	//
 	// Corresponds with GET /valves (the `GetValves` operationId).
-	GetValves(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetValves(ctx context.Context, params *GetValvesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PostValvesWithBody register a valve, and its device
 	//
@@ -2945,11 +2978,11 @@ func (c *Client) GetTelemetry(ctx context.Context, params *GetTelemetryParams, r
 	return c.Client.Do(req)
 }
 
-// GetValves every valve with its current state
+// GetValves the valves in service with their current state; ?retired=true adds the retired
 //
 // Corresponds with GET /valves (the `GetValves` operationId).
-func (c *Client) GetValves(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetValvesRequest(c.Server)
+func (c *Client) GetValves(ctx context.Context, params *GetValvesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetValvesRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4340,7 +4373,7 @@ func NewGetTelemetryRequest(server string, params *GetTelemetryParams) (*http.Re
 }
 
 // NewGetValvesRequest constructs an http.Request for the GetValves method
-func NewGetValvesRequest(server string) (*http.Request, error) {
+func NewGetValvesRequest(server string, params *GetValvesParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -4356,6 +4389,33 @@ func NewGetValvesRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Retired != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "retired", *params.Retired, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -5071,12 +5131,12 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /telemetry (the `GetTelemetry` operationId).
 	GetTelemetryWithResponse(ctx context.Context, params *GetTelemetryParams, reqEditors ...RequestEditorFn) (*GetTelemetryResponse, error)
 
-	// GetValvesWithResponse every valve with its current state
+	// GetValvesWithResponse the valves in service with their current state; ?retired=true adds the retired
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /valves (the `GetValves` operationId).
-	GetValvesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetValvesResponse, error)
+	GetValvesWithResponse(ctx context.Context, params *GetValvesParams, reqEditors ...RequestEditorFn) (*GetValvesResponse, error)
 
 	// PostValvesWithBodyWithResponse register a valve, and its device
 	//
@@ -8983,13 +9043,13 @@ func (c *ClientWithResponses) GetTelemetryWithResponse(ctx context.Context, para
 	return ParseGetTelemetryResponse(rsp)
 }
 
-// GetValvesWithResponse every valve with its current state
+// GetValvesWithResponse the valves in service with their current state; ?retired=true adds the retired
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /valves (the `GetValves` operationId).
-func (c *ClientWithResponses) GetValvesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetValvesResponse, error) {
-	rsp, err := c.GetValves(ctx, reqEditors...)
+func (c *ClientWithResponses) GetValvesWithResponse(ctx context.Context, params *GetValvesParams, reqEditors ...RequestEditorFn) (*GetValvesResponse, error) {
+	rsp, err := c.GetValves(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}

@@ -92,7 +92,7 @@ func TestTheClientWorksAgainstTheLocalStack(t *testing.T) {
 	}
 
 	// A read: every seed valve, its status one of the enum's words.
-	valves, err := c.GetValvesWithResponse(ctx)
+	valves, err := c.GetValvesWithResponse(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
