@@ -14,11 +14,8 @@ import (
 // with an error that says so, instead of being ignored.
 func TestTheGivenDevKey(t *testing.T) {
 	dir := t.TempDir()
-	cfg := localstack.Config{
-		DynamoAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		DataDir: dir, TableName: "plainview", Version: "test",
-		DevAPIKey: "pv_mine_" + strings.Repeat("ab", 32),
-	}
+	cfg := testConfig(t, dir)
+	cfg.DevAPIKey = "pv_mine_" + strings.Repeat("ab", 32)
 	openIncident := func(st *localstack.Stack, key string) int {
 		t.Helper()
 		req, err := http.NewRequest(http.MethodPost, st.APIURL+"/incidents", strings.NewReader(`{"title":"t","severity":"info"}`))

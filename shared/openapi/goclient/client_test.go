@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/plainview/serverless/shared/auth"
+	"github.com/plainview/serverless/shared/dynamotest"
 	"github.com/plainview/serverless/shared/localstack"
 	"github.com/plainview/serverless/shared/openapi/goclient"
+	"github.com/plainview/serverless/shared/store"
 )
 
 // generateArgs is the go:generate line of generate.go, the one way the
@@ -72,9 +74,12 @@ func TestTheClientIsWhatOAPICodegenGenerates(t *testing.T) {
 // errors an enum it knows and the server refuses, and a missing valve.
 func TestTheClientWorksAgainstTheLocalStack(t *testing.T) {
 	ctx := context.Background()
+	endpoint, _ := dynamotest.Endpoint(t)
+	table := dynamotest.TableName()
+	dynamotest.DeleteAtEnd(t, store.NewClient(store.LocalConfig(), endpoint), table)
 	st, err := localstack.Start(ctx, localstack.Config{
-		DynamoAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		DataDir: t.TempDir(), TableName: "plainview", Version: "test",
+		DynamoEndpoint: endpoint, MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		DataDir: t.TempDir(), TableName: table, Version: "test",
 	})
 	if err != nil {
 		t.Fatalf("start: %v", err)
@@ -177,6 +182,8 @@ func TestTheClientWorksAgainstTheLocalStack(t *testing.T) {
 		t.Errorf("GET /valves/v-999: %d %s, want 404 not_found", missing.StatusCode(), missing.Body)
 	}
 }
+
+func TestMain(m *testing.M) { dynamotest.Main(m) }
 
 // addKey adds a key to the stack's key file and returns it.
 func addKey(t *testing.T, st *localstack.Stack, id string, scopes []string) string {
