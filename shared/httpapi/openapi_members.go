@@ -12,14 +12,30 @@ import (
 // test fails on a member without a description; openapi.Build fails on an
 // entry naming nothing.
 func openAPIMembers() openapi.Members {
-	health := []string{checkOK, checkError, checkDisabled}
+	// The enums, each a schema of its own: one type per enum in a
+	// generated client, whichever member it is read from.
+	var (
+		check            = &enum{"Check", "a dependency's state", []string{checkOK, checkError, checkDisabled}}
+		valveStatus      = &enum{"ValveStatus", "what a valve's readings and inventory say of it", domain.ValveStatuses}
+		command          = &enum{"Command", "what a valve is told to do", domain.Commands}
+		actuationState   = &enum{"ActuationState", "where an actuation stands", domain.ActuationStates}
+		incidentSeverity = &enum{"IncidentSeverity", "an incident's severity (a leak's are LeakSeverity)", domain.Severities}
+		incidentStatus   = &enum{"IncidentStatus", "an incident's status, forward only", domain.IncidentStatuses}
+		systemHealth     = &enum{"SystemHealth", "the incidents' verdict on the system", domain.SystemHealthWords}
+		leakSeverity     = &enum{"LeakSeverity", "a leak's severity (an incident's are IncidentSeverity)", domain.LeakSeverities}
+		alertStatus      = &enum{"AlertStatus", "a leak alert's status", domain.AlertStatuses}
+		riskLevel        = &enum{"RiskLevel", "a section's risk, from its active leaks", domain.RiskLevels}
+		metric           = &enum{"Metric", "a telemetry metric", domain.Metrics}
+		anomalySeverity  = &enum{"AnomalySeverity", "how far an anomaly is from the mean", domain.AnomalySeverities}
+		eventType        = &enum{"EventType", "what an event records", domain.EventTypes}
+	)
 	// A slice of entries, not a map literal: the compiler lays constant
 	// entries out as data, where a map literal of this size is code. On
 	// the reads binary (make build's flags) the map literal cost 131 KB,
 	// this table 66 KB.
 	table := []struct {
 		key, description string
-		enum             []string
+		enum             *enum
 	}{
 		{"ErrorEnvelope", "every error answer: {\"error\": {\"code\", \"message\"}}", nil},
 		{"ErrorEnvelope.error", "what went wrong", nil},
@@ -32,14 +48,14 @@ func openAPIMembers() openapi.Members {
 		{"ServiceInfo.version", "the deployed release", nil},
 		{"HealthReport", "GET /health", nil},
 		{"HealthReport.checks", "each dependency's state", nil},
-		{"HealthReport.status", "ok, or degraded while the database does not answer", []string{"ok", "degraded"}},
+		{"HealthReport.status", "ok, or degraded while the database does not answer", &enum{"HealthStatus", "the service's state", []string{"ok", "degraded"}}},
 		{"HealthReport.uptime_sec", "seconds since this function instance started", nil},
 		{"HealthReport.version", "the deployed release", nil},
 		{"HealthChecks", "each dependency's state", nil},
-		{"HealthChecks.database", "DynamoDB", health},
-		{"HealthChecks.mqtt", "the MQTT broker (disabled where this function has none)", health},
+		{"HealthChecks.database", "DynamoDB", check},
+		{"HealthChecks.mqtt", "the MQTT broker (disabled where this function has none)", check},
 		{"Probe", "GET /livez and GET /readyz", nil},
-		{"Probe.status", "ok (alive) or ready", []string{"ok", "ready"}},
+		{"Probe.status", "ok (alive) or ready", &enum{"ProbeStatus", "a probe's answer", []string{"ok", "ready"}}},
 		{"Module", "a product module", nil},
 		{"Module.key", "the module's key, as incidents' affected_modules name it", nil},
 		{"Module.title", "its name for people", nil},
@@ -48,7 +64,7 @@ func openAPIMembers() openapi.Members {
 		{"ValveView", "a valve with its current state", nil},
 		{"ValveView.id", "the valve's id, also its device's MQTT client id", nil},
 		{"ValveView.name", "its name for people", nil},
-		{"ValveView.status", "offline (device silent or over a limit), maintenance (due), warning (over a warning threshold), ok, " + "or retired (out of the inventory: history kept, no command taken)", domain.ValveStatuses},
+		{"ValveView.status", "offline (device silent or over a limit), maintenance (due), warning (over a warning threshold), ok, " + "or retired (out of the inventory: history kept, no command taken)", valveStatus},
 		{"ValveView.temperature", "latest temperature, °C; null before the first reading", nil},
 		{"ValveView.pressure_pa", "latest pressure, Pa; null before the first reading", nil},
 		{"ValveView.last_torque_nm", "torque of the last completed actuation, N·m", nil},
@@ -62,7 +78,7 @@ func openAPIMembers() openapi.Members {
 		{"ValveHealthReport", "GET /valves/{id}/health", nil},
 		{"ValveHealthReport.health_score", "0-100: 100, minus 20 over the temperature warning, minus 20 over the pressure warning, minus 30 when maintenance is due", nil},
 		{"ValveHealthReport.readings", "the latest readings", nil},
-		{"ValveHealthReport.status", "as ValveView.status", domain.ValveStatuses},
+		{"ValveHealthReport.status", "as ValveView.status", valveStatus},
 		{"ValveHealthReport.thresholds", "the limits this valve is judged by: its own, or the defaults", nil},
 		{"ValveHealthReport.valve_id", "the valve's id", nil},
 		{"ValveReadings", "a valve's latest readings; null before the first", nil},
@@ -78,9 +94,9 @@ func openAPIMembers() openapi.Members {
 		{"Actuation", "one command sent to a valve and what became of it", nil},
 		{"Actuation.actuation_id", "the actuation's id", nil},
 		{"Actuation.valve_id", "the valve's id", nil},
-		{"Actuation.command", "what the valve was told to do", domain.Commands},
+		{"Actuation.command", "what the valve was told to do", command},
 		{"Actuation.params", "the command's parameters", nil},
-		{"Actuation.state", "queued → sent → in_progress → succeeded, or failed, timed_out (no DONE within 30 s) " + "or rejected (undeliverable)", domain.ActuationStates},
+		{"Actuation.state", "queued → sent → in_progress → succeeded, or failed, timed_out (no DONE within 30 s) " + "or rejected (undeliverable)", actuationState},
 		{"Actuation.requested_at", "when the request was accepted", nil},
 		{"Actuation.completed_at", "when it ended; null while under way", nil},
 		{"Actuation.torque_nm", "peak torque the device reported, N·m", nil},
@@ -96,15 +112,15 @@ func openAPIMembers() openapi.Members {
 		{"Listing.next_cursor", "the cursor of the next page; null on the last", nil},
 
 		{"ActuateBody", "POST /valves/{id}/actuate; an empty body (or none) means TORQUE_TEST, as in the first service", nil},
-		{"ActuateBody.command", "what to do; STOP is taken even from an unavailable valve and ends the one under way", domain.Commands},
+		{"ActuateBody.command", "what to do; STOP is taken even from an unavailable valve and ends the one under way", command},
 		{"ActuateBody.params", "the command's parameters", nil},
 		{"ActuateBody.override", "act although the valve is unavailable: needs the scope valves:override, and a reason (1-500 characters)", nil},
 		{"Accepted", "the 202 of an actuation: the command went out; follow location for the rest", nil},
 		{"Accepted.actuation_id", "the actuation's id", nil},
-		{"Accepted.command", "the command", domain.Commands},
+		{"Accepted.command", "the command", command},
 		{"Accepted.location", "the actuation's path, as the Location header", nil},
 		{"Accepted.ok", "always true", nil},
-		{"Accepted.state", "sent once the command is published; queued only if the device answered before the send was recorded " + "(then GET the location for the state now)", domain.ActuationStates},
+		{"Accepted.state", "sent once the command is published; queued only if the device answered before the send was recorded " + "(then GET the location for the state now)", actuationState},
 		{"Accepted.valve_id", "the valve's id", nil},
 
 		{"NewValveBody", "POST /valves", nil},
@@ -131,8 +147,8 @@ func openAPIMembers() openapi.Members {
 		{"Incident", "something operators work through to resolution", nil},
 		{"Incident.id", "the incident's id", nil},
 		{"Incident.title", "what happened, in a line", nil},
-		{"Incident.severity", "an incident's severity: info, warning or critical " + "(not a leak's, which is minor, major or critical)", domain.Severities},
-		{"Incident.status", "active → acknowledged → investigating → resolved, forward only; resolved is final", domain.IncidentStatuses},
+		{"Incident.severity", "an incident's severity: info, warning or critical " + "(not a leak's, which is minor, major or critical)", incidentSeverity},
+		{"Incident.status", "active → acknowledged → investigating → resolved, forward only; resolved is final", incidentStatus},
 		{"Incident.affected_modules", "keys of the product modules it touches (GET /modules)", nil},
 		{"Incident.description", "more about it", nil},
 		{"Incident.root_cause", "what caused it, once known", nil},
@@ -143,7 +159,7 @@ func openAPIMembers() openapi.Members {
 		{"Incident.version", "its version: send it back in an update to refuse a concurrent change (409 version_conflict)", nil},
 		{"IncidentBody", "POST /incidents", nil},
 		{"IncidentBody.title", "what happened, in a line", nil},
-		{"IncidentBody.severity", "info, warning or critical (an incident's severities, not a leak's)", domain.Severities},
+		{"IncidentBody.severity", "info, warning or critical (an incident's severities, not a leak's)", incidentSeverity},
 		{"IncidentBody.affected_modules", "keys of GET /modules", nil},
 		{"IncidentBody.description", "more about it", nil},
 		{"TimelineEntry", "one thing that happened to an incident", nil},
@@ -159,16 +175,16 @@ func openAPIMembers() openapi.Members {
 		{"IncidentHealth.active_incidents", "unresolved incidents", nil},
 		{"IncidentHealth.critical_incidents", "unresolved critical incidents", nil},
 		{"IncidentHealth.avg_resolution_minutes", "mean minutes from opening to resolution, over resolved incidents; 0 before the first", nil},
-		{"IncidentHealth.system_health", "critical while a critical incident is unresolved, degraded while another is, else healthy", domain.SystemHealthWords},
+		{"IncidentHealth.system_health", "critical while a critical incident is unresolved, degraded while another is, else healthy", systemHealth},
 		{"IncidentTimeline", "GET /incidents/{id}/timeline", nil},
 		{"IncidentTimeline.incident_id", "the incident's id", nil},
 		{"IncidentTimeline.resolved_at", "when it was resolved; null until then", nil},
 		{"IncidentTimeline.started_at", "when it was opened", nil},
-		{"IncidentTimeline.status", "the incident's status", domain.IncidentStatuses},
+		{"IncidentTimeline.status", "the incident's status", incidentStatus},
 		{"IncidentTimeline.timeline", "what happened to it, newest first", nil},
 		{"IncidentTimeline.title", "the incident's title", nil},
 		{"UpdateBody", "POST /incidents/{id}/update: only the members given change", nil},
-		{"UpdateBody.status", "a later status (acknowledged, investigating, resolved); a resolution alone resolves", domain.IncidentStatuses},
+		{"UpdateBody.status", "a later status (acknowledged, investigating, resolved); a resolution alone resolves", incidentStatus},
 		{"UpdateBody.root_cause", "what caused it", nil},
 		{"UpdateBody.resolution", "what fixed it; resolves the incident", nil},
 		{"UpdateBody.version", "the version read: the update is refused (409) if the incident changed since", nil},
@@ -182,8 +198,8 @@ func openAPIMembers() openapi.Members {
 		{"Alert", "a leak on a pipeline section, from a device or a person", nil},
 		{"Alert.id", "the alert's id", nil},
 		{"Alert.section", "the pipeline section", nil},
-		{"Alert.severity", "a leak's severity: minor, major or critical (not an incident's); " + "devices' LOW is minor, MED major, HIGH and CRITICAL critical", domain.LeakSeverities},
-		{"Alert.status", "active → acknowledged → repaired", domain.AlertStatuses},
+		{"Alert.severity", "a leak's severity: minor, major or critical (not an incident's); " + "devices' LOW is minor, MED major, HIGH and CRITICAL critical", leakSeverity},
+		{"Alert.status", "active → acknowledged → repaired", alertStatus},
 		{"Alert.class", "what leaks, as a device reports it: METHANE, OIL, WATER or UNKNOWN", nil},
 		{"Alert.confidence", "the device's confidence, 0-1", nil},
 		{"Alert.volume_estimate", "the volume lost, as the reporter estimated it (no unit is converted); null if none was given", nil},
@@ -201,7 +217,7 @@ func openAPIMembers() openapi.Members {
 		{"Location.lon", "longitude, degrees, -180 to 180", nil},
 		{"LeakBody", "POST /pipeline/alerts", nil},
 		{"LeakBody.section", "a registered pipeline section", nil},
-		{"LeakBody.severity", "minor, major or critical (a leak's severities, not an incident's)", domain.LeakSeverities},
+		{"LeakBody.severity", "minor, major or critical (a leak's severities, not an incident's)", leakSeverity},
 		{"LeakBody.volume_estimate", "the volume lost, as you estimate it", nil},
 		{"LeakBody.location", "where it was seen", nil},
 		{"LeakBody.notes", "anything to add", nil},
@@ -217,7 +233,7 @@ func openAPIMembers() openapi.Members {
 		{"SectionPressure.pressure_kpa", "its gauge's latest pressure, kPa; null before the first reading", nil},
 		{"SectionPressure.last_seen", "when its gauge last reported", nil},
 		{"SectionPressure.active_leaks", "its leaks not yet repaired", nil},
-		{"SectionPressure.risk_level", "low; medium over 2 active leaks; high over 5", domain.RiskLevels},
+		{"SectionPressure.risk_level", "low; medium over 2 active leaks; high over 5", riskLevel},
 		{"SectionDetail", "GET /pipeline/sections/{section}", nil},
 		{"SectionDetail.active_leak_count", "its leaks not yet repaired", nil},
 		{"SectionDetail.active_leaks", "those leaks, newest first", nil},
@@ -226,7 +242,7 @@ func openAPIMembers() openapi.Members {
 		{"SectionDetail.pressure_kpa", "its gauge's latest pressure, kPa", nil},
 		{"SectionDetail.location", "where it runs", nil},
 		{"SectionDetail.retired_at", "when it was retired; null while in service", nil},
-		{"SectionDetail.risk_level", "as SectionPressure.risk_level", domain.RiskLevels},
+		{"SectionDetail.risk_level", "as SectionPressure.risk_level", riskLevel},
 		{"SectionDetail.section", "the section's name, also its gauge's device id", nil},
 		{"NewSectionBody", "POST /pipeline/sections", nil},
 		{"NewSectionBody.section", "the new section's name, which its gauge connects as: letters, digits, '-', '_'", nil},
@@ -251,12 +267,12 @@ func openAPIMembers() openapi.Members {
 		{"Anomaly", "a reading far from the mean of the device's readings of that metric before it", nil},
 		{"Anomaly.id", "device, metric and time: the same reading always has the same id", nil},
 		{"Anomaly.device", "the device", nil},
-		{"Anomaly.metric", "the metric", domain.Metrics},
+		{"Anomaly.metric", "the metric", metric},
 		{"Anomaly.at", "when it was read", nil},
 		{"Anomaly.value", "the reading, in the metric's unit", nil},
 		{"Anomaly.mean", "the mean it is compared with", nil},
 		{"Anomaly.deviation", "how far value is from mean: in the metric's unit, but in percent of the mean for flow_rate_lpm", nil},
-		{"Anomaly.severity", "how far: medium or high", domain.AnomalySeverities},
+		{"Anomaly.severity", "how far: medium or high", anomalySeverity},
 		{"FlowMetricsReport", "GET /flow/metrics, over the last hour of telemetry", nil},
 		{"FlowMetricsReport.current", "each valve device's latest readings, by device id", nil},
 		{"FlowMetricsReport.history", "every flow-rate reading, newest first", nil},
@@ -279,7 +295,7 @@ func openAPIMembers() openapi.Members {
 
 		{"Event", "one entry of the event log", nil},
 		{"Event.id", "the event's id; ids sort in the order events were written", nil},
-		{"Event.type", "what happened", domain.EventTypes},
+		{"Event.type", "what happened", eventType},
 		{"Event.at", "when", nil},
 		{"Event.asset", "the valve or section it is about", nil},
 		{"Event.key_id", "the API key that caused it, if one did", nil},
@@ -289,7 +305,17 @@ func openAPIMembers() openapi.Members {
 	}
 	out := make(openapi.Members, len(table))
 	for _, e := range table {
-		out[e.key] = openapi.Member{Description: e.description, Enum: e.enum}
+		m := openapi.Member{Description: e.description}
+		if e.enum != nil {
+			m.Enum, m.EnumName, m.EnumDescription = e.enum.values, e.enum.name, e.enum.description
+		}
+		out[e.key] = m
 	}
 	return out
+}
+
+// enum is a named enum of the document.
+type enum struct {
+	name, description string
+	values            []string
 }

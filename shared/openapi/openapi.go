@@ -106,6 +106,11 @@ type Member struct {
 	Description string
 	// Enum lists the values of a string member.
 	Enum []string
+	// EnumName, with Enum, makes the values a schema of that name that
+	// the member refers to: members of one name share it, so a generated
+	// client has one type for them (IncidentSeverity, not one per field).
+	// EnumDescription describes that schema.
+	EnumName, EnumDescription string
 }
 
 // Document is a built OpenAPI document.

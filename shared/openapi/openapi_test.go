@@ -183,6 +183,52 @@ func TestMembersDescribeSchemasAndGiveEnums(t *testing.T) {
 	}
 }
 
+type siren struct {
+	Level  string  `json:"level"`
+	Before *string `json:"before"`
+}
+
+type twoAlarms struct {
+	Alarm alarm `json:"alarm"`
+	Siren siren `json:"siren"`
+}
+
+// A named enum is a schema of its own that each member of its name refers
+// to ($ref; anyOf with null where the member is nullable); one name with
+// two lists of values, or the name of a struct's schema, is an error.
+func TestNamedEnumsAreOneSchemaSharedByTheirMembers(t *testing.T) {
+	table := []routes.Route{{Method: http.MethodGet, Path: "/a", Function: routes.FuncReads, Scope: routes.Public, Throttle: routes.PublicThrottle, Summary: "a"}}
+	level := func(values ...string) openapi.Member {
+		return openapi.Member{Description: "how loud", Enum: values, EnumName: "Level", EnumDescription: "a loudness"}
+	}
+	doc := decode(t, must(openapi.Build(openapi.Info{}, table, map[string]openapi.Op{"GET /a": {Responses: openapi.OK(twoAlarms{})}}, openapi.Members{
+		"Alarm.level":  level("low", "high"),
+		"Siren.level":  level("low", "high"),
+		"Siren.before": level("low", "high"),
+	})))
+	if got := asJSON(schema(t, doc, "Level")); got != `{"description":"a loudness","enum":["low","high"],"type":"string"}` {
+		t.Errorf("Level = %s", got)
+	}
+	for _, c := range []struct{ schema, member, want string }{
+		{"Alarm", "level", `{"$ref":"#/components/schemas/Level","description":"how loud"}`},
+		{"Siren", "level", `{"$ref":"#/components/schemas/Level","description":"how loud"}`},
+		{"Siren", "before", `{"anyOf":[{"$ref":"#/components/schemas/Level"},{"type":"null"}],"description":"how loud"}`},
+	} {
+		if got := asJSON(at(t, schema(t, doc, c.schema), "properties", c.member)); got != c.want {
+			t.Errorf("%s.%s = %s, want %s", c.schema, c.member, got, c.want)
+		}
+	}
+
+	for name, members := range map[string]openapi.Members{
+		"two lists under one name": {"Alarm.level": level("low", "high"), "Siren.level": level("low")},
+		"a struct's name":          {"Alarm.level": {Enum: []string{"x"}, EnumName: "Siren"}},
+	} {
+		if _, err := openapi.Build(openapi.Info{}, table, map[string]openapi.Op{"GET /a": {Responses: openapi.OK(twoAlarms{})}}, members); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
 func keys[V any](m map[string]V) []string {
 	var out []string
 	for k := range m {

@@ -114,6 +114,9 @@ func (s *schemas) ref(t reflect.Type) (*Object, error) {
 		if other, taken := s.types[name]; taken {
 			return nil, fmt.Errorf("%s and %s would both be the schema %q: rename one", other, t, name)
 		}
+		if _, enum := s.components.Get(name); enum {
+			return nil, fmt.Errorf("%s would be the schema %q, an enum's name: rename one", t, name)
+		}
 		s.names[t], s.types[name] = name, t
 		s.components.Set(name, nil) // placeholder: a type may refer to itself
 		o, err := s.object(t)
@@ -195,7 +198,7 @@ func (s *schemas) object(t reflect.Type) (*Object, error) {
 		if f.owner != "" {
 			key := f.owner + "." + f.name
 			if m, ok := s.member(key); ok {
-				if schema, err = documented(schema, m); err != nil {
+				if schema, err = s.documented(schema, m); err != nil {
 					return nil, fmt.Errorf("%s: %w", key, err)
 				}
 			}
@@ -306,12 +309,28 @@ func nullable(s *Object) *Object {
 }
 
 // documented adds a member's description and enum to its schema: the enum
-// on a string (with null too where the member is nullable), the
-// description beside everything, a $ref included (OpenAPI 3.1 allows it).
-func documented(schema *Object, m Member) (*Object, error) {
+// on a string (with null too where the member is nullable), or a $ref to
+// the named enum's schema; the description beside everything, a $ref
+// included (OpenAPI 3.1 allows it).
+func (s *schemas) documented(schema *Object, m Member) (*Object, error) {
 	out := &Object{}
 	for _, k := range schema.keys {
 		out.Set(k, schema.vals[k])
+	}
+	if m.EnumName != "" {
+		ref, err := s.namedEnum(m.EnumName, m.EnumDescription, m.Enum)
+		if err != nil {
+			return nil, err
+		}
+		switch typ, _ := out.Get("type"); {
+		case typ == "string":
+			out = ref
+		case asJSONString(typ) == `["string","null"]`:
+			out = obj("anyOf", []any{ref, obj("type", "null")})
+		default:
+			return nil, fmt.Errorf("an enum is for a string member, not %v", typ)
+		}
+		return described(out, m.Description), nil
 	}
 	if len(m.Enum) > 0 {
 		values := make([]any, 0, len(m.Enum)+1)
@@ -341,4 +360,27 @@ func described(schema *Object, description string) *Object {
 func asJSONString(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// namedEnum returns a $ref to the enum schema name, adding it first; one
+// name with other values is an error, as is a name a struct has.
+func (s *schemas) namedEnum(name, description string, values []string) (*Object, error) {
+	if len(values) == 0 {
+		return nil, fmt.Errorf("enum %s has no values", name)
+	}
+	if t, taken := s.types[name]; taken {
+		return nil, fmt.Errorf("enum %s: %s has that schema name", name, t)
+	}
+	list := make([]any, len(values))
+	for i, v := range values {
+		list[i] = v
+	}
+	if have, ok := s.components.Get(name); ok {
+		if got, _ := have.(*Object).Get("enum"); asJSONString(got) != asJSONString(list) {
+			return nil, fmt.Errorf("enum %s is given two lists of values: %v and %v", name, got, list)
+		}
+	} else {
+		s.components.Set(name, described(obj("type", "string", "enum", list), description))
+	}
+	return obj("$ref", "#/components/schemas/"+name), nil
 }

@@ -17,168 +17,33 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
-// Defines values for AcceptedCommand.
-const (
-	AcceptedCommandCLOSE      AcceptedCommand = "CLOSE"
-	AcceptedCommandINDEX      AcceptedCommand = "INDEX"
-	AcceptedCommandOPEN       AcceptedCommand = "OPEN"
-	AcceptedCommandSTOP       AcceptedCommand = "STOP"
-	AcceptedCommandTORQUETEST AcceptedCommand = "TORQUE_TEST"
-)
-
-// Valid indicates whether the value is a known member of the AcceptedCommand enum.
-func (e AcceptedCommand) Valid() bool {
-	switch e {
-	case AcceptedCommandCLOSE:
-		return true
-	case AcceptedCommandINDEX:
-		return true
-	case AcceptedCommandOPEN:
-		return true
-	case AcceptedCommandSTOP:
-		return true
-	case AcceptedCommandTORQUETEST:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for AcceptedState.
-const (
-	AcceptedStateFailed     AcceptedState = "failed"
-	AcceptedStateInProgress AcceptedState = "in_progress"
-	AcceptedStateQueued     AcceptedState = "queued"
-	AcceptedStateRejected   AcceptedState = "rejected"
-	AcceptedStateSent       AcceptedState = "sent"
-	AcceptedStateSucceeded  AcceptedState = "succeeded"
-	AcceptedStateTimedOut   AcceptedState = "timed_out"
-)
-
-// Valid indicates whether the value is a known member of the AcceptedState enum.
-func (e AcceptedState) Valid() bool {
-	switch e {
-	case AcceptedStateFailed:
-		return true
-	case AcceptedStateInProgress:
-		return true
-	case AcceptedStateQueued:
-		return true
-	case AcceptedStateRejected:
-		return true
-	case AcceptedStateSent:
-		return true
-	case AcceptedStateSucceeded:
-		return true
-	case AcceptedStateTimedOut:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for ActuateBodyCommand.
-const (
-	ActuateBodyCommandCLOSE      ActuateBodyCommand = "CLOSE"
-	ActuateBodyCommandINDEX      ActuateBodyCommand = "INDEX"
-	ActuateBodyCommandOPEN       ActuateBodyCommand = "OPEN"
-	ActuateBodyCommandSTOP       ActuateBodyCommand = "STOP"
-	ActuateBodyCommandTORQUETEST ActuateBodyCommand = "TORQUE_TEST"
-)
-
-// Valid indicates whether the value is a known member of the ActuateBodyCommand enum.
-func (e ActuateBodyCommand) Valid() bool {
-	switch e {
-	case ActuateBodyCommandCLOSE:
-		return true
-	case ActuateBodyCommandINDEX:
-		return true
-	case ActuateBodyCommandOPEN:
-		return true
-	case ActuateBodyCommandSTOP:
-		return true
-	case ActuateBodyCommandTORQUETEST:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for ActuationCommand.
-const (
-	ActuationCommandCLOSE      ActuationCommand = "CLOSE"
-	ActuationCommandINDEX      ActuationCommand = "INDEX"
-	ActuationCommandOPEN       ActuationCommand = "OPEN"
-	ActuationCommandSTOP       ActuationCommand = "STOP"
-	ActuationCommandTORQUETEST ActuationCommand = "TORQUE_TEST"
-)
-
-// Valid indicates whether the value is a known member of the ActuationCommand enum.
-func (e ActuationCommand) Valid() bool {
-	switch e {
-	case ActuationCommandCLOSE:
-		return true
-	case ActuationCommandINDEX:
-		return true
-	case ActuationCommandOPEN:
-		return true
-	case ActuationCommandSTOP:
-		return true
-	case ActuationCommandTORQUETEST:
-		return true
-	default:
-		return false
-	}
-}
-
 // Defines values for ActuationState.
 const (
-	ActuationStateFailed     ActuationState = "failed"
-	ActuationStateInProgress ActuationState = "in_progress"
-	ActuationStateQueued     ActuationState = "queued"
-	ActuationStateRejected   ActuationState = "rejected"
-	ActuationStateSent       ActuationState = "sent"
-	ActuationStateSucceeded  ActuationState = "succeeded"
-	ActuationStateTimedOut   ActuationState = "timed_out"
+	Failed     ActuationState = "failed"
+	InProgress ActuationState = "in_progress"
+	Queued     ActuationState = "queued"
+	Rejected   ActuationState = "rejected"
+	Sent       ActuationState = "sent"
+	Succeeded  ActuationState = "succeeded"
+	TimedOut   ActuationState = "timed_out"
 )
 
 // Valid indicates whether the value is a known member of the ActuationState enum.
 func (e ActuationState) Valid() bool {
 	switch e {
-	case ActuationStateFailed:
+	case Failed:
 		return true
-	case ActuationStateInProgress:
+	case InProgress:
 		return true
-	case ActuationStateQueued:
+	case Queued:
 		return true
-	case ActuationStateRejected:
+	case Rejected:
 		return true
-	case ActuationStateSent:
+	case Sent:
 		return true
-	case ActuationStateSucceeded:
+	case Succeeded:
 		return true
-	case ActuationStateTimedOut:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for AlertSeverity.
-const (
-	AlertSeverityCritical AlertSeverity = "critical"
-	AlertSeverityMajor    AlertSeverity = "major"
-	AlertSeverityMinor    AlertSeverity = "minor"
-)
-
-// Valid indicates whether the value is a known member of the AlertSeverity enum.
-func (e AlertSeverity) Valid() bool {
-	switch e {
-	case AlertSeverityCritical:
-		return true
-	case AlertSeverityMajor:
-		return true
-	case AlertSeverityMinor:
+	case TimedOut:
 		return true
 	default:
 		return false
@@ -206,33 +71,6 @@ func (e AlertStatus) Valid() bool {
 	}
 }
 
-// Defines values for AnomalyMetric.
-const (
-	AnomalyMetricFlowRateLpm  AnomalyMetric = "flow_rate_lpm"
-	AnomalyMetricKpa          AnomalyMetric = "kpa"
-	AnomalyMetricPressurePa   AnomalyMetric = "pressure_pa"
-	AnomalyMetricTemperatureC AnomalyMetric = "temperature_c"
-	AnomalyMetricTorqueNm     AnomalyMetric = "torque_nm"
-)
-
-// Valid indicates whether the value is a known member of the AnomalyMetric enum.
-func (e AnomalyMetric) Valid() bool {
-	switch e {
-	case AnomalyMetricFlowRateLpm:
-		return true
-	case AnomalyMetricKpa:
-		return true
-	case AnomalyMetricPressurePa:
-		return true
-	case AnomalyMetricTemperatureC:
-		return true
-	case AnomalyMetricTorqueNm:
-		return true
-	default:
-		return false
-	}
-}
-
 // Defines values for AnomalySeverity.
 const (
 	AnomalySeverityHigh   AnomalySeverity = "high"
@@ -245,6 +83,54 @@ func (e AnomalySeverity) Valid() bool {
 	case AnomalySeverityHigh:
 		return true
 	case AnomalySeverityMedium:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for Check.
+const (
+	CheckDisabled Check = "disabled"
+	CheckError    Check = "error"
+	CheckOk       Check = "ok"
+)
+
+// Valid indicates whether the value is a known member of the Check enum.
+func (e Check) Valid() bool {
+	switch e {
+	case CheckDisabled:
+		return true
+	case CheckError:
+		return true
+	case CheckOk:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for Command.
+const (
+	CLOSE      Command = "CLOSE"
+	INDEX      Command = "INDEX"
+	OPEN       Command = "OPEN"
+	STOP       Command = "STOP"
+	TORQUETEST Command = "TORQUE_TEST"
+)
+
+// Valid indicates whether the value is a known member of the Command enum.
+func (e Command) Valid() bool {
+	switch e {
+	case CLOSE:
+		return true
+	case INDEX:
+		return true
+	case OPEN:
+		return true
+	case STOP:
+		return true
+	case TORQUETEST:
 		return true
 	default:
 		return false
@@ -302,60 +188,18 @@ func (e EventType) Valid() bool {
 	}
 }
 
-// Defines values for HealthChecksDatabase.
+// Defines values for HealthStatus.
 const (
-	HealthChecksDatabaseDisabled HealthChecksDatabase = "disabled"
-	HealthChecksDatabaseError    HealthChecksDatabase = "error"
-	HealthChecksDatabaseOk       HealthChecksDatabase = "ok"
+	HealthStatusDegraded HealthStatus = "degraded"
+	HealthStatusOk       HealthStatus = "ok"
 )
 
-// Valid indicates whether the value is a known member of the HealthChecksDatabase enum.
-func (e HealthChecksDatabase) Valid() bool {
+// Valid indicates whether the value is a known member of the HealthStatus enum.
+func (e HealthStatus) Valid() bool {
 	switch e {
-	case HealthChecksDatabaseDisabled:
+	case HealthStatusDegraded:
 		return true
-	case HealthChecksDatabaseError:
-		return true
-	case HealthChecksDatabaseOk:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for HealthChecksMqtt.
-const (
-	HealthChecksMqttDisabled HealthChecksMqtt = "disabled"
-	HealthChecksMqttError    HealthChecksMqtt = "error"
-	HealthChecksMqttOk       HealthChecksMqtt = "ok"
-)
-
-// Valid indicates whether the value is a known member of the HealthChecksMqtt enum.
-func (e HealthChecksMqtt) Valid() bool {
-	switch e {
-	case HealthChecksMqttDisabled:
-		return true
-	case HealthChecksMqttError:
-		return true
-	case HealthChecksMqttOk:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for HealthReportStatus.
-const (
-	HealthReportStatusDegraded HealthReportStatus = "degraded"
-	HealthReportStatusOk       HealthReportStatus = "ok"
-)
-
-// Valid indicates whether the value is a known member of the HealthReportStatus enum.
-func (e HealthReportStatus) Valid() bool {
-	switch e {
-	case HealthReportStatusDegraded:
-		return true
-	case HealthReportStatusOk:
+	case HealthStatusOk:
 		return true
 	default:
 		return false
@@ -407,132 +251,48 @@ func (e IncidentStatus) Valid() bool {
 	}
 }
 
-// Defines values for IncidentBodySeverity.
+// Defines values for LeakSeverity.
 const (
-	IncidentBodySeverityCritical IncidentBodySeverity = "critical"
-	IncidentBodySeverityInfo     IncidentBodySeverity = "info"
-	IncidentBodySeverityWarning  IncidentBodySeverity = "warning"
+	LeakSeverityCritical LeakSeverity = "critical"
+	LeakSeverityMajor    LeakSeverity = "major"
+	LeakSeverityMinor    LeakSeverity = "minor"
 )
 
-// Valid indicates whether the value is a known member of the IncidentBodySeverity enum.
-func (e IncidentBodySeverity) Valid() bool {
+// Valid indicates whether the value is a known member of the LeakSeverity enum.
+func (e LeakSeverity) Valid() bool {
 	switch e {
-	case IncidentBodySeverityCritical:
+	case LeakSeverityCritical:
 		return true
-	case IncidentBodySeverityInfo:
+	case LeakSeverityMajor:
 		return true
-	case IncidentBodySeverityWarning:
+	case LeakSeverityMinor:
 		return true
 	default:
 		return false
 	}
 }
 
-// Defines values for IncidentHealthSystemHealth.
+// Defines values for Metric.
 const (
-	IncidentHealthSystemHealthCritical IncidentHealthSystemHealth = "critical"
-	IncidentHealthSystemHealthDegraded IncidentHealthSystemHealth = "degraded"
-	IncidentHealthSystemHealthHealthy  IncidentHealthSystemHealth = "healthy"
+	MetricFlowRateLpm  Metric = "flow_rate_lpm"
+	MetricKpa          Metric = "kpa"
+	MetricPressurePa   Metric = "pressure_pa"
+	MetricTemperatureC Metric = "temperature_c"
+	MetricTorqueNm     Metric = "torque_nm"
 )
 
-// Valid indicates whether the value is a known member of the IncidentHealthSystemHealth enum.
-func (e IncidentHealthSystemHealth) Valid() bool {
+// Valid indicates whether the value is a known member of the Metric enum.
+func (e Metric) Valid() bool {
 	switch e {
-	case IncidentHealthSystemHealthCritical:
+	case MetricFlowRateLpm:
 		return true
-	case IncidentHealthSystemHealthDegraded:
+	case MetricKpa:
 		return true
-	case IncidentHealthSystemHealthHealthy:
+	case MetricPressurePa:
 		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for IncidentTimelineStatus.
-const (
-	IncidentTimelineStatusAcknowledged  IncidentTimelineStatus = "acknowledged"
-	IncidentTimelineStatusActive        IncidentTimelineStatus = "active"
-	IncidentTimelineStatusInvestigating IncidentTimelineStatus = "investigating"
-	IncidentTimelineStatusResolved      IncidentTimelineStatus = "resolved"
-)
-
-// Valid indicates whether the value is a known member of the IncidentTimelineStatus enum.
-func (e IncidentTimelineStatus) Valid() bool {
-	switch e {
-	case IncidentTimelineStatusAcknowledged:
+	case MetricTemperatureC:
 		return true
-	case IncidentTimelineStatusActive:
-		return true
-	case IncidentTimelineStatusInvestigating:
-		return true
-	case IncidentTimelineStatusResolved:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for IncidentWithTimelineSeverity.
-const (
-	IncidentWithTimelineSeverityCritical IncidentWithTimelineSeverity = "critical"
-	IncidentWithTimelineSeverityInfo     IncidentWithTimelineSeverity = "info"
-	IncidentWithTimelineSeverityWarning  IncidentWithTimelineSeverity = "warning"
-)
-
-// Valid indicates whether the value is a known member of the IncidentWithTimelineSeverity enum.
-func (e IncidentWithTimelineSeverity) Valid() bool {
-	switch e {
-	case IncidentWithTimelineSeverityCritical:
-		return true
-	case IncidentWithTimelineSeverityInfo:
-		return true
-	case IncidentWithTimelineSeverityWarning:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for IncidentWithTimelineStatus.
-const (
-	IncidentWithTimelineStatusAcknowledged  IncidentWithTimelineStatus = "acknowledged"
-	IncidentWithTimelineStatusActive        IncidentWithTimelineStatus = "active"
-	IncidentWithTimelineStatusInvestigating IncidentWithTimelineStatus = "investigating"
-	IncidentWithTimelineStatusResolved      IncidentWithTimelineStatus = "resolved"
-)
-
-// Valid indicates whether the value is a known member of the IncidentWithTimelineStatus enum.
-func (e IncidentWithTimelineStatus) Valid() bool {
-	switch e {
-	case IncidentWithTimelineStatusAcknowledged:
-		return true
-	case IncidentWithTimelineStatusActive:
-		return true
-	case IncidentWithTimelineStatusInvestigating:
-		return true
-	case IncidentWithTimelineStatusResolved:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for LeakBodySeverity.
-const (
-	LeakBodySeverityCritical LeakBodySeverity = "critical"
-	LeakBodySeverityMajor    LeakBodySeverity = "major"
-	LeakBodySeverityMinor    LeakBodySeverity = "minor"
-)
-
-// Valid indicates whether the value is a known member of the LeakBodySeverity enum.
-func (e LeakBodySeverity) Valid() bool {
-	switch e {
-	case LeakBodySeverityCritical:
-		return true
-	case LeakBodySeverityMajor:
-		return true
-	case LeakBodySeverityMinor:
+	case MetricTorqueNm:
 		return true
 	default:
 		return false
@@ -557,165 +317,69 @@ func (e ProbeStatus) Valid() bool {
 	}
 }
 
-// Defines values for ReportedLeakSeverity.
+// Defines values for RiskLevel.
 const (
-	ReportedLeakSeverityCritical ReportedLeakSeverity = "critical"
-	ReportedLeakSeverityMajor    ReportedLeakSeverity = "major"
-	ReportedLeakSeverityMinor    ReportedLeakSeverity = "minor"
+	RiskLevelHigh   RiskLevel = "high"
+	RiskLevelLow    RiskLevel = "low"
+	RiskLevelMedium RiskLevel = "medium"
 )
 
-// Valid indicates whether the value is a known member of the ReportedLeakSeverity enum.
-func (e ReportedLeakSeverity) Valid() bool {
+// Valid indicates whether the value is a known member of the RiskLevel enum.
+func (e RiskLevel) Valid() bool {
 	switch e {
-	case ReportedLeakSeverityCritical:
+	case RiskLevelHigh:
 		return true
-	case ReportedLeakSeverityMajor:
+	case RiskLevelLow:
 		return true
-	case ReportedLeakSeverityMinor:
+	case RiskLevelMedium:
 		return true
 	default:
 		return false
 	}
 }
 
-// Defines values for ReportedLeakStatus.
+// Defines values for SystemHealth.
 const (
-	ReportedLeakStatusAcknowledged ReportedLeakStatus = "acknowledged"
-	ReportedLeakStatusActive       ReportedLeakStatus = "active"
-	ReportedLeakStatusRepaired     ReportedLeakStatus = "repaired"
+	SystemHealthCritical SystemHealth = "critical"
+	SystemHealthDegraded SystemHealth = "degraded"
+	SystemHealthHealthy  SystemHealth = "healthy"
 )
 
-// Valid indicates whether the value is a known member of the ReportedLeakStatus enum.
-func (e ReportedLeakStatus) Valid() bool {
+// Valid indicates whether the value is a known member of the SystemHealth enum.
+func (e SystemHealth) Valid() bool {
 	switch e {
-	case ReportedLeakStatusAcknowledged:
+	case SystemHealthCritical:
 		return true
-	case ReportedLeakStatusActive:
+	case SystemHealthDegraded:
 		return true
-	case ReportedLeakStatusRepaired:
+	case SystemHealthHealthy:
 		return true
 	default:
 		return false
 	}
 }
 
-// Defines values for SectionDetailRiskLevel.
+// Defines values for ValveStatus.
 const (
-	SectionDetailRiskLevelHigh   SectionDetailRiskLevel = "high"
-	SectionDetailRiskLevelLow    SectionDetailRiskLevel = "low"
-	SectionDetailRiskLevelMedium SectionDetailRiskLevel = "medium"
+	ValveStatusMaintenance ValveStatus = "maintenance"
+	ValveStatusOffline     ValveStatus = "offline"
+	ValveStatusOk          ValveStatus = "ok"
+	ValveStatusRetired     ValveStatus = "retired"
+	ValveStatusWarning     ValveStatus = "warning"
 )
 
-// Valid indicates whether the value is a known member of the SectionDetailRiskLevel enum.
-func (e SectionDetailRiskLevel) Valid() bool {
+// Valid indicates whether the value is a known member of the ValveStatus enum.
+func (e ValveStatus) Valid() bool {
 	switch e {
-	case SectionDetailRiskLevelHigh:
+	case ValveStatusMaintenance:
 		return true
-	case SectionDetailRiskLevelLow:
+	case ValveStatusOffline:
 		return true
-	case SectionDetailRiskLevelMedium:
+	case ValveStatusOk:
 		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for SectionPressureRiskLevel.
-const (
-	SectionPressureRiskLevelHigh   SectionPressureRiskLevel = "high"
-	SectionPressureRiskLevelLow    SectionPressureRiskLevel = "low"
-	SectionPressureRiskLevelMedium SectionPressureRiskLevel = "medium"
-)
-
-// Valid indicates whether the value is a known member of the SectionPressureRiskLevel enum.
-func (e SectionPressureRiskLevel) Valid() bool {
-	switch e {
-	case SectionPressureRiskLevelHigh:
+	case ValveStatusRetired:
 		return true
-	case SectionPressureRiskLevelLow:
-		return true
-	case SectionPressureRiskLevelMedium:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for UpdateBodyStatus.
-const (
-	UpdateBodyStatusAcknowledged  UpdateBodyStatus = "acknowledged"
-	UpdateBodyStatusActive        UpdateBodyStatus = "active"
-	UpdateBodyStatusInvestigating UpdateBodyStatus = "investigating"
-	UpdateBodyStatusLessThannil   UpdateBodyStatus = "<nil>"
-	UpdateBodyStatusResolved      UpdateBodyStatus = "resolved"
-)
-
-// Valid indicates whether the value is a known member of the UpdateBodyStatus enum.
-func (e UpdateBodyStatus) Valid() bool {
-	switch e {
-	case UpdateBodyStatusAcknowledged:
-		return true
-	case UpdateBodyStatusActive:
-		return true
-	case UpdateBodyStatusInvestigating:
-		return true
-	case UpdateBodyStatusLessThannil:
-		return true
-	case UpdateBodyStatusResolved:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for ValveHealthReportStatus.
-const (
-	ValveHealthReportStatusMaintenance ValveHealthReportStatus = "maintenance"
-	ValveHealthReportStatusOffline     ValveHealthReportStatus = "offline"
-	ValveHealthReportStatusOk          ValveHealthReportStatus = "ok"
-	ValveHealthReportStatusRetired     ValveHealthReportStatus = "retired"
-	ValveHealthReportStatusWarning     ValveHealthReportStatus = "warning"
-)
-
-// Valid indicates whether the value is a known member of the ValveHealthReportStatus enum.
-func (e ValveHealthReportStatus) Valid() bool {
-	switch e {
-	case ValveHealthReportStatusMaintenance:
-		return true
-	case ValveHealthReportStatusOffline:
-		return true
-	case ValveHealthReportStatusOk:
-		return true
-	case ValveHealthReportStatusRetired:
-		return true
-	case ValveHealthReportStatusWarning:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for ValveViewStatus.
-const (
-	ValveViewStatusMaintenance ValveViewStatus = "maintenance"
-	ValveViewStatusOffline     ValveViewStatus = "offline"
-	ValveViewStatusOk          ValveViewStatus = "ok"
-	ValveViewStatusRetired     ValveViewStatus = "retired"
-	ValveViewStatusWarning     ValveViewStatus = "warning"
-)
-
-// Valid indicates whether the value is a known member of the ValveViewStatus enum.
-func (e ValveViewStatus) Valid() bool {
-	switch e {
-	case ValveViewStatusMaintenance:
-		return true
-	case ValveViewStatusOffline:
-		return true
-	case ValveViewStatusOk:
-		return true
-	case ValveViewStatusRetired:
-		return true
-	case ValveViewStatusWarning:
+	case ValveStatusWarning:
 		return true
 	default:
 		return false
@@ -824,7 +488,7 @@ type Accepted struct {
 	ActuationId string `json:"actuation_id"`
 
 	// Command the command
-	Command AcceptedCommand `json:"command"`
+	Command Command `json:"command"`
 
 	// Location the actuation's path, as the Location header
 	Location string `json:"location"`
@@ -833,22 +497,16 @@ type Accepted struct {
 	Ok bool `json:"ok"`
 
 	// State sent once the command is published; queued only if the device answered before the send was recorded (then GET the location for the state now)
-	State AcceptedState `json:"state"`
+	State ActuationState `json:"state"`
 
 	// ValveId the valve's id
 	ValveId string `json:"valve_id"`
 }
 
-// AcceptedCommand the command
-type AcceptedCommand string
-
-// AcceptedState sent once the command is published; queued only if the device answered before the send was recorded (then GET the location for the state now)
-type AcceptedState string
-
 // ActuateBody POST /valves/{id}/actuate; an empty body (or none) means TORQUE_TEST, as in the first service
 type ActuateBody struct {
 	// Command what to do; STOP is taken even from an unavailable valve and ends the one under way
-	Command *ActuateBodyCommand `json:"command,omitempty"`
+	Command *Command `json:"command,omitempty"`
 
 	// Override act although the valve is unavailable: needs the scope valves:override, and a reason (1-500 characters)
 	Override *struct {
@@ -859,16 +517,13 @@ type ActuateBody struct {
 	Params *ActuationParams `json:"params,omitempty"`
 }
 
-// ActuateBodyCommand what to do; STOP is taken even from an unavailable valve and ends the one under way
-type ActuateBodyCommand string
-
 // Actuation one command sent to a valve and what became of it
 type Actuation struct {
 	// ActuationId the actuation's id
 	ActuationId string `json:"actuation_id"`
 
 	// Command what the valve was told to do
-	Command ActuationCommand `json:"command"`
+	Command Command `json:"command"`
 
 	// CompletedAt when it ended; null while under way
 	CompletedAt *time.Time `json:"completed_at"`
@@ -898,12 +553,6 @@ type Actuation struct {
 	ValveId string `json:"valve_id"`
 }
 
-// ActuationCommand what the valve was told to do
-type ActuationCommand string
-
-// ActuationState queued → sent → in_progress → succeeded, or failed, timed_out (no DONE within 30 s) or rejected (undeliverable)
-type ActuationState string
-
 // ActuationParams command parameters; each optional
 type ActuationParams struct {
 	// Speed a fraction of the actuator's full speed, over 0 and at most 1
@@ -915,6 +564,9 @@ type ActuationParams struct {
 	// TorqueLimitNm N·m, over 0 and at most 5000
 	TorqueLimitNm *float64 `json:"torque_limit_nm,omitempty"`
 }
+
+// ActuationState where an actuation stands
+type ActuationState string
 
 // Alert a leak on a pipeline section, from a device or a person
 type Alert struct {
@@ -958,7 +610,7 @@ type Alert struct {
 	Section string `json:"section"`
 
 	// Severity a leak's severity: minor, major or critical (not an incident's); devices' LOW is minor, MED major, HIGH and CRITICAL critical
-	Severity AlertSeverity `json:"severity"`
+	Severity LeakSeverity `json:"severity"`
 
 	// Status active → acknowledged → repaired
 	Status AlertStatus `json:"status"`
@@ -967,10 +619,7 @@ type Alert struct {
 	VolumeEstimate *float64 `json:"volume_estimate"`
 }
 
-// AlertSeverity a leak's severity: minor, major or critical (not an incident's); devices' LOW is minor, MED major, HIGH and CRITICAL critical
-type AlertSeverity string
-
-// AlertStatus active → acknowledged → repaired
+// AlertStatus a leak alert's status
 type AlertStatus string
 
 // AlertsOverview GET /pipeline/alerts (the first service's shape, not a listing)
@@ -1009,7 +658,7 @@ type Anomaly struct {
 	Mean float64 `json:"mean"`
 
 	// Metric the metric
-	Metric AnomalyMetric `json:"metric"`
+	Metric Metric `json:"metric"`
 
 	// Severity how far: medium or high
 	Severity AnomalySeverity `json:"severity"`
@@ -1018,11 +667,14 @@ type Anomaly struct {
 	Value float64 `json:"value"`
 }
 
-// AnomalyMetric the metric
-type AnomalyMetric string
-
-// AnomalySeverity how far: medium or high
+// AnomalySeverity how far an anomaly is from the mean
 type AnomalySeverity string
+
+// Check a dependency's state
+type Check string
+
+// Command what a valve is told to do
+type Command string
 
 // CurrentFlow a device's latest readings; null where it reported none
 type CurrentFlow struct {
@@ -1075,9 +727,6 @@ type Event struct {
 	Type EventType `json:"type"`
 }
 
-// EventType what happened
-type EventType string
-
 // EventListing the first page of GET /events
 type EventListing struct {
 	// Items this page
@@ -1089,6 +738,9 @@ type EventListing struct {
 	// PollCursor pass as since to get what is written after this page
 	PollCursor string `json:"poll_cursor"`
 }
+
+// EventType what an event records
+type EventType string
 
 // FlowHealthReport GET /flow/health, over the last hour of telemetry
 type FlowHealthReport struct {
@@ -1132,17 +784,11 @@ type FlowPoint struct {
 // HealthChecks each dependency's state
 type HealthChecks struct {
 	// Database DynamoDB
-	Database HealthChecksDatabase `json:"database"`
+	Database Check `json:"database"`
 
 	// Mqtt the MQTT broker (disabled where this function has none)
-	Mqtt HealthChecksMqtt `json:"mqtt"`
+	Mqtt Check `json:"mqtt"`
 }
-
-// HealthChecksDatabase DynamoDB
-type HealthChecksDatabase string
-
-// HealthChecksMqtt the MQTT broker (disabled where this function has none)
-type HealthChecksMqtt string
 
 // HealthReport GET /health
 type HealthReport struct {
@@ -1150,7 +796,7 @@ type HealthReport struct {
 	Checks HealthChecks `json:"checks"`
 
 	// Status ok, or degraded while the database does not answer
-	Status HealthReportStatus `json:"status"`
+	Status HealthStatus `json:"status"`
 
 	// UptimeSec seconds since this function instance started
 	UptimeSec int64 `json:"uptime_sec"`
@@ -1159,8 +805,8 @@ type HealthReport struct {
 	Version string `json:"version"`
 }
 
-// HealthReportStatus ok, or degraded while the database does not answer
-type HealthReportStatus string
+// HealthStatus the service's state
+type HealthStatus string
 
 // Incident something operators work through to resolution
 type Incident struct {
@@ -1201,12 +847,6 @@ type Incident struct {
 	Version int64 `json:"version"`
 }
 
-// IncidentSeverity an incident's severity: info, warning or critical (not a leak's, which is minor, major or critical)
-type IncidentSeverity string
-
-// IncidentStatus active → acknowledged → investigating → resolved, forward only; resolved is final
-type IncidentStatus string
-
 // IncidentBody POST /incidents
 type IncidentBody struct {
 	// AffectedModules keys of GET /modules
@@ -1216,14 +856,11 @@ type IncidentBody struct {
 	Description *string `json:"description,omitempty"`
 
 	// Severity info, warning or critical (an incident's severities, not a leak's)
-	Severity IncidentBodySeverity `json:"severity"`
+	Severity IncidentSeverity `json:"severity"`
 
 	// Title what happened, in a line
 	Title string `json:"title"`
 }
-
-// IncidentBodySeverity info, warning or critical (an incident's severities, not a leak's)
-type IncidentBodySeverity string
 
 // IncidentHealth GET /incidents/health
 type IncidentHealth struct {
@@ -1237,14 +874,17 @@ type IncidentHealth struct {
 	CriticalIncidents int64 `json:"critical_incidents"`
 
 	// SystemHealth critical while a critical incident is unresolved, degraded while another is, else healthy
-	SystemHealth IncidentHealthSystemHealth `json:"system_health"`
+	SystemHealth SystemHealth `json:"system_health"`
 
 	// TotalIncidents incidents ever opened
 	TotalIncidents int64 `json:"total_incidents"`
 }
 
-// IncidentHealthSystemHealth critical while a critical incident is unresolved, degraded while another is, else healthy
-type IncidentHealthSystemHealth string
+// IncidentSeverity an incident's severity (a leak's are LeakSeverity)
+type IncidentSeverity string
+
+// IncidentStatus an incident's status, forward only
+type IncidentStatus string
 
 // IncidentTimeline GET /incidents/{id}/timeline
 type IncidentTimeline struct {
@@ -1258,7 +898,7 @@ type IncidentTimeline struct {
 	StartedAt time.Time `json:"started_at"`
 
 	// Status the incident's status
-	Status IncidentTimelineStatus `json:"status"`
+	Status IncidentStatus `json:"status"`
 
 	// Timeline what happened to it, newest first
 	Timeline []TimelineEntry `json:"timeline"`
@@ -1266,9 +906,6 @@ type IncidentTimeline struct {
 	// Title the incident's title
 	Title string `json:"title"`
 }
-
-// IncidentTimelineStatus the incident's status
-type IncidentTimelineStatus string
 
 // IncidentWithTimeline an incident and its timeline
 type IncidentWithTimeline struct {
@@ -1291,13 +928,13 @@ type IncidentWithTimeline struct {
 	RootCause string `json:"root_cause"`
 
 	// Severity an incident's severity: info, warning or critical (not a leak's, which is minor, major or critical)
-	Severity IncidentWithTimelineSeverity `json:"severity"`
+	Severity IncidentSeverity `json:"severity"`
 
 	// StartedAt when it was opened
 	StartedAt time.Time `json:"started_at"`
 
 	// Status active → acknowledged → investigating → resolved, forward only; resolved is final
-	Status IncidentWithTimelineStatus `json:"status"`
+	Status IncidentStatus `json:"status"`
 
 	// Timeline what happened to it, newest first
 	Timeline []TimelineEntry `json:"timeline"`
@@ -1311,12 +948,6 @@ type IncidentWithTimeline struct {
 	// Version its version: send it back in an update to refuse a concurrent change (409 version_conflict)
 	Version int64 `json:"version"`
 }
-
-// IncidentWithTimelineSeverity an incident's severity: info, warning or critical (not a leak's, which is minor, major or critical)
-type IncidentWithTimelineSeverity string
-
-// IncidentWithTimelineStatus active → acknowledged → investigating → resolved, forward only; resolved is final
-type IncidentWithTimelineStatus string
 
 // IncidentsOverview GET /incidents (the first service's shape, not a listing)
 type IncidentsOverview struct {
@@ -1342,14 +973,14 @@ type LeakBody struct {
 	Section string `json:"section"`
 
 	// Severity minor, major or critical (a leak's severities, not an incident's)
-	Severity LeakBodySeverity `json:"severity"`
+	Severity LeakSeverity `json:"severity"`
 
 	// VolumeEstimate the volume lost, as you estimate it
 	VolumeEstimate *float64 `json:"volume_estimate,omitempty"`
 }
 
-// LeakBodySeverity minor, major or critical (a leak's severities, not an incident's)
-type LeakBodySeverity string
+// LeakSeverity a leak's severity (an incident's are IncidentSeverity)
+type LeakSeverity string
 
 // ListingOfActuation a page of a listing, newest first
 type ListingOfActuation struct {
@@ -1395,6 +1026,9 @@ type Location struct {
 	// Lon longitude, degrees, -180 to 180
 	Lon float64 `json:"lon"`
 }
+
+// Metric a telemetry metric
+type Metric string
 
 // MetricStats a metric's readings summarised; without readings, count is 0 and the others null
 type MetricStats struct {
@@ -1471,7 +1105,7 @@ type Probe struct {
 	Status ProbeStatus `json:"status"`
 }
 
-// ProbeStatus ok (alive) or ready
+// ProbeStatus a probe's answer
 type ProbeStatus string
 
 // Reading one telemetry message of a device
@@ -1537,20 +1171,17 @@ type ReportedLeak struct {
 	Section string `json:"section"`
 
 	// Severity a leak's severity: minor, major or critical (not an incident's); devices' LOW is minor, MED major, HIGH and CRITICAL critical
-	Severity ReportedLeakSeverity `json:"severity"`
+	Severity LeakSeverity `json:"severity"`
 
 	// Status active → acknowledged → repaired
-	Status ReportedLeakStatus `json:"status"`
+	Status AlertStatus `json:"status"`
 
 	// VolumeEstimate the volume lost, as the reporter estimated it (no unit is converted); null if none was given
 	VolumeEstimate *float64 `json:"volume_estimate"`
 }
 
-// ReportedLeakSeverity a leak's severity: minor, major or critical (not an incident's); devices' LOW is minor, MED major, HIGH and CRITICAL critical
-type ReportedLeakSeverity string
-
-// ReportedLeakStatus active → acknowledged → repaired
-type ReportedLeakStatus string
+// RiskLevel a section's risk, from its active leaks
+type RiskLevel string
 
 // SectionChangeBody POST /pipeline/sections/{section}/update
 type SectionChangeBody struct {
@@ -1582,14 +1213,11 @@ type SectionDetail struct {
 	RetiredAt *time.Time `json:"retired_at"`
 
 	// RiskLevel as SectionPressure.risk_level
-	RiskLevel SectionDetailRiskLevel `json:"risk_level"`
+	RiskLevel RiskLevel `json:"risk_level"`
 
 	// Section the section's name, also its gauge's device id
 	Section string `json:"section"`
 }
-
-// SectionDetailRiskLevel as SectionPressure.risk_level
-type SectionDetailRiskLevel string
 
 // SectionPressure a section's pressure and risk
 type SectionPressure struct {
@@ -1603,11 +1231,8 @@ type SectionPressure struct {
 	PressureKpa *float64 `json:"pressure_kpa"`
 
 	// RiskLevel low; medium over 2 active leaks; high over 5
-	RiskLevel SectionPressureRiskLevel `json:"risk_level"`
+	RiskLevel RiskLevel `json:"risk_level"`
 }
-
-// SectionPressureRiskLevel low; medium over 2 active leaks; high over 5
-type SectionPressureRiskLevel string
 
 // SectionView a registered section
 type SectionView struct {
@@ -1629,6 +1254,9 @@ type ServiceInfo struct {
 	// Version the deployed release
 	Version string `json:"version"`
 }
+
+// SystemHealth the incidents' verdict on the system
+type SystemHealth string
 
 // Thresholds a valve's limits; a reading strictly over one crosses it
 type Thresholds struct {
@@ -1687,14 +1315,11 @@ type UpdateBody struct {
 	RootCause *string `json:"root_cause,omitempty"`
 
 	// Status a later status (acknowledged, investigating, resolved); a resolution alone resolves
-	Status *UpdateBodyStatus `json:"status,omitempty"`
+	Status *IncidentStatus `json:"status,omitempty"`
 
 	// Version the version read: the update is refused (409) if the incident changed since
 	Version *int64 `json:"version,omitempty"`
 }
-
-// UpdateBodyStatus a later status (acknowledged, investigating, resolved); a resolution alone resolves
-type UpdateBodyStatus string
 
 // ValveChangeBody POST /valves/{id}/update: only the members given change
 type ValveChangeBody struct {
@@ -1720,7 +1345,7 @@ type ValveHealthReport struct {
 	Readings ValveReadings `json:"readings"`
 
 	// Status as ValveView.status
-	Status ValveHealthReportStatus `json:"status"`
+	Status ValveStatus `json:"status"`
 
 	// Thresholds the limits this valve is judged by: its own, or the defaults
 	Thresholds Thresholds `json:"thresholds"`
@@ -1728,9 +1353,6 @@ type ValveHealthReport struct {
 	// ValveId the valve's id
 	ValveId string `json:"valve_id"`
 }
-
-// ValveHealthReportStatus as ValveView.status
-type ValveHealthReportStatus string
 
 // ValveReadings a valve's latest readings; null before the first
 type ValveReadings struct {
@@ -1743,6 +1365,9 @@ type ValveReadings struct {
 	// Temperature °C
 	Temperature *float64 `json:"temperature"`
 }
+
+// ValveStatus what a valve's readings and inventory say of it
+type ValveStatus string
 
 // ValveView a valve with its current state
 type ValveView struct {
@@ -1777,14 +1402,11 @@ type ValveView struct {
 	RetiredAt *time.Time `json:"retired_at"`
 
 	// Status offline (device silent or over a limit), maintenance (due), warning (over a warning threshold), ok, or retired (out of the inventory: history kept, no command taken)
-	Status ValveViewStatus `json:"status"`
+	Status ValveStatus `json:"status"`
 
 	// Temperature latest temperature, °C; null before the first reading
 	Temperature *float64 `json:"temperature"`
 }
-
-// ValveViewStatus offline (device silent or over a limit), maintenance (due), warning (over a warning threshold), ok, or retired (out of the inventory: history kept, no command taken)
-type ValveViewStatus string
 
 // BadRequest every error answer: {"error": {"code", "message"}}
 type BadRequest = ErrorEnvelope

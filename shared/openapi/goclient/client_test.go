@@ -119,7 +119,7 @@ func TestTheClientWorksAgainstTheLocalStack(t *testing.T) {
 
 	// A keyed write, replayed by its Idempotency-Key.
 	idem := "client-test-1"
-	body := goclient.IncidentBody{Title: "Pump 3 vibration", Severity: goclient.IncidentBodySeverityWarning}
+	body := goclient.IncidentBody{Title: "Pump 3 vibration", Severity: goclient.IncidentSeverityWarning}
 	created, err := c.PostIncidentsWithResponse(ctx, &goclient.PostIncidentsParams{IdempotencyKey: &idem}, body)
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +128,7 @@ func TestTheClientWorksAgainstTheLocalStack(t *testing.T) {
 		t.Fatalf("POST /incidents: %d %s", created.StatusCode(), created.Body)
 	}
 	in := created.JSON201
-	if in.Severity != goclient.IncidentWithTimelineSeverityWarning || in.Status != goclient.IncidentWithTimelineStatusActive || in.Version < 1 {
+	if in.Severity != goclient.IncidentSeverityWarning || in.Status != goclient.IncidentStatusActive || in.Version < 1 {
 		t.Errorf("created %+v", in)
 	}
 	if created.Headers201 == nil || created.Headers201.Location != "/incidents/"+in.Id {
