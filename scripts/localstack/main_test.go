@@ -76,6 +76,7 @@ func TestMain(m *testing.M) {
 type running struct {
 	cmd            *exec.Cmd
 	api, mqtt, ddb string
+	keysCommand    string // what the banner says to run to list the keys
 	javaPID        int
 	exited         chan struct{}
 	stderr         *lockedBuffer
@@ -99,8 +100,9 @@ func (l *lockedBuffer) String() string {
 }
 
 var (
-	bannerURL = regexp.MustCompile(`^\s+(API|DynamoDB|MQTT):\s+(\S+)`)
-	javaPID   = regexp.MustCompile(`"msg":"dynamodb local started".*"pid":(\d+)`)
+	bannerURL  = regexp.MustCompile(`^\s+(API|DynamoDB|MQTT):\s+(\S+)`)
+	bannerKeys = regexp.MustCompile(`^\s+Keys:\s+\S+\s+\((go run \./scripts/keys [^)]*)\)`)
+	javaPID    = regexp.MustCompile(`"msg":"dynamodb local started".*"pid":(\d+)`)
 )
 
 // startCommand starts the command on dir, on free ports and with no simulator, and
@@ -132,6 +134,9 @@ func startCommand(t *testing.T, dir string) *running {
 		sc := bufio.NewScanner(stdout)
 		said := false
 		for sc.Scan() {
+			if m := bannerKeys.FindStringSubmatch(sc.Text()); m != nil {
+				r.keysCommand = m[1]
+			}
 			if m := bannerURL.FindStringSubmatch(sc.Text()); m != nil {
 				switch m[1] {
 				case "API":
@@ -392,5 +397,24 @@ func TestHelpIsNoError(t *testing.T) {
 	}
 	if err := run([]string{"-verbose"}, noEnv, &out, &errOut); err == nil {
 		t.Error("-verbose: no error")
+	}
+}
+
+// The banner's keys command, run as printed from the repository's top,
+// lists the development key.
+func TestTheBannersKeysCommandWorks(t *testing.T) {
+	r := startCommand(t, t.TempDir())
+	if r.keysCommand == "" {
+		t.Fatal("the banner names no keys command")
+	}
+	args := strings.Fields(r.keysCommand)
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Dir = "../.."
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", r.keysCommand, err, out)
+	}
+	if !strings.Contains(string(out), "cmdtest") {
+		t.Errorf("%s printed %s, want the development key cmdtest listed", r.keysCommand, out)
 	}
 }
