@@ -111,7 +111,7 @@ func openAPISpecs() map[string]openapi.Op {
 		"GET /telemetry": {
 			Query: []openapi.Param{
 				{Name: "device", Description: "only this device's readings", Schema: openapi.Schema{"type": "string"}},
-				{Name: "metric", Description: "only readings of this metric, with it alone", Schema: openapi.Schema{"type": "string", "enum": domain.Metrics}},
+				{Name: "metric", Description: "only readings of this metric, with it alone", Schema: openapi.Schema{"$ref": "#/components/schemas/Metric"}},
 				{Name: "from", Description: "RFC 3339; default: a day before to", Schema: openapi.Schema{"type": "string", "format": "date-time"}},
 				{Name: "to", Description: "RFC 3339; default: now; at most 31 days after from", Schema: openapi.Schema{"type": "string", "format": "date-time"}},
 				openapi.Limit(), openapi.Cursor(),
@@ -121,7 +121,7 @@ func openAPISpecs() map[string]openapi.Op {
 		"GET /events": {
 			Query: []openapi.Param{
 				openapi.Limit(), openapi.Cursor(),
-				{Name: "type", Description: "only events of this type", Schema: openapi.Schema{"type": "string", "enum": domain.EventTypes}},
+				{Name: "type", Description: "only events of this type", Schema: openapi.Schema{"$ref": "#/components/schemas/EventType"}},
 				asset,
 				{Name: "since", Description: "a poll_cursor or next_cursor: what came after it, oldest first (not with cursor)", Schema: openapi.Schema{"type": "string", "minLength": 1}},
 			},

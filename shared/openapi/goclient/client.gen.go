@@ -139,49 +139,49 @@ func (e Command) Valid() bool {
 
 // Defines values for EventType.
 const (
-	EventTypeAlertAcknowledged       EventType = "alert.acknowledged"
-	EventTypeAlertCreated            EventType = "alert.created"
-	EventTypeAlertResolved           EventType = "alert.resolved"
-	EventTypeIncidentCreated         EventType = "incident.created"
-	EventTypeIncidentUpdated         EventType = "incident.updated"
-	EventTypeInventoryChanged        EventType = "inventory.changed"
-	EventTypeValveActuationCompleted EventType = "valve.actuation.completed"
-	EventTypeValveActuationFailed    EventType = "valve.actuation.failed"
-	EventTypeValveActuationProgress  EventType = "valve.actuation.progress"
-	EventTypeValveActuationRejected  EventType = "valve.actuation.rejected"
-	EventTypeValveActuationRequested EventType = "valve.actuation.requested"
-	EventTypeValveActuationSent      EventType = "valve.actuation.sent"
-	EventTypeValveActuationTimedOut  EventType = "valve.actuation.timed_out"
+	AlertAcknowledged       EventType = "alert.acknowledged"
+	AlertCreated            EventType = "alert.created"
+	AlertResolved           EventType = "alert.resolved"
+	IncidentCreated         EventType = "incident.created"
+	IncidentUpdated         EventType = "incident.updated"
+	InventoryChanged        EventType = "inventory.changed"
+	ValveActuationCompleted EventType = "valve.actuation.completed"
+	ValveActuationFailed    EventType = "valve.actuation.failed"
+	ValveActuationProgress  EventType = "valve.actuation.progress"
+	ValveActuationRejected  EventType = "valve.actuation.rejected"
+	ValveActuationRequested EventType = "valve.actuation.requested"
+	ValveActuationSent      EventType = "valve.actuation.sent"
+	ValveActuationTimedOut  EventType = "valve.actuation.timed_out"
 )
 
 // Valid indicates whether the value is a known member of the EventType enum.
 func (e EventType) Valid() bool {
 	switch e {
-	case EventTypeAlertAcknowledged:
+	case AlertAcknowledged:
 		return true
-	case EventTypeAlertCreated:
+	case AlertCreated:
 		return true
-	case EventTypeAlertResolved:
+	case AlertResolved:
 		return true
-	case EventTypeIncidentCreated:
+	case IncidentCreated:
 		return true
-	case EventTypeIncidentUpdated:
+	case IncidentUpdated:
 		return true
-	case EventTypeInventoryChanged:
+	case InventoryChanged:
 		return true
-	case EventTypeValveActuationCompleted:
+	case ValveActuationCompleted:
 		return true
-	case EventTypeValveActuationFailed:
+	case ValveActuationFailed:
 		return true
-	case EventTypeValveActuationProgress:
+	case ValveActuationProgress:
 		return true
-	case EventTypeValveActuationRejected:
+	case ValveActuationRejected:
 		return true
-	case EventTypeValveActuationRequested:
+	case ValveActuationRequested:
 		return true
-	case EventTypeValveActuationSent:
+	case ValveActuationSent:
 		return true
-	case EventTypeValveActuationTimedOut:
+	case ValveActuationTimedOut:
 		return true
 	default:
 		return false
@@ -274,25 +274,25 @@ func (e LeakSeverity) Valid() bool {
 
 // Defines values for Metric.
 const (
-	MetricFlowRateLpm  Metric = "flow_rate_lpm"
-	MetricKpa          Metric = "kpa"
-	MetricPressurePa   Metric = "pressure_pa"
-	MetricTemperatureC Metric = "temperature_c"
-	MetricTorqueNm     Metric = "torque_nm"
+	FlowRateLpm  Metric = "flow_rate_lpm"
+	Kpa          Metric = "kpa"
+	PressurePa   Metric = "pressure_pa"
+	TemperatureC Metric = "temperature_c"
+	TorqueNm     Metric = "torque_nm"
 )
 
 // Valid indicates whether the value is a known member of the Metric enum.
 func (e Metric) Valid() bool {
 	switch e {
-	case MetricFlowRateLpm:
+	case FlowRateLpm:
 		return true
-	case MetricKpa:
+	case Kpa:
 		return true
-	case MetricPressurePa:
+	case PressurePa:
 		return true
-	case MetricTemperatureC:
+	case TemperatureC:
 		return true
-	case MetricTorqueNm:
+	case TorqueNm:
 		return true
 	default:
 		return false
@@ -380,84 +380,6 @@ func (e ValveStatus) Valid() bool {
 	case ValveStatusRetired:
 		return true
 	case ValveStatusWarning:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for GetEventsParamsType.
-const (
-	GetEventsParamsTypeAlertAcknowledged       GetEventsParamsType = "alert.acknowledged"
-	GetEventsParamsTypeAlertCreated            GetEventsParamsType = "alert.created"
-	GetEventsParamsTypeAlertResolved           GetEventsParamsType = "alert.resolved"
-	GetEventsParamsTypeIncidentCreated         GetEventsParamsType = "incident.created"
-	GetEventsParamsTypeIncidentUpdated         GetEventsParamsType = "incident.updated"
-	GetEventsParamsTypeInventoryChanged        GetEventsParamsType = "inventory.changed"
-	GetEventsParamsTypeValveActuationCompleted GetEventsParamsType = "valve.actuation.completed"
-	GetEventsParamsTypeValveActuationFailed    GetEventsParamsType = "valve.actuation.failed"
-	GetEventsParamsTypeValveActuationProgress  GetEventsParamsType = "valve.actuation.progress"
-	GetEventsParamsTypeValveActuationRejected  GetEventsParamsType = "valve.actuation.rejected"
-	GetEventsParamsTypeValveActuationRequested GetEventsParamsType = "valve.actuation.requested"
-	GetEventsParamsTypeValveActuationSent      GetEventsParamsType = "valve.actuation.sent"
-	GetEventsParamsTypeValveActuationTimedOut  GetEventsParamsType = "valve.actuation.timed_out"
-)
-
-// Valid indicates whether the value is a known member of the GetEventsParamsType enum.
-func (e GetEventsParamsType) Valid() bool {
-	switch e {
-	case GetEventsParamsTypeAlertAcknowledged:
-		return true
-	case GetEventsParamsTypeAlertCreated:
-		return true
-	case GetEventsParamsTypeAlertResolved:
-		return true
-	case GetEventsParamsTypeIncidentCreated:
-		return true
-	case GetEventsParamsTypeIncidentUpdated:
-		return true
-	case GetEventsParamsTypeInventoryChanged:
-		return true
-	case GetEventsParamsTypeValveActuationCompleted:
-		return true
-	case GetEventsParamsTypeValveActuationFailed:
-		return true
-	case GetEventsParamsTypeValveActuationProgress:
-		return true
-	case GetEventsParamsTypeValveActuationRejected:
-		return true
-	case GetEventsParamsTypeValveActuationRequested:
-		return true
-	case GetEventsParamsTypeValveActuationSent:
-		return true
-	case GetEventsParamsTypeValveActuationTimedOut:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for GetTelemetryParamsMetric.
-const (
-	GetTelemetryParamsMetricFlowRateLpm  GetTelemetryParamsMetric = "flow_rate_lpm"
-	GetTelemetryParamsMetricKpa          GetTelemetryParamsMetric = "kpa"
-	GetTelemetryParamsMetricPressurePa   GetTelemetryParamsMetric = "pressure_pa"
-	GetTelemetryParamsMetricTemperatureC GetTelemetryParamsMetric = "temperature_c"
-	GetTelemetryParamsMetricTorqueNm     GetTelemetryParamsMetric = "torque_nm"
-)
-
-// Valid indicates whether the value is a known member of the GetTelemetryParamsMetric enum.
-func (e GetTelemetryParamsMetric) Valid() bool {
-	switch e {
-	case GetTelemetryParamsMetricFlowRateLpm:
-		return true
-	case GetTelemetryParamsMetricKpa:
-		return true
-	case GetTelemetryParamsMetricPressurePa:
-		return true
-	case GetTelemetryParamsMetricTemperatureC:
-		return true
-	case GetTelemetryParamsMetricTorqueNm:
 		return true
 	default:
 		return false
@@ -1450,7 +1372,7 @@ type GetEventsParams struct {
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 
 	// Type only events of this type
-	Type *GetEventsParamsType `form:"type,omitempty" json:"type,omitempty"`
+	Type *EventType `form:"type,omitempty" json:"type,omitempty"`
 
 	// Asset only events of this asset (valve or section)
 	Asset *string `form:"asset,omitempty" json:"asset,omitempty"`
@@ -1458,9 +1380,6 @@ type GetEventsParams struct {
 	// Since a poll_cursor or next_cursor: what came after it, oldest first (not with cursor)
 	Since *string `form:"since,omitempty" json:"since,omitempty"`
 }
-
-// GetEventsParamsType defines parameters for GetEvents.
-type GetEventsParamsType string
 
 // GetEvents200JSONResponseBody defines parameters for GetEvents.
 type GetEvents200JSONResponseBody struct {
@@ -1539,7 +1458,7 @@ type GetTelemetryParams struct {
 	Device *string `form:"device,omitempty" json:"device,omitempty"`
 
 	// Metric only readings of this metric, with it alone
-	Metric *GetTelemetryParamsMetric `form:"metric,omitempty" json:"metric,omitempty"`
+	Metric *Metric `form:"metric,omitempty" json:"metric,omitempty"`
 
 	// From RFC 3339; default: a day before to
 	From *time.Time `form:"from,omitempty" json:"from,omitempty"`
@@ -1553,9 +1472,6 @@ type GetTelemetryParams struct {
 	// Cursor the next_cursor of the previous page
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
-
-// GetTelemetryParamsMetric defines parameters for GetTelemetry.
-type GetTelemetryParamsMetric string
 
 // GetValvesParams defines parameters for GetValves.
 type GetValvesParams struct {
