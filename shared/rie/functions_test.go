@@ -43,12 +43,6 @@ const root = "../.."
 // real request with a valid key gets.
 const exampleKey = "pv_example_0000000000000000000000000000000000000000000000000000000000000000"
 
-// scheduledEvent is what EventBridge hands the timeouts function, which
-// has no sample file: it runs on a schedule.
-const scheduledEvent = `{"version":"0","id":"53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa","detail-type":"Scheduled Event",` +
-	`"source":"aws.events","account":"000000000000","time":"2026-01-01T00:00:00Z","region":"eu-west-1",` +
-	`"resources":["arn:aws:events:eu-west-1:000000000000:rule/plainview-timeouts"],"detail":{}}`
-
 // answers says, for every sample event, what the function must answer
 // (events/README.md says the same in prose). A sample file without an
 // entry here fails the test.
@@ -134,7 +128,8 @@ var answers = map[string]func(t *testing.T, payload []byte){
 			t.Errorf("answer %s (%v), want an empty batchItemFailures", payload, err)
 		}
 	},
-	"timeouts/" + scheduledName: func(t *testing.T, payload []byte) {
+	// EventBridge's Scheduled Event, which the function reads nothing of.
+	"timeouts/schedule.json": func(t *testing.T, payload []byte) {
 		if string(payload) != "0" {
 			t.Errorf("answer %s, want 0 (nothing is due in the seed data)", payload)
 		}
@@ -143,9 +138,6 @@ var answers = map[string]func(t *testing.T, payload []byte){
 
 // The functions' table is the tests' DynamoDB Local.
 func TestMain(m *testing.M) { dynamotest.Main(m) }
-
-// scheduledName stands for the scheduled event in answers.
-const scheduledName = "(scheduled event)"
 
 func TestSampleEventsUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 	ctx := t.Context()
@@ -328,8 +320,8 @@ type sample struct {
 	event []byte
 }
 
-// sampleEvents are the files of events/<fn>/, or the scheduled event for a
-// function that has none.
+// sampleEvents are the files of events/<fn>/; every function has one at
+// least (the timeouts function, EventBridge's Scheduled Event).
 func sampleEvents(t *testing.T, fn string) []sample {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(root, "events", fn, "*.json"))
@@ -337,7 +329,7 @@ func sampleEvents(t *testing.T, fn string) []sample {
 		t.Fatal(err)
 	}
 	if len(files) == 0 {
-		return []sample{{scheduledName, []byte(scheduledEvent)}}
+		t.Fatalf("events/%s: no sample event", fn)
 	}
 	var out []sample
 	for _, f := range files {
