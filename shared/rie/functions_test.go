@@ -192,6 +192,13 @@ func TestSampleEventsUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 			if _, err := sb.InitDuration(); err != nil {
 				t.Errorf("%v\n%s", err, sb.Output())
 			}
+			// The function's log lines reach the output through the
+			// emulator's pipe, and may follow its answer: once every
+			// invocation's REPORT is there (written when the function asks
+			// for its next event), so are they.
+			if _, err := sb.InvokeDurations(ctx, len(samples)); err != nil {
+				t.Errorf("%v\n%s", err, sb.Output())
+			}
 			checkLogs(t, fn.Name, sb.Output())
 			for _, m := range emfMetrics(t, sb.Output()) {
 				emitted[m] = true
@@ -223,6 +230,9 @@ func TestSampleEventsUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 		var fail struct{ ErrorType, ErrorMessage string }
 		if json.Unmarshal(res.Payload, &fail) != nil || fail.ErrorType == "" {
 			t.Errorf("answer %d %s, want a function error (API Gateway then answers 503)", res.Status, res.Payload)
+		}
+		if _, err := sb.InvokeDurations(ctx, 1); err != nil {
+			t.Errorf("%v\n%s", err, sb.Output())
 		}
 		for _, m := range emfMetrics(t, sb.Output()) {
 			emitted[m] = true
