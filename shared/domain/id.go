@@ -31,7 +31,20 @@ func ValidID(s string) bool {
 func NewID(prefix string, now time.Time) string {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	id := make([]byte, len(prefix)+1+14, len(prefix)+1+14+16)
+	return string(hex.AppendEncode(timeID(prefix, now, 16), b[:]))
+}
+
+// IDAt is the position in a log ordered by id that comes before every id
+// NewID gives at t or later, and after every id it gave before t: the
+// prefix and the time without the random part. It is itself a valid id.
+func IDAt(prefix string, t time.Time) string {
+	return string(timeID(prefix, t, 0))
+}
+
+// timeID is the prefix, "-" and the time as 14 hex digits, with room for
+// extra more bytes.
+func timeID(prefix string, now time.Time, extra int) []byte {
+	id := make([]byte, len(prefix)+1+14, len(prefix)+1+14+extra)
 	copy(id, prefix)
 	id[len(prefix)] = '-'
 	// 14 hex digits of the time, zero-padded, written in place: this runs
@@ -41,6 +54,5 @@ func NewID(prefix string, now time.Time) string {
 		id[i] = "0123456789abcdef"[us&0xf]
 		us >>= 4
 	}
-	id = hex.AppendEncode(id, b[:])
-	return string(id)
+	return id
 }

@@ -113,3 +113,21 @@ func TestNewIDIsUnique(t *testing.T) {
 		add(domain.NewID("act", later))
 	}
 }
+
+// IDAt sits between the ids made before t and those made at t or later,
+// whatever their random part.
+func TestIDAtSortsBetweenEarlierAndLaterIDs(t *testing.T) {
+	at := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	pos := domain.IDAt("evt", at)
+	if !domain.ValidID(pos) {
+		t.Fatalf("IDAt = %q, not a valid id", pos)
+	}
+	for range 100 {
+		before := domain.NewID("evt", at.Add(-time.Microsecond))
+		same := domain.NewID("evt", at)
+		after := domain.NewID("evt", at.Add(time.Microsecond))
+		if !(before < pos && pos < same && same < after) {
+			t.Fatalf("want %q < %q < %q < %q", before, pos, same, after)
+		}
+	}
+}

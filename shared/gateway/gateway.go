@@ -53,6 +53,12 @@ import (
 // signature of httpadapter.HandlerAdapter.ProxyWithContext.
 type Handler func(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error)
 
+// StreamHandler is the Lambda entry point of a function behind a streamed
+// integration (routes.Route.Stream): its answer is read, as the Lambda
+// runtime reads it, for the bytes Lambda streams: a JSON prelude, eight
+// zero bytes, the body.
+type StreamHandler func(ctx context.Context, ev events.APIGatewayProxyRequest) (*events.LambdaFunctionURLStreamingResponse, error)
+
 // The limits of API Gateway REST APIs, used when Options leaves them zero.
 const (
 	// DefaultMaxBody is API Gateway's 10 MB payload limit.
@@ -67,6 +73,12 @@ const (
 	DefaultBodyTimeout = 10 * time.Second
 	// DefaultStage is the stage name of the local stack.
 	DefaultStage = "local"
+	// DefaultStreamTimeout is how long API Gateway lets a streamed answer
+	// run: 15 minutes.
+	DefaultStreamTimeout = 15 * time.Minute
+	// DefaultStall is how long the gateway waits for a client to take a
+	// piece of a streamed answer before it cuts the client off.
+	DefaultStall = 30 * time.Second
 )
 
 // The fixed identity of the local "account" and "API". The twelve zeros are
@@ -118,6 +130,16 @@ type Options struct {
 	// DisableThrottling turns both kinds of bucket off, for tests that
 	// hammer a route.
 	DisableThrottling bool
+
+	// Streams are the entry points of the functions whose routes stream
+	// (routes.Route.Stream), by function name.
+	Streams map[string]StreamHandler
+	// StreamTimeout ends a streamed answer, as API Gateway's integration
+	// timeout of a streamed integration does; default 15 minutes.
+	StreamTimeout time.Duration
+	// Stall cuts off a client that takes no bytes of a streamed answer
+	// for this long; default 30 s.
+	Stall time.Duration
 }
 
 // Gateway serves a route table by invoking Lambda handlers. It is safe for
@@ -137,6 +159,10 @@ type Gateway struct {
 	keysForReads bool
 	cors         cors.Policy
 	limits       *throttle // nil: no throttling
+
+	streams       map[string]StreamHandler
+	streamTimeout time.Duration
+	stall         time.Duration
 
 	// resources has one route per path of the table, method OPTIONS, so
 	// that routes.Match finds the resource of a preflight as API Gateway
@@ -166,6 +192,10 @@ func New(table []routes.Route, functions map[string]Handler, opts Options) *Gate
 		keysForReads: opts.RequireKeyForReads,
 		cors:         opts.CORS,
 		methods:      map[string][]string{},
+
+		streams:       maps.Clone(opts.Streams),
+		streamTimeout: opts.StreamTimeout,
+		stall:         opts.Stall,
 	}
 	if !opts.DisableThrottling {
 		g.limits = newThrottle(table, opts.StageThrottle, time.Now)
@@ -192,6 +222,12 @@ func New(table []routes.Route, functions map[string]Handler, opts Options) *Gate
 	}
 	if g.bodyWait <= 0 {
 		g.bodyWait = DefaultBodyTimeout
+	}
+	if g.streamTimeout <= 0 {
+		g.streamTimeout = DefaultStreamTimeout
+	}
+	if g.stall <= 0 {
+		g.stall = DefaultStall
 	}
 	return g
 }
@@ -268,6 +304,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	fn, ok := g.functions[route.Function]
+	streamFn, streams := g.streams[route.Function]
+	if route.Stream {
+		ok = streams
+	}
 	if !ok {
 		g.log.ErrorContext(r.Context(), "gateway: no handler for the route's function",
 			"request_id", ids.request, "route", route.Pattern(), "function", route.Function)
@@ -296,6 +336,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setBody(&ev, body)
+	if route.Stream {
+		g.serveStream(w, r, route, streamFn, ev, ids)
+		return
+	}
 
 	// The handler's context carries only the deadline, not the client's
 	// cancellation: Lambda keeps running when the caller hangs up, and a

@@ -67,6 +67,7 @@ func AllRoutes(a *API, h map[string]http.Handler) {
 	ActuationRoutes(a, h)
 	IncidentRoutes(a, h)
 	InventoryRoutes(a, h)
+	EventRoutes(a, h)
 }
 
 // Config is what a handler is built from.
@@ -94,6 +95,9 @@ type Config struct {
 	Leaks       LeakWriter
 	Inventory   Inventory
 	Idempotency Idempotency
+
+	// Stream tunes GET /events as server-sent events; zero: the defaults.
+	Stream StreamConfig
 
 	// OpenAPI serves GET /openapi.json (NewOpenAPIHandler); nil: 501. Only
 	// the reads function sets it, so the others do not link the code that

@@ -34,7 +34,6 @@ func (a *API) readHandlers() map[string]http.Handler {
 		"GET /pipeline/alerts":             a.strict(a.alerts),
 		"GET /pipeline/health":             a.strict(a.pipelineHealth),
 		"GET /pipeline/sections/{section}": a.strict(a.section),
-		"GET /events":                      handler(a.events),
 		"GET /telemetry":                   handler(a.telemetry),
 		"GET /flow/metrics":                a.strict(a.flowMetrics),
 		"GET /flow/anomalies":              handler(a.flowAnomalies),

@@ -66,7 +66,9 @@ func (s *Service) status(ctx context.Context, dev domain.Device, valveID string,
 	}
 	now := s.now().UTC()
 	u := store.Status{ValveID: valveID, ActuationID: a.ID, Step: step, At: now}
-	data := map[string]any{"actuation_id": a.ID, "device_state": st.State, "angle_deg": st.AngleDeg, "torque_nm": st.TorqueNm}
+	// valve_id as the first backend sent it: its dashboard reads it from
+	// valve.actuation.completed (the asset says the same).
+	data := map[string]any{"actuation_id": a.ID, "valve_id": valveID, "device_state": st.State, "angle_deg": st.AngleDeg, "torque_nm": st.TorqueNm}
 	switch reason := failure(st); {
 	case reason != "":
 		u.To, u.Final, u.Reason = domain.ActuationFailed, true, reason

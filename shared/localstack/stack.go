@@ -80,6 +80,11 @@ type Config struct {
 	// TimeoutEvery is how often open actuations past their deadline are
 	// timed out; 1 s when zero (a minute on AWS, where it is a schedule).
 	TimeoutEvery time.Duration
+	// Stream tunes GET /events as server-sent events, and StreamStall is
+	// how long the gateway waits on a client that reads nothing of a
+	// stream; zero: the deployed values (tests shorten them).
+	Stream      httpapi.StreamConfig
+	StreamStall time.Duration
 }
 
 // Stack is a running local stack.
@@ -207,11 +212,13 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	}
 	table := routes.Table()
 	handlers := map[string]gateway.Handler{}
+	streams := map[string]gateway.StreamHandler{}
 	for _, fn := range routes.Functions(table) {
 		// Each function gets the services of its routes, as on AWS.
 		api := function.APIConfig(env, fn)
 		api.Routes = []httpapi.Routes{httpapi.AllRoutes}
 		api.MQTT = brokerPing{addr: mqLn.Addr().String()}
+		api.Stream = cfg.Stream
 		switch fn {
 		case routes.FuncReads:
 			api.OpenAPI = httpapi.NewOpenAPIHandler()
@@ -225,6 +232,10 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		case routes.FuncIncidents:
 			api.Incidents = incidents.New(s.Store, note, nil, s.log)
 			api.Leaks = leaks.New(s.Store, note, nil, s.log)
+		}
+		if routes.Streams(table, fn) {
+			streams[fn] = function.Stream(httpapi.New(api), cfg.StreamStall)
+			continue
 		}
 		handlers[fn] = function.Proxy(httpapi.New(api))
 	}
@@ -248,6 +259,8 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		RequireKeyForReads: cfg.RequireKeyForReads,
 		CORS:               cfg.CORS,
 		DisableThrottling:  cfg.DisableThrottling,
+		Streams:            streams,
+		Stall:              cfg.StreamStall,
 	})
 	s.apiSrv = &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
 	s.serve(s.apiSrv, apiLn)

@@ -36,6 +36,11 @@ const (
 	// the operators' notification topic. Alerts live here because an alert
 	// opens or joins an incident in the same transaction.
 	FuncIncidents = "incidents"
+	// FuncEvents serves the event log, GET /events, which may be a
+	// server-sent event stream held open for minutes: a function of its
+	// own, so that open streams neither share the 10 s timeout of the
+	// reads nor take their concurrency. DynamoDB read only.
+	FuncEvents = "events"
 )
 
 // Throttle is a token bucket as API Gateway counts it: a steady rate of
@@ -64,6 +69,11 @@ type Route struct {
 	Scope    Scope
 	Throttle Throttle
 	Summary  string
+	// Stream: the function answers in Lambda's streamed format (a JSON
+	// prelude, eight zero bytes, the body) and API Gateway passes the body
+	// on as it comes (integration responseTransferMode STREAM, invoked
+	// with InvokeWithResponseStream, up to 15 minutes).
+	Stream bool
 }
 
 // Pattern is the route as a net/http ServeMux pattern ("GET /valves/{id}").
@@ -87,6 +97,10 @@ func Table() []Route {
 	}
 	post := func(path, fn string, s Scope, t Throttle, summary string) Route {
 		return Route{Method: http.MethodPost, Path: path, Function: fn, Scope: s, Throttle: t, Summary: summary}
+	}
+	stream := func(r Route) Route {
+		r.Stream = true
+		return r
 	}
 	return []Route{
 		get("/", FuncReads, Public, "service name and version"),
@@ -123,7 +137,7 @@ func Table() []Route {
 		get("/flow/metrics", FuncReads, Read, "current flow metrics, history and statistics"),
 		get("/flow/anomalies", FuncReads, Read, "flow anomalies (listing)"),
 		get("/telemetry", FuncReads, Read, "device readings (listing)"),
-		get("/events", FuncReads, Read, "the event log (listing), or what came after a cursor"),
+		stream(get("/events", FuncEvents, Read, "the event log (listing), what came after a cursor, or with Accept: text/event-stream a live stream")),
 	}
 }
 
@@ -139,6 +153,17 @@ func Functions(table []Route) []string {
 		}
 	}
 	return names
+}
+
+// Streams reports whether fn serves a streamed route: its entry point then
+// answers in Lambda's streamed format, for all its routes.
+func Streams(table []Route, fn string) bool {
+	for _, r := range table {
+		if r.Function == fn && r.Stream {
+			return true
+		}
+	}
+	return false
 }
 
 // Match finds the route for a method and a concrete path, as API Gateway

@@ -14,7 +14,7 @@ import (
 
 func TestTableRoutesAreWellFormed(t *testing.T) {
 	methods := []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
-	functions := []string{routes.FuncReads, routes.FuncValves, routes.FuncIncidents}
+	functions := []string{routes.FuncReads, routes.FuncValves, routes.FuncIncidents, routes.FuncEvents}
 	scopes := []routes.Scope{
 		routes.Public, routes.Read, routes.ValvesActuate, routes.ValvesOverride,
 		routes.IncidentsWrite, routes.AlertsWrite, routes.Admin,
@@ -79,7 +79,7 @@ func TestTableHasNoDuplicateRoutes(t *testing.T) {
 
 func TestFunctionsListsEachFunctionOnceInTableOrder(t *testing.T) {
 	got := routes.Functions(routes.Table())
-	want := []string{routes.FuncReads, routes.FuncValves, routes.FuncIncidents}
+	want := []string{routes.FuncReads, routes.FuncValves, routes.FuncIncidents, routes.FuncEvents}
 	if !slices.Equal(got, want) {
 		t.Errorf("Functions = %v, want %v", got, want)
 	}
@@ -298,6 +298,20 @@ func TestAllowListsThePathsMethodsWithHeadAndOptions(t *testing.T) {
 	} {
 		if got := routes.Allow(c.methods); got != c.want {
 			t.Errorf("Allow(%v) = %q, want %q", c.methods, got, c.want)
+		}
+	}
+}
+
+// Only the event log streams: a streamed integration answers in Lambda's
+// streamed format, which only the events function writes.
+func TestOnlyTheEventLogStreams(t *testing.T) {
+	for _, r := range routes.Table() {
+		want := r.Method == http.MethodGet && r.Path == "/events"
+		if r.Stream != want {
+			t.Errorf("%s: Stream = %v, want %v", r.Pattern(), r.Stream, want)
+		}
+		if r.Stream && r.Function != routes.FuncEvents {
+			t.Errorf("%s streams but is served by %s, not %s", r.Pattern(), r.Function, routes.FuncEvents)
 		}
 	}
 }

@@ -7,7 +7,10 @@ package functiontest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -52,6 +55,51 @@ func New(t *testing.T, fn string, handler func(function.Env) function.Handler) *
 		t.Fatalf("seed: %v", err)
 	}
 	return f
+}
+
+// NewStream is New for a function whose answers stream (function.Stream):
+// Invoke reads its answer to the end, as API Gateway reads the bytes
+// Lambda streams (a JSON prelude, eight zero bytes, the body), and gives
+// it as a proxy response. Only for answers that end: a listing, an error.
+func NewStream(t *testing.T, fn string, handler func(function.Env) function.StreamHandler) *Fixture {
+	t.Helper()
+	return New(t, fn, func(env function.Env) function.Handler {
+		h := handler(env)
+		return func(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+			resp, err := h(ctx, ev)
+			if err != nil {
+				return events.APIGatewayProxyResponse{}, err
+			}
+			defer resp.Close()
+			b, err := io.ReadAll(resp)
+			if err != nil {
+				return events.APIGatewayProxyResponse{}, fmt.Errorf("read streamed answer: %w", err)
+			}
+			return Unstream(b)
+		}
+	})
+}
+
+// Unstream splits the bytes of a streamed answer into the proxy response
+// they stand for. JSON holds no zero byte, so the first one ends the
+// prelude, and seven more must follow it.
+func Unstream(b []byte) (events.APIGatewayProxyResponse, error) {
+	var out events.APIGatewayProxyResponse
+	i := bytes.IndexByte(b, 0)
+	if i < 0 || len(b) < i+8 || !bytes.Equal(b[i:i+8], make([]byte, 8)) {
+		return out, fmt.Errorf("streamed answer has no prelude end (eight zero bytes): %q", b)
+	}
+	var head struct {
+		StatusCode int               `json:"statusCode"`
+		Headers    map[string]string `json:"headers"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b[:i]))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&head); err != nil {
+		return out, fmt.Errorf("streamed answer's prelude: %w", err)
+	}
+	out.StatusCode, out.Headers, out.Body = head.StatusCode, head.Headers, string(b[i+8:])
+	return out, nil
 }
 
 // Invoke calls the function's entry point with ev, as the Lambda runtime

@@ -1,0 +1,36 @@
+// Command events is the Lambda function that serves the event log,
+// GET /events: the listing, and for an EventSource a stream of server-sent
+// events. API Gateway invokes it with InvokeWithResponseStream (the
+// route's integration streams), so every answer, the listing's too, goes
+// out in Lambda's streamed format. It may only read DynamoDB.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/plainview/serverless/shared/function"
+	"github.com/plainview/serverless/shared/httpapi"
+	"github.com/plainview/serverless/shared/routes"
+)
+
+func main() {
+	env, err := function.Setup(context.Background(), os.Getenv, os.Stdout)
+	if err != nil {
+		slog.Error("start", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(handler(env))
+}
+
+// handler is the function's entry point, built from its environment. The
+// stream ends itself before the function's timeout (the request's
+// deadline), so the close is clean and EventSource reconnects.
+func handler(env function.Env) function.StreamHandler {
+	cfg := function.APIConfig(env, routes.FuncEvents)
+	cfg.Routes = []httpapi.Routes{httpapi.EventRoutes}
+	return function.Stream(httpapi.New(cfg), function.DefaultStall)
+}
