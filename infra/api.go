@@ -122,7 +122,11 @@ func (st *stack) addAPI() error {
 			opts.AuthorizationType = awsapigateway.AuthorizationType_CUSTOM
 			opts.Authorizer = authorizer
 		}
-		st.methods[r.Pattern()] = st.api.Root().ResourceForPath(jsii.String(r.Path)).AddMethod(jsii.String(r.Method), integration, opts)
+		method := st.api.Root().ResourceForPath(jsii.String(r.Path)).AddMethod(jsii.String(r.Method), integration, opts)
+		if r.Stream {
+			streamIntegration(method, fn)
+		}
+		st.methods[r.Pattern()] = method
 		if _, seen := methods[r.Path]; !seen {
 			paths = append(paths, r.Path)
 		}
@@ -224,7 +228,12 @@ func (st *stack) addHeadAndNotAllowed(table []routes.Route, paths []string, meth
 			opts.AuthorizationType = awsapigateway.AuthorizationType_CUSTOM
 			opts.Authorizer = authorizer
 		}
-		st.methods[routes.Route{Method: http.MethodHead, Path: r.Path}.Pattern()] = st.api.Root().ResourceForPath(jsii.String(r.Path)).AddMethod(jsii.String(http.MethodHead), head, opts)
+		method := st.api.Root().ResourceForPath(jsii.String(r.Path)).AddMethod(jsii.String(http.MethodHead), head, opts)
+		if r.Stream {
+			// The function answers every request in the streamed format.
+			streamIntegration(method, st.functions[r.Function])
+		}
+		st.methods[routes.Route{Method: http.MethodHead, Path: r.Path}.Pattern()] = method
 	}
 	for _, p := range paths {
 		allow := routes.Allow(methods[p])
@@ -248,6 +257,24 @@ func (st *stack) addHeadAndNotAllowed(table []routes.Route, paths []string, meth
 		})
 	}
 	return nil
+}
+
+// streamIntegration makes a method's Lambda proxy integration stream the
+// function's answer (docs: "Stream the integration response for your proxy
+// integrations in API Gateway"): responseTransferMode STREAM, the
+// InvokeWithResponseStream URI (API version 2021-11-15,
+// response-streaming-invocations) and the streamed integration's timeout.
+// This CDK version has no option for it, so the properties are set on the
+// CloudFormation method; the invoke permission the LambdaIntegration
+// granted (lambda:InvokeFunction) covers InvokeWithResponseStream.
+func streamIntegration(m awsapigateway.Method, fn awslambda.IFunction) {
+	cfn := m.Node().DefaultChild().(awsapigateway.CfnMethod)
+	cfn.AddPropertyOverride(jsii.String("Integration.ResponseTransferMode"), jsii.String("STREAM"))
+	cfn.AddPropertyOverride(jsii.String("Integration.Uri"), awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("arn:"), awscdk.Aws_PARTITION(), jsii.String(":apigateway:"), awscdk.Aws_REGION(),
+		jsii.String(":lambda:path/2021-11-15/functions/"), fn.FunctionArn(), jsii.String("/response-streaming-invocations"),
+	}))
+	cfn.AddPropertyOverride(jsii.String("Integration.TimeoutInMillis"), jsii.Number(spec.StreamTimeout.Milliseconds()))
 }
 
 // methodOptionsKey is a route's key in the stage's method options:

@@ -123,6 +123,8 @@ func (st *stack) grant(name string, role awsiam.Role) error {
 		// DescribeTable is the health check's (GET /health, /readyz),
 		// which only this function serves.
 		allow("TableRead", append(tableReadActions, "dynamodb:DescribeTable"), tableResources)
+	case routes.FuncEvents:
+		allow("TableRead", tableReadActions, tableResources)
 	case routes.FuncValves:
 		allow("TableRead", tableReadActions, tableResources)
 		allow("TableWrite", tableWriteActions, &[]*string{st.table.TableArn()})

@@ -73,7 +73,7 @@ func (st *stack) suppressNagFindings() {
 	for name, role := range st.roles {
 		suppress(role.Node().FindChild(jsii.String("DefaultPolicy")), "AwsSolutions-IAM5",
 			"xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions (X-Ray active tracing)", xray)
-		if name == routes.FuncReads || name == routes.FuncValves || name == routes.FuncIncidents || name == spec.FuncIngest {
+		if name == routes.FuncReads || name == routes.FuncEvents || name == routes.FuncValves || name == routes.FuncIncidents || name == spec.FuncIngest {
 			suppress(role.Node().FindChild(jsii.String("DefaultPolicy")), "AwsSolutions-IAM5",
 				"Reads query the table's own global secondary indexes (gsi1..gsi3, docs/data-model.md); index/* names only those of this table.",
 				&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::<Table[0-9A-F]{8}\.Arn>\/index\/\*$/g`)})

@@ -567,6 +567,9 @@ func checkPermissions(t *testing.T, tpl template) {
 	for _, a := range append(read, "dynamodb:DescribeTable") {
 		want[routes.FuncReads][a] = tableAndIndexes
 	}
+	for _, a := range read {
+		want[routes.FuncEvents][a] = tableAndIndexes
+	}
 	for _, fn := range []string{routes.FuncValves, routes.FuncIncidents} {
 		for _, a := range read {
 			want[fn][a] = tableAndIndexes
@@ -723,6 +726,9 @@ type apiMethod struct {
 	integration                           string
 	corsMethods                           string // OPTIONS only: Access-Control-Allow-Methods
 	allow, status                         string // ANY only: the mock's Allow header and status
+	// transferMode, uri and timeout are the integration's
+	// responseTransferMode, Uri and TimeoutInMillis.
+	transferMode, uri, timeout string
 }
 
 // apiMethods rebuilds the API's resource tree from the template and
@@ -762,8 +768,11 @@ func apiMethods(t *testing.T, tpl template) map[string]apiMethod {
 			authorization: render(p["AuthorizationType"]),
 			authorizer:    p["AuthorizerId"] != nil,
 			integration:   render(get(p, "Integration", "Type")),
+			transferMode:  render(get(p, "Integration", "ResponseTransferMode")),
+			timeout:       render(get(p, "Integration", "TimeoutInMillis")),
 		}
 		uri := render(get(p, "Integration", "Uri"))
+		m.uri = uri
 		for fid, name := range functionOf {
 			if strings.Contains(uri, "${"+fid+".Arn}") {
 				m.function = name
@@ -808,6 +817,16 @@ func checkRoutes(t *testing.T, tpl template, requireKeyForReads bool) {
 		if m.function != r.Function || m.integration != "AWS_PROXY" {
 			t.Errorf("%s: integrated with %q (%s), want the %s function by Lambda proxy", key, m.function, m.integration, r.Function)
 		}
+		// A streamed route: responseTransferMode STREAM, invoked with
+		// InvokeWithResponseStream, for as long as a stream may run;
+		// every other route buffered, with the plain invocation URI.
+		streamed := m.transferMode == "STREAM" && strings.Contains(m.uri, ":lambda:path/2021-11-15/functions/") &&
+			strings.HasSuffix(m.uri, "/response-streaming-invocations") && m.timeout == fmt.Sprint(spec.StreamTimeout.Milliseconds())
+		buffered := (m.transferMode == "null" || m.transferMode == "BUFFERED") && strings.HasSuffix(m.uri, "/invocations") &&
+			!strings.HasSuffix(m.uri, "/response-streaming-invocations")
+		if r.Stream && !streamed || !r.Stream && !buffered {
+			t.Errorf("%s: transfer mode %q, uri %s, timeout %q; want streamed %v", key, m.transferMode, m.uri, m.timeout, r.Stream)
+		}
 		needs := spec.NeedsAuthorizer(r, requireKeyForReads)
 		if m.authorizer != needs || (m.authorization == "CUSTOM") != needs {
 			t.Errorf("%s (scope %q): authorizer %v (%s), want %v", key, r.Scope, m.authorizer, m.authorization, needs)
@@ -823,7 +842,10 @@ func checkRoutes(t *testing.T, tpl template, requireKeyForReads bool) {
 		seen[key] = true
 		m, ok := methods[key]
 		asGET := methods[r.Method+" "+r.Path]
-		if !ok || m.function != asGET.function || m.integration != "AWS_PROXY" || m.authorizer != asGET.authorizer || m.authorization != asGET.authorization {
+		// A streamed GET's HEAD streams too: the function answers in the
+		// streamed format whatever the method.
+		if !ok || m.function != asGET.function || m.integration != "AWS_PROXY" || m.authorizer != asGET.authorizer || m.authorization != asGET.authorization ||
+			m.transferMode != asGET.transferMode || m.timeout != asGET.timeout || strings.HasSuffix(m.uri, "/response-streaming-invocations") != r.Stream {
 			t.Errorf("%s: %+v, want it as the GET: %+v", key, m, asGET)
 		}
 		// One permission lets API Gateway invoke the function for HEAD.

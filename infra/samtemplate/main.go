@@ -203,6 +203,13 @@ func build() (mapping, error) {
 			if spec.NeedsAuthorizer(r, false) {
 				ev = append(ev, kv{"Auth", mapping{{"Authorizer", authorizerName}}})
 			}
+			// A streamed route: SAM's RESPONSE_STREAM is the integration's
+			// responseTransferMode STREAM with the
+			// response-streaming-invocations URI, as the CDK stack has it.
+			if r.Stream {
+				ev = append(ev, kv{"ResponseTransferMode", "RESPONSE_STREAM"},
+					kv{"TimeoutInMillis", int(spec.StreamTimeout.Milliseconds())})
+			}
 			events = append(events, kv{eventName(r), mapping{{"Type", "Api"}, {"Properties", ev}}})
 		}
 		if len(events) > 0 {

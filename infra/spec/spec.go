@@ -76,6 +76,10 @@ type Function struct {
 	Env []string
 }
 
+// StreamTimeout is the integration timeout of a streamed route and the
+// timeout of its function: API Gateway's most for a streamed integration.
+const StreamTimeout = 15 * time.Minute
+
 // The functions no route serves: the device traffic's.
 const (
 	// FuncIngest takes what the IoT topic rules select: directly (an
@@ -106,6 +110,15 @@ func Functions() []Function {
 			Description: "Plainview incident and leak alert writes (DynamoDB writes, SNS)",
 			MemoryMB:    256, Timeout: 10 * time.Second,
 			Env: apiEnv(EnvNotifyTopicARN),
+		},
+		routes.FuncEvents: {
+			Description: "Plainview event log and live event stream (DynamoDB read only, streamed answers)",
+			// An open stream is one invocation that mostly waits: the
+			// smallest memory, and API Gateway's 15-minute limit of a
+			// streamed integration as the timeout (StreamTimeout); the
+			// stream ends itself before it.
+			MemoryMB: 128, Timeout: StreamTimeout,
+			Env: apiEnv(),
 		},
 	}
 	var out []Function
