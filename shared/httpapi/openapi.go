@@ -125,8 +125,14 @@ func openAPISpecs() map[string]openapi.Op {
 				asset,
 				{Name: "since", Description: "a poll_cursor or next_cursor: what came after it, oldest first (not with cursor)", Schema: openapi.Schema{"type": "string", "minLength": 1}},
 			},
+			Headers: []openapi.Param{{Name: "Last-Event-ID", Schema: openapi.Schema{"type": "string", "minLength": 1},
+				Description: "with Accept: text/event-stream, the id of the last event received: the stream resumes after it (EventSource sends it when it reconnects)"}},
 			// The first page has a poll_cursor; a page after since has not.
-			Responses: openapi.OK(openapi.OneOf{eventListing{}, listing[domain.Event]{}}),
+			Responses: []openapi.Response{{Status: http.StatusOK, Body: openapi.OneOf{eventListing{}, listing[domain.Event]{}},
+				EventStream: "With Accept: text/event-stream: server-sent events. A heartbeat at once and every 5 s (event: telemetry.tick, " +
+					`data: {"type":"telemetry.tick","at":<unix ms>}), then each new event in order: id: <its cursor>, event: <its type>, ` +
+					"data: <the event as JSON, as in the listing's items>. Only type and asset apply (others: 400). The server ends the " +
+					"stream within 15 minutes; reconnect with Last-Event-ID to resume without loss or repeat."}},
 		},
 	}
 }

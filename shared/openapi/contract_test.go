@@ -23,6 +23,7 @@ import (
 	"github.com/plainview/serverless/shared/domain"
 	"github.com/plainview/serverless/shared/dynamotest"
 	"github.com/plainview/serverless/shared/function"
+	"github.com/plainview/serverless/shared/function/functiontest"
 	"github.com/plainview/serverless/shared/httpapi"
 	"github.com/plainview/serverless/shared/incidents"
 	"github.com/plainview/serverless/shared/inventory"
@@ -76,6 +77,8 @@ func newSystem(t *testing.T) *system {
 	t.Cleanup(pub.Close)
 	waitConnected(t, pub)
 
+	evs := function.APIConfig(env, routes.FuncEvents)
+	evs.Routes = []httpapi.Routes{httpapi.EventRoutes}
 	reads := function.APIConfig(env, routes.FuncReads)
 	reads.OpenAPI = httpapi.NewOpenAPIHandler()
 	reads.Routes = []httpapi.Routes{httpapi.ReadRoutes}
@@ -92,6 +95,9 @@ func newSystem(t *testing.T) *system {
 		routes.FuncReads:     function.Proxy(httpapi.New(reads)),
 		routes.FuncValves:    function.Proxy(httpapi.New(valves)),
 		routes.FuncIncidents: function.Proxy(httpapi.New(inc)),
+		// GET /events streams: its answer read to the end, as API
+		// Gateway reads it, is what the document describes.
+		routes.FuncEvents: functiontest.Buffered(function.Stream(httpapi.New(evs), function.DefaultStall)),
 	}}
 }
 

@@ -36,6 +36,9 @@ type Info struct {
 type Op struct {
 	// Query lists the query parameters; a route takes no others.
 	Query []Param
+	// Headers lists the request headers the route reads, beyond those of
+	// every route (X-API-Key, Idempotency-Key).
+	Headers []Param
 	// Body is a value of the request body's type; nil: the route takes no
 	// body. BodyOptional: the body may be left out.
 	Body         any
@@ -65,6 +68,9 @@ type Response struct {
 	Body any
 	// Location: the answer has a Location header naming what it made.
 	Location bool
+	// EventStream, when set, describes the same answer as server-sent
+	// events (text/event-stream), for a client that accepts them.
+	EventStream string
 }
 
 // OneOf is a body that is one of several types.
@@ -227,6 +233,14 @@ func operation(s *schemas, r routes.Route, op Op, errorStatus map[int]bool) (*Ob
 		param.Set("required", p.Required).Set("schema", schema)
 		params = append(params, param)
 	}
+	for _, p := range op.Headers {
+		schema := &Object{}
+		for _, k := range slices.Sorted(maps.Keys(p.Schema)) {
+			schema.Set(k, p.Schema[k])
+		}
+		params = append(params, obj("name", p.Name, "in", "header", "description", p.Description,
+			"required", p.Required, "schema", schema))
+	}
 	if op.Idempotent {
 		params = append(params, obj("name", "Idempotency-Key", "in", "header", "required", false,
 			"description", "the first accepted answer to this key is replayed for 24 hours",
@@ -298,7 +312,11 @@ func response(s *schemas, resp Response, idempotent bool) (*Object, error) {
 			return nil, err
 		}
 	}
-	return out.Set("content", obj("application/json", obj("schema", schema))), nil
+	content := obj("application/json", obj("schema", schema))
+	if resp.EventStream != "" {
+		content.Set("text/event-stream", obj("schema", obj("type", "string", "description", resp.EventStream)))
+	}
+	return out.Set("content", content), nil
 }
 
 // errorName is the component name of an error answer: its status text,

@@ -63,21 +63,25 @@ func New(t *testing.T, fn string, handler func(function.Env) function.Handler) *
 // it as a proxy response. Only for answers that end: a listing, an error.
 func NewStream(t *testing.T, fn string, handler func(function.Env) function.StreamHandler) *Fixture {
 	t.Helper()
-	return New(t, fn, func(env function.Env) function.Handler {
-		h := handler(env)
-		return func(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
-			resp, err := h(ctx, ev)
-			if err != nil {
-				return events.APIGatewayProxyResponse{}, err
-			}
-			defer resp.Close()
-			b, err := io.ReadAll(resp)
-			if err != nil {
-				return events.APIGatewayProxyResponse{}, fmt.Errorf("read streamed answer: %w", err)
-			}
-			return Unstream(b)
+	return New(t, fn, func(env function.Env) function.Handler { return Buffered(handler(env)) })
+}
+
+// Buffered is a streamed entry point as a buffered one: it reads the
+// answer to the end, as API Gateway reads the bytes Lambda streams, and
+// gives it as the proxy response they stand for (Unstream).
+func Buffered(h function.StreamHandler) function.Handler {
+	return func(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		resp, err := h(ctx, ev)
+		if err != nil {
+			return events.APIGatewayProxyResponse{}, err
 		}
-	})
+		defer resp.Close()
+		b, err := io.ReadAll(resp)
+		if err != nil {
+			return events.APIGatewayProxyResponse{}, fmt.Errorf("read streamed answer: %w", err)
+		}
+		return Unstream(b)
+	}
 }
 
 // Unstream splits the bytes of a streamed answer into the proxy response
