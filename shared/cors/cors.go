@@ -24,8 +24,10 @@ const (
 	// to quote in a support request, and the idempotency key replayed.
 	exposeHeaders = "Location, Retry-After, X-Amzn-RequestId, Idempotency-Key"
 	// allowHeaders are the request headers a script may send besides the
-	// CORS-safelisted ones.
-	allowHeaders = "Content-Type, X-API-Key, Idempotency-Key"
+	// CORS-safelisted ones. Last-Event-ID resumes the event stream: an
+	// EventSource sends it without a preflight, a fetch-based client with
+	// one.
+	allowHeaders = "Content-Type, X-API-Key, Idempotency-Key, Last-Event-ID"
 	// maxAge lets a browser keep a preflight's answer ten minutes, so a
 	// page does not pay a round trip before every write.
 	maxAge = "600"

@@ -220,7 +220,7 @@ func TestPreflightListsMethodsHeadersAndMaxAge(t *testing.T) {
 	for name, want := range map[string]string{
 		"Access-Control-Allow-Origin":  "https://app.example.com",
 		"Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-		"Access-Control-Allow-Headers": "Content-Type, X-API-Key, Idempotency-Key",
+		"Access-Control-Allow-Headers": "Content-Type, X-API-Key, Idempotency-Key, Last-Event-ID",
 		"Access-Control-Max-Age":       "600",
 		"Vary":                         "Origin",
 	} {

@@ -54,7 +54,7 @@ func TestPreflightFromAnAllowedOriginIs204WithTheResourcesMethods(t *testing.T) 
 		for name, want := range map[string]string{
 			"Access-Control-Allow-Origin":  allowedOrigin,
 			"Access-Control-Allow-Methods": methods,
-			"Access-Control-Allow-Headers": "Content-Type, X-API-Key, Idempotency-Key",
+			"Access-Control-Allow-Headers": "Content-Type, X-API-Key, Idempotency-Key, Last-Event-ID",
 			"Access-Control-Max-Age":       "600",
 		} {
 			if got := resp.Header.Get(name); got != want {
