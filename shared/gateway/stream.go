@@ -102,12 +102,13 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, route rout
 			// A client that takes nothing for the stall time is cut off;
 			// the deadline is per piece, not for the whole answer.
 			_ = rc.SetWriteDeadline(time.Now().Add(g.stall))
-			if _, werr := w.Write(buf[:n]); werr != nil {
+			_, werr := w.Write(buf[:n])
+			if werr == nil {
+				werr = rc.Flush() // net/http's buffer may take the piece; the flush meets the stall
+			}
+			if werr != nil {
 				g.log.WarnContext(r.Context(), "gateway: client stalled or gone, stream cut off",
 					"request_id", ids.request, "route", route.Pattern(), "err", werr)
-				return
-			}
-			if werr := rc.Flush(); werr != nil {
 				return
 			}
 		}
