@@ -138,6 +138,9 @@ func (a *API) eventStream(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 
+	// A reconnect a second after the stream ends, rather than the
+	// browser's default of about three.
+	s.buf = append(s.buf, "retry: 1000\n\n"...)
 	s.tick(now)
 	heartbeat := time.NewTicker(cfg.Heartbeat)
 	defer heartbeat.Stop()

@@ -13,6 +13,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/plainview/serverless/shared/cors"
+	"github.com/plainview/serverless/shared/httpapi"
 	"github.com/plainview/serverless/shared/localstack"
 )
 
@@ -22,6 +23,11 @@ const dashboardOrigin = "http://127.0.0.1:5173"
 
 func streamStack(t *testing.T) *localstack.Stack {
 	t.Helper()
+	return streamStackWith(t, httpapi.StreamConfig{})
+}
+
+func streamStackWith(t *testing.T, cfg httpapi.StreamConfig) *localstack.Stack {
+	t.Helper()
 	policy, err := cors.Parse(dashboardOrigin)
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +35,7 @@ func streamStack(t *testing.T) *localstack.Stack {
 	st, err := localstack.Start(context.Background(), localstack.Config{
 		DynamoAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		DataDir: t.TempDir(), TableName: "plainview", Version: "test", DisableThrottling: true,
-		CORS: policy,
+		CORS: policy, Stream: cfg,
 	})
 	if err != nil {
 		t.Fatalf("start: %v", err)
@@ -49,6 +55,7 @@ type stream struct {
 	resp   *http.Response
 	frames chan sse
 	cancel context.CancelFunc
+	err    error // how reading ended, once frames is closed
 }
 
 // openStream opens GET /events+query as an EventSource would, from the
@@ -103,6 +110,7 @@ func openStream(t *testing.T, st *localstack.Stack, query, lastID string) *strea
 				cur.data += value
 			}
 		}
+		s.err = sc.Err()
 	}()
 	return s
 }
@@ -335,5 +343,29 @@ func TestEventStreamFilters(t *testing.T) {
 	f := s.next(t, 10*time.Second)
 	if r := openStream(t, st, "?asset=v-102", f.id); r.resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("cursor of asset v-101 on asset v-102: %d, want 400", r.resp.StatusCode)
+	}
+}
+
+// The stream ends itself, cleanly, before API Gateway would cut it; the
+// client then reconnects with Last-Event-ID.
+func TestEventStreamEndsCleanlyAfterItsLength(t *testing.T) {
+	st := streamStackWith(t, httpapi.StreamConfig{MaxDuration: 1500 * time.Millisecond})
+	s := openStream(t, st, "", "")
+	opened := time.Now()
+	for {
+		select {
+		case _, ok := <-s.frames:
+			if !ok {
+				if d := time.Since(opened); d < time.Second {
+					t.Errorf("the stream ended after %v, want its length, 1.5 s", d)
+				}
+				if s.err != nil {
+					t.Errorf("the stream ended with %v, want a clean end", s.err)
+				}
+				return
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the stream still runs 10 s on, want an end after 1.5 s")
+		}
 	}
 }
