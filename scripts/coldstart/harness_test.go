@@ -22,7 +22,7 @@ func TestEveryFunctionStartsColdWithoutNetworkCallsAtInit(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"hello": "hello", "reads": "200", "valves": "202", "incidents": "201",
+		"hello": "hello", "reads": "200", "valves": "202", "incidents": "201", "events": "200",
 		"authorizer": "Allow", "ingest": "0 failed", "timeouts": "0 timed out",
 	}
 	if len(rows) != len(want) || rows[0].name != floor {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,6 +46,7 @@ var sampleEvents = map[string]struct {
 	"reads":      {"get-valve.json", proxyStatus(200)},
 	"valves":     {"actuate.json", proxyStatus(202)},
 	"incidents":  {"create-incident.json", proxyStatus(201)},
+	"events":     {"list-events.json", streamedStatus(200)},
 	"authorizer": {"request.json", allowPolicy},
 	"ingest":     {"telemetry-batch.json", noBatchFailures},
 	"timeouts":   {"", timedOut(0)},
@@ -118,6 +120,29 @@ func proxyStatus(code int) func([]byte) (string, error) {
 		got := strconv.Itoa(resp.StatusCode)
 		if resp.StatusCode != code {
 			return got, fmt.Errorf("status %d, want %d: %s", resp.StatusCode, code, resp.Body)
+		}
+		return got, nil
+	}
+}
+
+// streamedStatus expects a streamed answer (a function behind a streamed
+// integration: a JSON prelude, eight zero bytes, the body) with status
+// code.
+func streamedStatus(code int) func([]byte, *lambdaemu.FunctionError) (string, error) {
+	return func(payload []byte, fail *lambdaemu.FunctionError) (string, error) {
+		if fail != nil {
+			return "", failed(fail)
+		}
+		head, body, ok := bytes.Cut(payload, make([]byte, 8))
+		var prelude struct {
+			StatusCode int `json:"statusCode"`
+		}
+		if !ok || json.Unmarshal(head, &prelude) != nil {
+			return "", fmt.Errorf("the answer is no streamed answer (prelude, eight zero bytes, body): %.200q", payload)
+		}
+		got := strconv.Itoa(prelude.StatusCode)
+		if prelude.StatusCode != code {
+			return got, fmt.Errorf("status %d, want %d: %s", prelude.StatusCode, code, body)
 		}
 		return got, nil
 	}

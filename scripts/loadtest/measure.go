@@ -219,16 +219,26 @@ func noopGateway(o options) (base, key string, stop func(), err error) {
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusOK, Headers: map[string]string{"Content-Type": "application/json"},
 			Body: `{"id":"noop","version":1}`}, nil
 	}
+	// A streamed route's function answers in Lambda's streamed format.
+	noopStream := func(ctx context.Context, ev events.APIGatewayProxyRequest) (*events.LambdaFunctionURLStreamingResponse, error) {
+		return &events.LambdaFunctionURLStreamingResponse{StatusCode: http.StatusOK, Headers: map[string]string{"Content-Type": "application/json"},
+			Body: strings.NewReader(`{"id":"noop","version":1}`)}, nil
+	}
 	table := routes.Table()
 	fns := map[string]gateway.Handler{}
+	streams := map[string]gateway.StreamHandler{}
 	for _, fn := range routes.Functions(table) {
 		fns[fn] = noop
+		if routes.Streams(table, fn) {
+			streams[fn] = noopStream
+		}
 	}
 	discard := slog.New(slog.DiscardHandler)
 	gw := gateway.New(table, fns, gateway.Options{
 		Logger:            discard,
 		Authorizer:        gateway.AuthorizerHandler(auth.NewAuthorizer(auth.NewCache(auth.FileStore{Path: keys}, 0, nil), discard)),
 		DisableThrottling: !o.throttles,
+		Streams:           streams,
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
