@@ -52,3 +52,22 @@ func TestListingIsStreamedJSON(t *testing.T) {
 	}
 	f.CheckObserved(t, ev, "GET /events", http.StatusOK)
 }
+
+// A route of another function never reaches this one through API Gateway;
+// if it does all the same, the answer is the 404 API Gateway would give,
+// in the streamed format.
+func TestRouteOfAnotherFunctionIsNotFound(t *testing.T) {
+	t.Parallel()
+	for _, sample := range []struct{ function, file string }{
+		{routes.FuncReads, "get-valve.json"},
+		{routes.FuncValves, "actuate.json"},
+		{routes.FuncIncidents, "create-incident.json"},
+	} {
+		t.Run(sample.function+"/"+sample.file, func(t *testing.T) {
+			t.Parallel()
+			f := functiontest.NewStream(t, fn, handler)
+			resp := f.Invoke(t, functiontest.LoadEvent(t, sample.function, sample.file))
+			functiontest.CheckError(t, resp, http.StatusNotFound, "not_found")
+		})
+	}
+}

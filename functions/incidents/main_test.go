@@ -63,7 +63,7 @@ func TestRouteOfAnotherFunctionIsNotFound(t *testing.T) {
 	for _, sample := range []struct{ function, file string }{
 		{routes.FuncReads, "get-valve.json"},
 		{routes.FuncReads, "list-valves.json"},
-		{routes.FuncReads, "events-since-bad-cursor.json"},
+		{routes.FuncEvents, "events-since-bad-cursor.json"},
 		{routes.FuncValves, "actuate.json"},
 	} {
 		t.Run(sample.function+"/"+sample.file, func(t *testing.T) {

@@ -33,5 +33,5 @@ func main() {
 // handler is the function's entry point over its environment.
 func handler(env function.Env, n ingest.Notifier) ingest.Handler {
 	l := leaks.New(env.Store, n, nil, env.Logger)
-	return ingest.Lambda(ingest.New(env.Store, l, n, env.Metrics, nil, env.Logger))
+	return ingest.Lambda(ingest.New(env.Store, l, n, env.Metrics, nil, env.Logger).WithAnomalies(env.Store))
 }

@@ -22,6 +22,9 @@ const (
 	// EventInventoryChanged: a valve or section was created, changed or
 	// retired, by a key with the admin scope.
 	EventInventoryChanged = "inventory.changed"
+	// EventAnomalyDetected: a telemetry reading far from its device's
+	// recent mean (the rules of GET /flow/anomalies), found on ingestion.
+	EventAnomalyDetected = "anomaly.detected"
 )
 
 // EventTypes lists every event type, for validating filters.
@@ -30,7 +33,7 @@ var EventTypes = []string{
 	EventActuationCompleted, EventActuationFailed, EventActuationTimedOut,
 	EventActuationRejected, EventAlertCreated, EventAlertAcknowledged,
 	EventAlertResolved, EventIncidentCreated, EventIncidentUpdated,
-	EventInventoryChanged,
+	EventInventoryChanged, EventAnomalyDetected,
 }
 
 // Event is one entry of the event log.

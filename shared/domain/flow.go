@@ -81,6 +81,14 @@ var anomalyRules = map[string]anomalyRule{
 	MetricTemperature: {medium: 10, high: 20},
 }
 
+// AnomalyMediumLimit is the deviation past which a reading of metric is
+// an anomaly, in the unit of Anomaly.Deviation (percent for the flow
+// rate); ok is false for a metric that is not checked.
+func AnomalyMediumLimit(metric string) (limit float64, ok bool) {
+	rule, ok := anomalyRules[metric]
+	return rule.medium, ok
+}
+
 // DetectAnomalies finds the anomalous readings among samples, which may
 // come in any order: per device and metric, in time order, each value is
 // compared with the mean of up to ten values before it, from the fourth

@@ -61,6 +61,8 @@ type Service struct {
 	metrics *metrics.Emitter
 	now     func() time.Time
 	log     *slog.Logger
+	// anomalies, when set, records anomaly.detected events (WithAnomalies).
+	anomalies AnomalyStore
 }
 
 // New returns an ingestion service; now nil means time.Now.

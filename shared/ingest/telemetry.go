@@ -119,6 +119,7 @@ func (s *Service) HandleBatch(ctx context.Context, batch []rules.Message) []int 
 		return append(failed, from...)
 	}
 	s.count("ReadingsStored", float64(len(readings)))
+	s.detectAnomalies(ctx, readings)
 	// The latest readings per device: one update per device per batch.
 	latest := map[string]int{}
 	for i, r := range readings {

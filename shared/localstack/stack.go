@@ -179,7 +179,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	if s.Devices, err = s.devices.sync(ctx); err != nil {
 		return nil, err
 	}
-	ingester := ingest.New(s.Store, leaks.New(s.Store, note, nil, s.log), note, emf, nil, s.log.With("component", "ingest"))
+	ingester := ingest.New(s.Store, leaks.New(s.Store, note, nil, s.log), note, emf, nil, s.log.With("component", "ingest")).WithAnomalies(s.Store)
 	s.engine = newRulesEngine(ingest.Lambda(ingester), ingester.DeadLetter, s.log.With("component", "rules"))
 
 	// MQTT.
