@@ -638,14 +638,23 @@ func writeResponse(w http.ResponseWriter, resp events.APIGatewayProxyResponse) e
 		}
 	}
 
-	h := w.Header()
+	setHeaders(w.Header(), resp.Headers, resp.MultiValueHeaders)
+	w.WriteHeader(resp.StatusCode)
+	// A write error means the client is gone; there is nobody to tell.
+	_, _ = w.Write(body)
+	return nil
+}
+
+// setHeaders puts a function's answer headers on the gateway's answer, as
+// API Gateway does, for buffered and streamed answers alike.
+func setHeaders(h http.Header, single map[string]string, multi map[string][]string) {
 	requestID, apigwID := h.Get("X-Amzn-RequestId"), h.Get("X-Amz-Apigw-Id")
-	for name, value := range resp.Headers {
+	for name, value := range single {
 		h.Set(name, value)
 	}
 	// API Gateway merges the two maps; for a name in both, only the
 	// multi-value one counts.
-	for name, values := range resp.MultiValueHeaders {
+	for name, values := range multi {
 		h.Del(name)
 		for _, v := range values {
 			h.Add(name, v)
@@ -661,11 +670,6 @@ func writeResponse(w http.ResponseWriter, resp events.APIGatewayProxyResponse) e
 	if h.Get("Content-Type") == "" {
 		h.Set("Content-Type", "application/json")
 	}
-
-	w.WriteHeader(resp.StatusCode)
-	// A write error means the client is gone; there is nobody to tell.
-	_, _ = w.Write(body)
-	return nil
 }
 
 // newUUID returns a random (version 4) UUID, the form of API Gateway's and

@@ -156,25 +156,9 @@ func writeHead(w http.ResponseWriter, p prelude) error {
 		return fmt.Errorf("status code %d", p.StatusCode)
 	}
 	h := w.Header()
-	requestID, apigwID := h.Get("X-Amzn-RequestId"), h.Get("X-Amz-Apigw-Id")
-	for name, value := range p.Headers {
-		h.Set(name, value)
-	}
-	for name, values := range p.MultiValueHeaders {
-		h.Del(name)
-		for _, v := range values {
-			h.Add(name, v)
-		}
-	}
+	setHeaders(h, p.Headers, p.MultiValueHeaders)
 	for _, c := range p.Cookies {
 		h.Add("Set-Cookie", c)
-	}
-	h.Set("X-Amzn-RequestId", requestID)
-	h.Set("X-Amz-Apigw-Id", apigwID)
-	h.Del("Content-Length")
-	h.Del("Transfer-Encoding")
-	if h.Get("Content-Type") == "" {
-		h.Set("Content-Type", "application/json")
 	}
 	w.WriteHeader(p.StatusCode)
 	return nil
