@@ -35,7 +35,7 @@ func TestSeedInventoryIsThatOfAPIMD(t *testing.T) {
 	}
 }
 
-func TestEventTypesAreThoseOfAPIMDAndTheInventory(t *testing.T) {
+func TestEventTypesAreThoseOfAPIMDTheInventoryAndTheLiveStream(t *testing.T) {
 	want := []string{
 		"valve.actuation.requested", "valve.actuation.sent",
 		"valve.actuation.progress", "valve.actuation.completed",
@@ -43,6 +43,7 @@ func TestEventTypesAreThoseOfAPIMDAndTheInventory(t *testing.T) {
 		"valve.actuation.rejected", "alert.created", "alert.acknowledged",
 		"alert.resolved", "incident.created", "incident.updated",
 		"inventory.changed", // issue 8: the inventory's changes
+		"anomaly.detected",  // issue 16: the old dashboard's, found on ingestion
 	}
 	if !slices.Equal(domain.EventTypes, want) {
 		t.Errorf("EventTypes = %v, want %v", domain.EventTypes, want)
