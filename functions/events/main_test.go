@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/plainview/serverless/shared/function/functiontest"
 	"github.com/plainview/serverless/shared/routes"
@@ -69,5 +73,42 @@ func TestRouteOfAnotherFunctionIsNotFound(t *testing.T) {
 			resp := f.Invoke(t, functiontest.LoadEvent(t, sample.function, sample.file))
 			functiontest.CheckError(t, resp, http.StatusNotFound, "not_found")
 		})
+	}
+}
+
+// The stream ends itself before the invocation's deadline (the function's
+// timeout), with a clean end of the body, so that the close is the
+// function's and an EventSource reconnects; a stream cut by the timeout
+// would end in an error instead.
+func TestTheStreamEndsCleanlyBeforeTheFunctionsTimeout(t *testing.T) {
+	t.Parallel()
+	f := functiontest.NewStream(t, fn, handler)
+	ev := functiontest.LoadEvent(t, fn, "list-events.json")
+	ev.Headers["Accept"], ev.MultiValueHeaders["Accept"] = "text/event-stream", []string{"text/event-stream"}
+
+	// 12 s left: the stream should end 10 s before, after about 2 s.
+	ctx, cancel := context.WithTimeout(t.Context(), 12*time.Second)
+	defer cancel()
+	start := time.Now()
+	resp, err := handler(f.Env)(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Close()
+	b, err := io.ReadAll(resp)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("the stream ended with %v, want a clean end", err)
+	}
+	if took > 8*time.Second {
+		t.Errorf("the stream ran %v of the 12 s left, want it to end 10 s before the deadline", took.Round(time.Millisecond))
+	}
+	got, err := functiontest.Unstream(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.StatusCode != http.StatusOK || got.Headers["Content-Type"] != "text/event-stream" ||
+		!strings.HasPrefix(got.Body, "retry: 1000\n\nevent: telemetry.tick\ndata: {\"type\":\"telemetry.tick\",\"at\":") {
+		t.Errorf("answer %d %v %q", got.StatusCode, got.Headers, got.Body)
 	}
 }
