@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"maps"
 	"mime"
 	"net/http"
@@ -125,9 +126,16 @@ func (a *API) eventStream(w http.ResponseWriter, r *http.Request) {
 	}
 	s := &sseWriter{w: w, rc: http.NewResponseController(w)}
 	pending, _, err := a.cfg.Store.EventsSince(ctx, filter, cursor, streamBatch)
-	if err != nil {
+	switch {
+	case errors.Is(err, domain.ErrBadCursor):
 		fail(w, r, err)
 		return
+	case err != nil:
+		// The table is not answering. An EventSource given anything but a
+		// 200 gives up for good, so the stream opens all the same, keeps
+		// the client's place and asks again at each poll.
+		a.cfg.Logger.WarnContext(ctx, "event stream: first poll failed", "error", err)
+		pending = nil
 	}
 
 	h := w.Header()
@@ -144,7 +152,7 @@ func (a *API) eventStream(w http.ResponseWriter, r *http.Request) {
 	s.tick(now)
 	heartbeat := time.NewTicker(cfg.Heartbeat)
 	defer heartbeat.Stop()
-	poll := time.NewTimer(0)
+	poll := time.NewTimer(cfg.Poll)
 	defer poll.Stop()
 	stop := time.NewTimer(end.Sub(now))
 	defer stop.Stop()
