@@ -369,3 +369,34 @@ func TestEventStreamEndsCleanlyAfterItsLength(t *testing.T) {
 		}
 	}
 }
+
+// A device's flow reading far from its recent mean reaches the dashboard
+// as anomaly.detected: found by ingestion, written once, streamed.
+func TestAFlowAnomalyReachesTheStream(t *testing.T) {
+	st := streamStack(t)
+	valve := device(t, st, "v-101")
+	s := openStream(t, st, "?type=anomaly.detected", "")
+	start := time.Now().Add(-time.Minute).Unix()
+	for i, flow := range []float64{100, 102, 98, 100, 160} {
+		publish(t, valve, "plainview/devices/v-101/telemetry", map[string]any{"ts": start + int64(i), "flow_rate_lpm": flow})
+		time.Sleep(150 * time.Millisecond) // a batch each: the spike is judged against what came before
+	}
+	f := s.next(t, 10*time.Second)
+	var ev struct {
+		Asset string `json:"asset"`
+		Data  struct {
+			AssetID     string  `json:"asset_id"`
+			AnomalyType string  `json:"anomaly_type"`
+			Confidence  float64 `json:"confidence"`
+			Value       float64 `json:"value"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(f.data), &ev); err != nil || f.event != "anomaly.detected" || f.id == "" {
+		t.Fatalf("event %s id %q: %s (%v)", f.event, f.id, f.data, err)
+	}
+	if ev.Asset != "v-101" || ev.Data.AssetID != "v-101" || ev.Data.AnomalyType != "flow_rate_lpm_deviation" ||
+		ev.Data.Value != 160 || ev.Data.Confidence <= 0 || ev.Data.Confidence > 1 {
+		t.Errorf("anomaly.detected data = %s", f.data)
+	}
+	s.quiet(t, 2*time.Second) // once
+}
