@@ -128,10 +128,10 @@ func proxyStatus(code int) func([]byte) (string, error) {
 // streamedStatus expects a streamed answer (a function behind a streamed
 // integration: a JSON prelude, eight zero bytes, the body) with status
 // code.
-func streamedStatus(code int) func([]byte, *lambdaemu.FunctionError) (string, error) {
-	return func(payload []byte, fail *lambdaemu.FunctionError) (string, error) {
-		if fail != nil {
-			return "", failed(fail)
+func streamedStatus(code int) func([]byte) (string, error) {
+	return func(payload []byte) (string, error) {
+		if err := failed(payload); err != nil {
+			return "", err
 		}
 		head, body, ok := bytes.Cut(payload, make([]byte, 8))
 		var prelude struct {

@@ -29,6 +29,7 @@ import (
 	"github.com/plainview/serverless/shared/auth/secretstore"
 	"github.com/plainview/serverless/shared/config"
 	"github.com/plainview/serverless/shared/dynamotest"
+	"github.com/plainview/serverless/shared/function/functiontest"
 	"github.com/plainview/serverless/shared/motoserver"
 	"github.com/plainview/serverless/shared/rie"
 	"github.com/plainview/serverless/shared/routes"
@@ -66,7 +67,18 @@ var answers = map[string]func(t *testing.T, payload []byte){
 			t.Errorf("valves %q, want %q", ids, want)
 		}
 	}),
-	"reads/events-since-bad-cursor.json": proxy(http.StatusBadRequest, errorCode("bad_request")),
+	// The events function answers in Lambda's streamed format (its route's
+	// integration streams): a prelude, eight zero bytes, the body.
+	"events/events-since-bad-cursor.json": streamed(http.StatusBadRequest, errorCode("bad_request")),
+	"events/list-events.json": streamed(http.StatusOK, func(t *testing.T, r events.APIGatewayProxyResponse) {
+		var l struct {
+			Items      []json.RawMessage `json:"items"`
+			PollCursor string            `json:"poll_cursor"`
+		}
+		if err := json.Unmarshal([]byte(r.Body), &l); err != nil || l.Items == nil || l.PollCursor == "" {
+			t.Errorf("listing %s (%v), want items and a poll_cursor", r.Body, err)
+		}
+	}),
 	// 202 with the actuation "sent": the command went out through the IoT
 	// data plane (moto's); had the publish failed, the answer is 503.
 	"valves/actuate.json": proxy(http.StatusAccepted, func(t *testing.T, r events.APIGatewayProxyResponse) {
@@ -486,14 +498,31 @@ func proxy(status int, more func(*testing.T, events.APIGatewayProxyResponse)) fu
 		if err := json.Unmarshal(payload, &r); err != nil {
 			t.Fatalf("no proxy answer: %v; %s", err, payload)
 		}
-		if r.StatusCode != status {
-			t.Fatalf("status %d, want %d; body %s", r.StatusCode, status, r.Body)
-		}
-		if ct := header(r, "Content-Type"); ct != "application/json" {
-			t.Errorf("Content-Type = %q, want application/json", ct)
-		}
-		more(t, r)
+		checkProxy(t, r, status, more)
 	}
+}
+
+// streamed checks a streamed answer as API Gateway reads it (the prelude
+// up to eight zero bytes, then the body), then as proxy does.
+func streamed(status int, more func(*testing.T, events.APIGatewayProxyResponse)) func(*testing.T, []byte) {
+	return func(t *testing.T, payload []byte) {
+		r, err := functiontest.Unstream(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkProxy(t, r, status, more)
+	}
+}
+
+func checkProxy(t *testing.T, r events.APIGatewayProxyResponse, status int, more func(*testing.T, events.APIGatewayProxyResponse)) {
+	t.Helper()
+	if r.StatusCode != status {
+		t.Fatalf("status %d, want %d; body %s", r.StatusCode, status, r.Body)
+	}
+	if ct := header(r, "Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type = %q, want application/json", ct)
+	}
+	more(t, r)
 }
 
 func errorCode(code string) func(*testing.T, events.APIGatewayProxyResponse) {
