@@ -142,6 +142,7 @@ const (
 	AlertAcknowledged       EventType = "alert.acknowledged"
 	AlertCreated            EventType = "alert.created"
 	AlertResolved           EventType = "alert.resolved"
+	AnomalyDetected         EventType = "anomaly.detected"
 	IncidentCreated         EventType = "incident.created"
 	IncidentUpdated         EventType = "incident.updated"
 	InventoryChanged        EventType = "inventory.changed"
@@ -162,6 +163,8 @@ func (e EventType) Valid() bool {
 	case AlertCreated:
 		return true
 	case AlertResolved:
+		return true
+	case AnomalyDetected:
 		return true
 	case IncidentCreated:
 		return true
@@ -1379,6 +1382,9 @@ type GetEventsParams struct {
 
 	// Since a poll_cursor or next_cursor: what came after it, oldest first (not with cursor)
 	Since *string `form:"since,omitempty" json:"since,omitempty"`
+
+	// LastEventID with Accept: text/event-stream, the id of the last event received: the stream resumes after it (EventSource sends it when it reconnects)
+	LastEventID *string `json:"Last-Event-ID,omitempty"`
 }
 
 // GetEvents200JSONResponseBody defines parameters for GetEvents.
@@ -1695,7 +1701,7 @@ type ClientInterface interface {
 	// Corresponds with GET / (the `GetRoot` operationId).
 	GetRoot(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetEvents the event log (listing), or what came after a cursor
+	// GetEvents the event log (listing), what came after a cursor, or with Accept: text/event-stream a live stream
 	//
 	// Corresponds with GET /events (the `GetEvents` operationId).
 	GetEvents(ctx context.Context, params *GetEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1989,7 +1995,7 @@ func (c *Client) GetRoot(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 	return c.Client.Do(req)
 }
 
-// GetEvents the event log (listing), or what came after a cursor
+// GetEvents the event log (listing), what came after a cursor, or with Accept: text/event-stream a live stream
 //
 // Corresponds with GET /events (the `GetEvents` operationId).
 func (c *Client) GetEvents(ctx context.Context, params *GetEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2851,6 +2857,21 @@ func NewGetEventsRequest(server string, params *GetEventsParams) (*http.Request,
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.LastEventID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Last-Event-ID", *params.LastEventID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Last-Event-ID", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -4438,7 +4459,7 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET / (the `GetRoot` operationId).
 	GetRootWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetRootResponse, error)
 
-	// GetEventsWithResponse the event log (listing), or what came after a cursor
+	// GetEventsWithResponse the event log (listing), what came after a cursor, or with Accept: text/event-stream a live stream
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -8152,7 +8173,7 @@ func (c *ClientWithResponses) GetRootWithResponse(ctx context.Context, reqEditor
 	return ParseGetRootResponse(rsp)
 }
 
-// GetEventsWithResponse the event log (listing), or what came after a cursor
+// GetEventsWithResponse the event log (listing), what came after a cursor, or with Accept: text/event-stream a live stream
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -8865,6 +8886,9 @@ func ParseGetEventsResponse(rsp *http.Response) (*GetEventsResponse, error) {
 			return nil, err
 		}
 		response.JSONDefault = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (text/event-stream) unsupported
 
 	}
 
