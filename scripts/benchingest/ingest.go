@@ -128,7 +128,13 @@ func measureIngest(ctx context.Context, o options, stderr io.Writer) (res ingest
 	}
 	defer obs.close()
 	cpuBefore := cpuclock.Read(st.DynamoPID())
-	sim, err := simulator.New(simulator.Options{URL: st.MQTTURL, Devices: devices, Rate: o.rate, Logger: logger})
+	// The stack acknowledges a message once it is stored, so what the
+	// devices still hold when the window ends takes a while to be
+	// acknowledged: they wait for it, within the drain's bound, rather than
+	// disconnect with messages stored but unacknowledged (which the count
+	// check would show as more stored than acknowledged).
+	sim, err := simulator.New(simulator.Options{URL: st.MQTTURL, Devices: devices, Rate: o.rate, Logger: logger,
+		DrainTimeout: o.drainTimeout})
 	if err != nil {
 		return res, err
 	}
@@ -187,7 +193,7 @@ publishing:
 	res.window = windowEnd.Sub(start)
 	res.ackedInWindow = ackedCount(sim.Stats())
 	acked = append(acked, sample{res.window, res.ackedInWindow})
-	if err := <-simDone; err != nil { // it waits up to 2 s for pending acknowledgements
+	if err := <-simDone; err != nil { // it waits up to -drain-timeout for pending acknowledgements
 		return res, err
 	}
 	res.stats = sim.Stats()
