@@ -30,7 +30,12 @@ func main() {
 // stream ends itself before the function's timeout (the request's
 // deadline), so the close is clean and EventSource reconnects.
 func handler(env function.Env) function.StreamHandler {
+	return function.Stream(api(env), function.DefaultStall)
+}
+
+// api is the function's routes with the services they need.
+func api(env function.Env) *httpapi.API {
 	cfg := function.APIConfig(env, routes.FuncEvents)
 	cfg.Routes = []httpapi.Routes{httpapi.EventRoutes}
-	return function.Stream(httpapi.New(cfg), function.DefaultStall)
+	return httpapi.New(cfg)
 }

@@ -112,3 +112,12 @@ func TestTheStreamEndsCleanlyBeforeTheFunctionsTimeout(t *testing.T) {
 		t.Errorf("answer %d %v %q", got.StatusCode, got.Headers, got.Body)
 	}
 }
+
+// Every route the table gives this function is served by its wiring: a
+// route group left out would answer 501 on AWS.
+func TestEveryRouteOfTheFunctionIsServed(t *testing.T) {
+	f := functiontest.NewStream(t, fn, handler)
+	if missing := api(f.Env).Unserved(); len(missing) > 0 {
+		t.Errorf("routes of %s with no code in its wiring (they answer 501): %v", fn, missing)
+	}
+}

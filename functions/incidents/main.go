@@ -34,9 +34,14 @@ func main() {
 // handler is the function's entry point: incidents and leaks recorded in
 // the store, critical ones sent to n.
 func handler(env function.Env, n incidents.Notifier) function.Handler {
+	return function.Proxy(api(env, n))
+}
+
+// api is the function's routes with the services they need.
+func api(env function.Env, n incidents.Notifier) *httpapi.API {
 	cfg := function.APIConfig(env, routes.FuncIncidents)
 	cfg.Incidents = incidents.New(env.Store, n, nil, env.Logger)
 	cfg.Leaks = leaks.New(env.Store, n, nil, env.Logger)
 	cfg.Routes = []httpapi.Routes{httpapi.IncidentRoutes}
-	return function.Proxy(httpapi.New(cfg))
+	return httpapi.New(cfg)
 }

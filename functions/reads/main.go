@@ -26,8 +26,13 @@ func main() {
 // handler is the function's entry point, built from its environment. It
 // has no MQTT connection of its own: /health reports mqtt "disabled".
 func handler(env function.Env) function.Handler {
+	return function.Proxy(api(env))
+}
+
+// api is the function's routes with the services they need.
+func api(env function.Env) *httpapi.API {
 	cfg := function.APIConfig(env, routes.FuncReads)
 	cfg.OpenAPI = httpapi.NewOpenAPIHandler()
 	cfg.Routes = []httpapi.Routes{httpapi.ReadRoutes}
-	return function.Proxy(httpapi.New(cfg))
+	return httpapi.New(cfg)
 }

@@ -43,9 +43,14 @@ func main() {
 // handler is the function's entry point: actuations recorded in the
 // store, commands published through pub; the inventory's changes.
 func handler(env function.Env, pub actuation.Publisher) function.Handler {
+	return function.Proxy(api(env, pub))
+}
+
+// api is the function's routes with the services they need.
+func api(env function.Env, pub actuation.Publisher) *httpapi.API {
 	cfg := function.APIConfig(env, routes.FuncValves)
 	cfg.Actuator = actuation.New(env.Store, pub, nil, env.Logger)
 	cfg.Inventory = inventory.New(env.Store, nil)
 	cfg.Routes = []httpapi.Routes{httpapi.ActuationRoutes, httpapi.InventoryRoutes}
-	return function.Proxy(httpapi.New(cfg))
+	return httpapi.New(cfg)
 }

@@ -106,3 +106,12 @@ func TestRouteOfAnotherFunctionIsNotFound(t *testing.T) {
 		})
 	}
 }
+
+// Every route the table gives this function is served by its wiring: a
+// route group left out would answer 501 on AWS.
+func TestEveryRouteOfTheFunctionIsServed(t *testing.T) {
+	f := functiontest.New(t, fn, withPublisher(&recorder{}))
+	if missing := api(f.Env, &recorder{}).Unserved(); len(missing) > 0 {
+		t.Errorf("routes of %s with no code in its wiring (they answer 501): %v", fn, missing)
+	}
+}

@@ -107,8 +107,9 @@ type Config struct {
 
 // API serves the routes of one function.
 type API struct {
-	cfg     Config
-	started time.Time
+	cfg      Config
+	unserved []string // routes of the function's table with no code: 501
+	started  time.Time
 	mux     *http.ServeMux
 	log     *requestLog
 	// counters holds the layouts of the domain metrics, by name and
@@ -146,6 +147,7 @@ func New(cfg Config) *API {
 		h, ok := impl[r.Pattern()]
 		if !ok {
 			h = http.HandlerFunc(notImplemented)
+			a.unserved = append(a.unserved, r.Pattern())
 		}
 		a.mux.Handle(r.Pattern(), a.guard(r, h))
 	}
@@ -153,6 +155,12 @@ func New(cfg Config) *API {
 	a.log = newRequestLog(cfg.Function, cfg.Logger, cfg.Metrics, cfg.Now, patterns)
 	return a
 }
+
+// Unserved lists the routes that the table gives this function and its
+// Config gives no code: they answer 501. A function's wiring test expects
+// none, so a route group left out of a function fails its tests rather
+// than its callers.
+func (a *API) Unserved() []string { return a.unserved }
 
 // ServeHTTP routes the request; anything the table does not hold for this
 // function is a 404 in the error shape, as API Gateway answers it.
