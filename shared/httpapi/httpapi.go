@@ -110,8 +110,8 @@ type API struct {
 	cfg      Config
 	unserved []string // routes of the function's table with no code: 501
 	started  time.Time
-	mux     *http.ServeMux
-	log     *requestLog
+	mux      *http.ServeMux
+	log      *requestLog
 	// counters holds the layouts of the domain metrics, by name and
 	// dimension values (see count).
 	countersMu sync.RWMutex
