@@ -155,28 +155,19 @@ func loopback(endpoint string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// inventorySyncEvery is how often the simulator's fleet follows the
-// inventory: a valve or section registered through the API has its device
-// simulated within about this long, and a retired one stops.
-const inventorySyncEvery = 2 * time.Second
-
 // followInventory keeps the simulator's fleet the inventory's devices
-// until ctx ends.
+// until ctx ends, from the stack's own periodic sync: a valve or section
+// registered through the API has its device simulated within the sync's
+// period (2 s), and a retired one stops.
 func followInventory(ctx context.Context, st *localstack.Stack, sim *simulator.Simulator, log *slog.Logger) {
-	t := time.NewTicker(inventorySyncEvery)
-	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-		}
-		logins, err := st.SyncDevices(ctx)
-		if err == nil {
-			_, _, err = sim.Sync(simDevices(logins))
-		}
-		if err != nil && ctx.Err() == nil {
-			log.Warn("simulator: following the inventory", "error", err)
+		case logins := <-st.DeviceSyncs():
+			if _, _, err := sim.Sync(simDevices(logins)); err != nil && ctx.Err() == nil {
+				log.Warn("simulator: following the inventory", "error", err)
+			}
 		}
 	}
 }

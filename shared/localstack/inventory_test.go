@@ -262,3 +262,26 @@ func TestBadInventoryInputIsRefusedAndWritesNothing(t *testing.T) {
 		t.Error("a refused inventory request changed the table")
 	}
 }
+
+// The stack's own periodic sync hands the inventory's devices to a
+// follower (the simulator of make run), so it need not read the
+// inventory again: a valve registered through the API is in a later
+// delivery, with its login.
+func TestAValveRegisteredThroughTheAPIComesInTheNextDeviceSync(t *testing.T) {
+	st := deviceStack(t)
+	admin := newKey(t, st, "admin", []string{"admin", "read"})
+	want(t, post(t, st, admin, "/valves", `{"id":"v-201","name":"Bypass D5"}`), 201)
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case logins := <-st.DeviceSyncs():
+			for _, d := range logins {
+				if d.ID == "v-201" && d.Token != "" {
+					return
+				}
+			}
+		case <-deadline:
+			t.Fatal("no device sync with v-201 within 30 s")
+		}
+	}
+}

@@ -105,6 +105,9 @@ type Stack struct {
 	Devices     []DeviceLogin
 	DevicesFile string
 	devices     *deviceRegistry
+	// deviceSyncs holds the logins of the latest periodic sync until a
+	// reader takes them (DeviceSyncs).
+	deviceSyncs chan []DeviceLogin
 
 	log    *slog.Logger
 	db     *dynamolocal.Server // nil when the stack uses another DynamoDB
@@ -137,7 +140,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
-	s := &Stack{log: cfg.Logger, TableName: cfg.TableName}
+	s := &Stack{log: cfg.Logger, TableName: cfg.TableName, deviceSyncs: make(chan []DeviceLogin, 1)}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -268,7 +271,10 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	loopCtx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	s.every(loopCtx, deviceSyncEvery, "device inventory", func(ctx context.Context) error {
-		_, err := s.devices.sync(ctx)
+		logins, err := s.devices.sync(ctx)
+		if err == nil {
+			s.offerDeviceSync(logins)
+		}
 		return err
 	})
 	timeouts := actuation.NewTimeouts(s.Store, note, nil, s.log.With("component", "timeouts"))
@@ -318,6 +324,22 @@ const deviceSyncEvery = 2 * time.Second
 // than at the next tick, and returns them.
 func (s *Stack) SyncDevices(ctx context.Context) ([]DeviceLogin, error) {
 	return s.devices.sync(ctx)
+}
+
+// DeviceSyncs delivers the inventory's devices with their logins after
+// each periodic sync (every deviceSyncEvery), so that a follower such as
+// the simulator need not read the whole inventory again. It holds only
+// the latest: a reader that falls behind gets the newest.
+func (s *Stack) DeviceSyncs() <-chan []DeviceLogin { return s.deviceSyncs }
+
+// offerDeviceSync replaces what DeviceSyncs holds with logins. The sync
+// loop is its only caller, so the channel has room after the drain.
+func (s *Stack) offerDeviceSync(logins []DeviceLogin) {
+	select {
+	case <-s.deviceSyncs:
+	default:
+	}
+	s.deviceSyncs <- logins
 }
 
 // Close stops serving, waits for requests in flight and for what the
