@@ -26,6 +26,7 @@ import (
 
 	"github.com/plainview/serverless/shared/domain"
 	"github.com/plainview/serverless/shared/store"
+	"github.com/plainview/serverless/shared/syncbuf"
 )
 
 // These tests run the command itself, as make run does, with DynamoDB
@@ -79,24 +80,7 @@ type running struct {
 	keysCommand    string // what the banner says to run to list the keys
 	javaPID        int
 	exited         chan struct{}
-	stderr         *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	stderr         *syncbuf.Buffer
 }
 
 var (
@@ -116,7 +100,7 @@ func startCommand(t *testing.T, dir string) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &running{cmd: cmd, exited: make(chan struct{}), stderr: &lockedBuffer{}}
+	r := &running{cmd: cmd, exited: make(chan struct{}), stderr: &syncbuf.Buffer{}}
 	cmd.Stderr = r.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

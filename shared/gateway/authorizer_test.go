@@ -18,6 +18,7 @@ import (
 
 	"github.com/plainview/serverless/shared/apierror"
 	"github.com/plainview/serverless/shared/gateway"
+	"github.com/plainview/serverless/shared/syncbuf"
 )
 
 // The keys the fake authorizer knows, by what it answers.
@@ -205,7 +206,7 @@ func TestAuthorizerFailureIs503AndItsTextStaysInTheLog(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			logs := &syncBuffer{}
+			logs := &syncbuf.Buffer{}
 			h, got := recorder(ok200)
 			srv := serve(t, every(h), gateway.Options{
 				Authorizer: tc.authorizer,

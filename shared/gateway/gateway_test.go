@@ -18,7 +18,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +29,7 @@ import (
 	"github.com/plainview/serverless/shared/apierror"
 	"github.com/plainview/serverless/shared/gateway"
 	"github.com/plainview/serverless/shared/routes"
+	"github.com/plainview/serverless/shared/syncbuf"
 )
 
 var uuidForm = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
@@ -141,25 +141,6 @@ func wantError(t *testing.T, resp *http.Response, body []byte, status int, code 
 		t.Errorf("error code = %q, want %q", shape.Error.Code, code)
 	}
 	return shape.Error.Message
-}
-
-// syncBuffer is a log destination the server's goroutines and the test
-// may share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestGETEventCarriesPathParamsQueryHeadersAndContext(t *testing.T) {
@@ -616,7 +597,7 @@ func TestASlowBodyIs408AndClosesTheConnection(t *testing.T) {
 
 func TestRouteWhoseFunctionIsMissingIs502(t *testing.T) {
 	h, got := recorder(ok200)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	srv := serve(t, map[string]gateway.Handler{routes.FuncReads: h}, gateway.Options{
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 	})
@@ -632,7 +613,7 @@ func TestRouteWhoseFunctionIsMissingIs502(t *testing.T) {
 
 func TestHandlerErrorIs502AndItsTextStaysInTheLog(t *testing.T) {
 	const secret = "dynamodb table plainview-prod-valves: AccessDenied"
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	failing := func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}, errors.New(secret)
 	}
@@ -653,7 +634,7 @@ func TestHandlerErrorIs502AndItsTextStaysInTheLog(t *testing.T) {
 }
 
 func TestHandlerPanicIs502AndTheGatewayKeepsServing(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	panicking := func(_ context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 		if ev.Path == "/valves/boom" {
 			panic("nil map in valve v-boom")

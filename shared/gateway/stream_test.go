@@ -18,6 +18,7 @@ import (
 
 	"github.com/plainview/serverless/shared/gateway"
 	"github.com/plainview/serverless/shared/routes"
+	"github.com/plainview/serverless/shared/syncbuf"
 )
 
 // pipeStream is a streamed function whose body the test writes: what it
@@ -136,7 +137,7 @@ func (l smallBuffers) Accept() (net.Conn, error) {
 
 func TestAStalledClientIsCutOff(t *testing.T) {
 	p, fn := newPipeStream(http.StatusOK, map[string]string{"Content-Type": "text/event-stream"})
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	opts := gateway.Options{
 		Streams: map[string]gateway.StreamHandler{routes.FuncEvents: fn}, DisableThrottling: true,
 		Stall: 300 * time.Millisecond, Logger: slog.New(slog.NewJSONHandler(&logs, nil)),

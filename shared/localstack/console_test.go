@@ -1,7 +1,6 @@
 package localstack_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -9,36 +8,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/plainview/serverless/shared/dynamotest"
 	"github.com/plainview/serverless/shared/localstack"
+	"github.com/plainview/serverless/shared/syncbuf"
 )
-
-// syncBuffer is a buffer the stack's goroutines may log to while the test
-// reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // A 5xx is told on the console, with its cause and where the full line
 // is, not only written to metrics.log; a request that succeeds is not.
 func TestAFailedRequestIsToldOnTheConsole(t *testing.T) {
-	var console syncBuffer
+	var console syncbuf.Buffer
 	dir := t.TempDir()
 	endpoint, _ := dynamotest.Endpoint(t)
 	table := dynamotest.NewOutage(t, endpoint)

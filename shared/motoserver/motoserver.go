@@ -7,7 +7,6 @@
 package motoserver
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -15,13 +14,14 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/plainview/serverless/shared/syncbuf"
 )
 
 // The region and account moto answers for. Its account is fixed unless
@@ -66,7 +66,7 @@ func start(t testing.TB, bin string) (*Server, error) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its group, in case a shim forks
@@ -139,22 +139,4 @@ func (s *Server) Setenv(t *testing.T) {
 	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
 	t.Setenv("AWS_PROFILE", "")
-}
-
-// lockedBuffer takes the server's two streams at once.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,26 +14,14 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/plainview/serverless/shared/mqttbroker"
+	"github.com/plainview/serverless/shared/syncbuf"
 )
 
-// lockedBuffer is a log destination the broker's goroutines share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) lines(t *testing.T) []map[string]any {
+// logLines is the broker's log, a JSON object a line.
+func logLines(t *testing.T, logs *syncbuf.Buffer) []map[string]any {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []map[string]any
-	for line := range strings.SplitSeq(strings.TrimSpace(l.b.String()), "\n") {
+	for line := range strings.SplitSeq(strings.TrimSpace(logs.String()), "\n") {
 		if len(line) > 600 {
 			t.Errorf("a log line of %d bytes: %.300s...", len(line), line)
 		}
@@ -69,7 +56,7 @@ func (h denyTopic) OnACLCheck(_ *mqtt.Client, topic string, write bool) bool {
 // message; a refused publish is logged with its topic and size, not the
 // whole packet.
 func TestTheBrokersLogIsQuietAndShort(t *testing.T) {
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +86,7 @@ func TestTheBrokersLogIsQuietAndShort(t *testing.T) {
 	var refused, ended bool
 	for end := time.Now().Add(10 * time.Second); time.Now().Before(end) && !(refused && ended); time.Sleep(20 * time.Millisecond) {
 		refused, ended = false, false
-		for _, l := range logs.lines(t) {
+		for _, l := range logLines(t, &logs) {
 			switch {
 			case l["msg"] == "":
 				t.Fatalf("a line with no message: %v", l)

@@ -20,9 +20,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/plainview/serverless/shared/syncbuf"
 )
 
 // EmulatorPackage is the emulator's main package, a tool of go.mod.
@@ -82,7 +83,7 @@ type Options struct {
 type Sandbox struct {
 	addr   string // the emulator's invocation address
 	cmd    *exec.Cmd
-	out    *buffer
+	out    *syncbuf.Buffer
 	exited chan struct{}
 	err    error // how the process ended, once exited is closed
 }
@@ -114,7 +115,7 @@ func start(ctx context.Context, o Options) (*Sandbox, error) {
 	if timeout == 0 {
 		timeout = 3 * time.Second
 	}
-	s := &Sandbox{addr: "127.0.0.1:" + ports[0], out: &buffer{}, exited: make(chan struct{})}
+	s := &Sandbox{addr: "127.0.0.1:" + ports[0], out: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	// The debug level logs INIT REPORT, the init duration as Lambda
 	// measures it (process start to the runtime's first /next); the REPORT
 	// line's Init Duration only times the emulator's dispatch of the init.
@@ -317,25 +318,6 @@ func freePorts(n int) ([]string, error) {
 		ports = append(ports, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 	}
 	return ports, nil
-}
-
-// buffer is a bytes.Buffer that the process's two streams may write to at
-// once while a reader looks.
-type buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // LambdaEnv is what Lambda itself sets in a function's environment

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plainview/serverless/shared/syncbuf"
 )
 
 // root is the module root, seen from shared/rie.
@@ -88,13 +90,13 @@ func TestAFunctionAnswersUnderTheEmulator(t *testing.T) {
 }
 
 func TestInitDurationParsesTheEmulatorsReport(t *testing.T) {
-	s := &Sandbox{out: &buffer{}}
+	s := &Sandbox{out: &syncbuf.Buffer{}}
 	s.out.Write([]byte("05 Dec 2026 12:52:39,917 [INFO] (rapid) INIT RTDONE(status: success)\n" +
 		"05 Dec 2026 12:52:39,917 [INFO] (rapid) INIT REPORT(durationMs: 62.021000)\n"))
 	if d, err := s.InitDuration(); err != nil || d != 62021*time.Microsecond {
 		t.Errorf("InitDuration = %v, %v; want 62.021ms", d, err)
 	}
-	s = &Sandbox{out: &buffer{}}
+	s = &Sandbox{out: &syncbuf.Buffer{}}
 	s.out.Write([]byte("INIT REPORT(durationMs: soon)\n"))
 	if _, err := s.InitDuration(); err == nil {
 		t.Error("a report with no number parsed")
