@@ -77,10 +77,7 @@ func (m *migration) run(ctx context.Context) (items, records int, err error) {
 		return 0, 0, err
 	}
 	records, err = m.replay(ctx, snap.Generation, snap.Offset)
-	if err != nil {
-		return len(snap.Items), records, err
-	}
-	return len(snap.Items), records, nil
+	return len(snap.Items), records, err
 }
 
 func (m *migration) readSnapshot() (legacySnapshotFile, error) {
