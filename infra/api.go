@@ -15,8 +15,8 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/plainview/serverless/infra/spec"
-	"github.com/plainview/serverless/shared/apierror"
-	"github.com/plainview/serverless/shared/routes"
+	"github.com/plainview/serverless/shared/contract/apierror"
+	"github.com/plainview/serverless/shared/contract/routes"
 )
 
 // stageName is the API's one stage. Customers on the custom domain never
@@ -59,7 +59,7 @@ func (st *stack) addAPI() error {
 
 	st.api = awsapigateway.NewRestApi(st.scope, jsii.String("Api"), &awsapigateway.RestApiProps{
 		RestApiName: jsii.String("plainview-" + s.environment),
-		Description: jsii.String("Plainview API, built from shared/routes"),
+		Description: jsii.String("Plainview API, built from shared/contract/routes"),
 		// Regional: no CloudFront in front that we did not ask for; a
 		// custom domain (or a CDN of the operator's) goes in front of it.
 		EndpointTypes: &[]awsapigateway.EndpointType{awsapigateway.EndpointType_REGIONAL},
@@ -298,7 +298,7 @@ func operationName(r routes.Route) string {
 }
 
 // corsPreflight is the CORS preflight of every resource: the allow-list of
-// the deployment with the headers and lifetime of shared/cors.
+// the deployment with the headers and lifetime of shared/api/cors.
 func corsPreflight(origins string) (*awsapigateway.CorsOptions, error) {
 	c, err := spec.CORSHeaders()
 	if err != nil {

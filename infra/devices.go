@@ -16,8 +16,8 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/plainview/serverless/infra/spec"
-	"github.com/plainview/serverless/shared/deviceacl"
-	"github.com/plainview/serverless/shared/rules"
+	"github.com/plainview/serverless/shared/contract/deviceacl"
+	"github.com/plainview/serverless/shared/contract/iotrules"
 )
 
 // The device traffic's settings; docs/infrastructure.md gives the reasons.
@@ -44,7 +44,7 @@ const (
 )
 
 // addDevices declares the device traffic of /work/shared/ARCHITECTURE.md:
-// the topic rules of shared/rules, the telemetry queue and its dead-letter
+// the topic rules of shared/contract/iotrules, the telemetry queue and its dead-letter
 // queue, the ingest function's two sources, the devices' IoT policy and
 // the actuation timeout schedule. The functions exist already
 // (addFunctions); their roles get the queues' actions here.
@@ -107,7 +107,7 @@ func (st *stack) addDevices() error {
 			Conditions: &map[string]any{
 				"StringEquals": map[string]any{"aws:SourceAccount": awscdk.Aws_ACCOUNT_ID()},
 				"ArnLike": map[string]any{"aws:SourceArn": fmt.Sprintf("arn:%s:iot:%s:%s:rule/%s*",
-					*awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *awscdk.Aws_ACCOUNT_ID(), topicRuleName(st.settings.environment, rules.Rule{}))},
+					*awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *awscdk.Aws_ACCOUNT_ID(), topicRuleName(st.settings.environment, iotrules.Rule{}))},
 			},
 		}),
 		Description: jsii.String("Plainview IoT topic rules: send to the telemetry and dead-letter queues"),
@@ -118,15 +118,15 @@ func (st *stack) addDevices() error {
 		Resources: &[]*string{st.telemetry.QueueArn(), st.deadLetters.QueueArn()},
 	}))
 
-	for _, r := range rules.Table() {
+	for _, r := range iotrules.Table() {
 		id := "Rule" + spec.LogicalID(r.Name)
 		var action *awsiot.CfnTopicRule_ActionProperty
 		switch r.Target {
-		case rules.Direct:
+		case iotrules.Direct:
 			action = &awsiot.CfnTopicRule_ActionProperty{
 				Lambda: &awsiot.CfnTopicRule_LambdaActionProperty{FunctionArn: ingest.FunctionArn()},
 			}
-		case rules.Queue:
+		case iotrules.Queue:
 			action = &awsiot.CfnTopicRule_ActionProperty{
 				Sqs: &awsiot.CfnTopicRule_SqsActionProperty{QueueUrl: st.telemetry.QueueUrl(), RoleArn: iotRole.RoleArn()},
 			}
@@ -148,7 +148,7 @@ func (st *stack) addDevices() error {
 				},
 			},
 		})
-		if r.Target == rules.Direct {
+		if r.Target == iotrules.Direct {
 			ingest.AddPermission(jsii.String(id+"Invoke"), &awslambda.Permission{
 				Principal:     awsiam.NewServicePrincipal(jsii.String("iot.amazonaws.com"), nil),
 				Action:        jsii.String("lambda:InvokeFunction"),
@@ -178,12 +178,12 @@ func (st *stack) addDevices() error {
 
 // topicRuleName is the IoT rule name of r in an environment: letters,
 // digits and _ only.
-func topicRuleName(environment string, r rules.Rule) string {
+func topicRuleName(environment string, r iotrules.Rule) string {
 	return "plainview_" + environment + "_" + r.Name
 }
 
 // addDevicePolicy declares the IoT policy every device certificate gets,
-// from the table the local broker enforces too (shared/deviceacl): each
+// from the table the local broker enforces too (shared/contract/deviceacl): each
 // thing connects as itself, and each grant applies to the things of its
 // kind (the thing attribute provisioning sets), on topics named by the
 // thing's name or its asset attribute.

@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/plainview/serverless/infra/spec"
-	"github.com/plainview/serverless/shared/deviceacl"
-	"github.com/plainview/serverless/shared/domain"
-	"github.com/plainview/serverless/shared/rules"
+	"github.com/plainview/serverless/shared/contract/deviceacl"
+	"github.com/plainview/serverless/shared/contract/iotrules"
+	"github.com/plainview/serverless/shared/core/domain"
 )
 
 // The device traffic's checks, run by TestStack on each environment.
@@ -105,7 +105,7 @@ func checkIngestSources(t *testing.T, tpl template) {
 	}
 }
 
-// checkTopicRules: one topic rule per rule of shared/rules, delivering
+// checkTopicRules: one topic rule per rule of shared/contract/iotrules, delivering
 // where its target says, with its failures to the dead-letter queue. A
 // rule added to the table and not to the stack fails here.
 func checkTopicRules(t *testing.T, tpl template, ctx map[string]any) {
@@ -118,8 +118,8 @@ func checkTopicRules(t *testing.T, tpl template, ctx map[string]any) {
 	for _, id := range tpl.ofType("AWS::IoT::TopicRule") {
 		byName[render(tpl.Resources[id].Properties["RuleName"])] = id
 	}
-	if len(byName) != len(rules.Table()) {
-		t.Errorf("%d topic rules %v, want the %d of shared/rules", len(byName), slices.Sorted(maps.Keys(byName)), len(rules.Table()))
+	if len(byName) != len(iotrules.Table()) {
+		t.Errorf("%d topic rules %v, want the %d of shared/contract/iotrules", len(byName), slices.Sorted(maps.Keys(byName)), len(iotrules.Table()))
 	}
 	invokers := map[string]bool{} // rule ARNs allowed to invoke ingest
 	for _, id := range tpl.ofType("AWS::Lambda::Permission") {
@@ -130,7 +130,7 @@ func checkTopicRules(t *testing.T, tpl template, ctx map[string]any) {
 		}
 	}
 	direct := 0
-	for _, r := range rules.Table() {
+	for _, r := range iotrules.Table() {
 		name := "plainview_" + env + "_" + r.Name
 		id, ok := byName[name]
 		if !ok {
@@ -150,13 +150,13 @@ func checkTopicRules(t *testing.T, tpl template, ctx map[string]any) {
 		}
 		var want string
 		switch r.Target {
-		case rules.Direct:
+		case iotrules.Direct:
 			direct++
 			want = `{"Lambda":{"FunctionArn":"` + ingestArn + `"}}`
 			if !invokers["${"+id+".Arn}"] {
 				t.Errorf("%s: IoT may not invoke ingest for this rule", r.Name)
 			}
-		case rules.Queue:
+		case iotrules.Queue:
 			want = `{"Sqs":{"QueueUrl":"` + telemetry + `","RoleArn":"` + role + `"}}`
 		default:
 			t.Errorf("%s: target %q", r.Name, r.Target)
@@ -183,7 +183,7 @@ func checkTopicRules(t *testing.T, tpl template, ctx map[string]any) {
 	} else {
 		// Only this account's rules of this environment may take it.
 		account, arn := render(get(trust[0], "Condition", "StringEquals", "aws:SourceAccount")), render(get(trust[0], "Condition", "ArnLike", "aws:SourceArn"))
-		if wantARN := "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:rule/" + topicRuleName(env, rules.Rule{}) + "*"; account != "${AWS::AccountId}" || arn != wantARN {
+		if wantARN := "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:rule/" + topicRuleName(env, iotrules.Rule{}) + "*"; account != "${AWS::AccountId}" || arn != wantARN {
 			t.Errorf("the topic rules' role: aws:SourceAccount %q, aws:SourceArn %q; want %q and %q", account, arn, "${AWS::AccountId}", wantARN)
 		}
 	}
@@ -238,7 +238,7 @@ func actionsOf(v any) string {
 
 // checkDevicePolicy: the synthesized IoT policy grants each device
 // exactly what the local broker grants it. The broker's ACL is
-// shared/deviceacl.Allowed; here the policy is evaluated as IoT Core
+// shared/contract/deviceacl.Allowed; here the policy is evaluated as IoT Core
 // would (policy variables of the connected thing, StringEquals
 // conditions on its attributes) for a valve, a gauge named after its
 // section and a gauge that is not, on every topic either side names and

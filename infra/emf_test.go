@@ -22,7 +22,7 @@ func TestEMFNamesAreTheFunctions(t *testing.T) {
 		emfOpenIncidents:     "../functions/timeouts",
 		emfActiveLeaks:       "../functions/timeouts",
 		emfKeyStoreFailures:  "../functions/authorizer",
-		emfDeadLetters:       "../shared/ingest",
+		emfDeadLetters:       "../shared/core/ingest",
 	} {
 		if !stringLiterals(t, dir)[name] {
 			t.Errorf("the stack uses EMF metric %q, which %s never names", name, dir)

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/plainview/serverless/infra/spec"
-	"github.com/plainview/serverless/shared/routes"
+	"github.com/plainview/serverless/shared/contract/routes"
 )
 
 // logRetention is how long function and access logs are kept: long enough
@@ -98,7 +98,7 @@ const timeoutsIndex = "gsi2"
 
 // grant gives a function's role what its code calls, and nothing else.
 func (st *stack) grant(name string, role awsiam.Role) error {
-	// The DynamoDB actions are what the store calls (shared/store): reads
+	// The DynamoDB actions are what the store calls (shared/adapters/store): reads
 	// are GetItem and Query, writes are transactions, conditional puts and
 	// updates, and the idempotency claim's delete. Nothing scans;
 	// BatchWriteItem is the ingest function's (telemetry batches).
@@ -106,7 +106,7 @@ func (st *stack) grant(name string, role awsiam.Role) error {
 	// A transaction is no IAM action of its own (cfn-lint W3037 names
 	// dynamodb:TransactWriteItems as unknown): DynamoDB authorizes each of
 	// its items as PutItem, UpdateItem, DeleteItem or ConditionCheckItem.
-	// The store's transactions hold puts and updates only (shared/store,
+	// The store's transactions hold puts and updates only (shared/adapters/store,
 	// tx.go), so PutItem and UpdateItem cover them.
 	tableReadActions := []string{"dynamodb:GetItem", "dynamodb:Query"}
 	tableWriteActions := []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}

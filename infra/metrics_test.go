@@ -8,13 +8,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/plainview/serverless/shared/function"
+	"github.com/plainview/serverless/shared/lambda/function"
 )
 
 // emittedMetrics is what the functions emitted under the Lambda Runtime
-// Interface Emulator, fed every sample event (shared/rie/functions_test.go keeps
+// Interface Emulator, fed every sample event (shared/testkit/rie/functions_test.go keeps
 // the file true to what they emit).
-const emittedMetrics = "../shared/rie/testdata/emitted-metrics.txt"
+const emittedMetrics = "../shared/testkit/rie/testdata/emitted-metrics.txt"
 
 // metricRef is a metric an alarm or a dashboard widget watches.
 type metricRef struct {

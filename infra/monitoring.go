@@ -11,11 +11,11 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/plainview/serverless/infra/spec"
-	"github.com/plainview/serverless/shared/domain"
-	"github.com/plainview/serverless/shared/function"
-	"github.com/plainview/serverless/shared/routes"
-	"github.com/plainview/serverless/shared/rules"
-	"github.com/plainview/serverless/shared/store"
+	"github.com/plainview/serverless/shared/adapters/store"
+	"github.com/plainview/serverless/shared/contract/iotrules"
+	"github.com/plainview/serverless/shared/contract/routes"
+	"github.com/plainview/serverless/shared/core/domain"
+	"github.com/plainview/serverless/shared/lambda/function"
 )
 
 // period is the period of every alarm and graph: CloudWatch's standard
@@ -41,7 +41,7 @@ const (
 	emfOpenIncidents     = "OpenIncidents"     // functions/timeouts, gauge per run
 	emfActiveLeaks       = "ActiveLeaks"       // functions/timeouts, gauge per run
 	emfKeyStoreFailures  = "KeyStoreFailures"  // functions/authorizer, per failed load
-	emfDeadLetters       = "DeadLetters"       // shared/ingest
+	emfDeadLetters       = "DeadLetters"       // shared/core/ingest
 )
 
 // emf is a metric a function emits (EMF, dimension Function=fn).
@@ -94,7 +94,7 @@ func (st *stack) addMonitoring() {
 		st.api.MetricLatency(&awscloudwatch.MetricOptions{Period: every, Statistic: jsii.String("p99")}),
 		apiLatencyP99Threshold, 3)
 
-	// The functions' own metrics (EMF, shared/httpapi): which function
+	// The functions' own metrics (EMF, shared/api/httpapi): which function
 	// answers 5xx, and commands that could not reach a valve. Each EMF
 	// document has one dimension set ({Function, Route} for requests), so
 	// an alarm across routes is a Metrics Insights query over that schema.
@@ -139,7 +139,7 @@ func (st *stack) addMonitoring() {
 	peak := &awscloudwatch.MetricOptions{Period: every, Statistic: jsii.String("Maximum")}
 	alarm("DeadLetters", "Device messages could not be ingested: they wait in the dead-letter queue.",
 		st.deadLetters.MetricApproximateNumberOfMessagesVisible(peak), 1, 1)
-	// What ingest itself dead-lettered (shared/ingest: invalid or unknown
+	// What ingest itself dead-lettered (shared/core/ingest: invalid or unknown
 	// device messages, written to the table for a person to see).
 	alarm("IngestDeadLetters", "The ingest function refused device messages (EMF DeadLetters).",
 		emf(emfDeadLetters, spec.FuncIngest, "Sum", every), 1, 1)
@@ -290,7 +290,7 @@ func iot(name string, dims map[string]*string, label string, every awscdk.Durati
 func (st *stack) deviceMessagesIn(every awscdk.Duration) []awscloudwatch.IMetric {
 	mqtt := map[string]*string{"Protocol": jsii.String("MQTT")}
 	out := []awscloudwatch.IMetric{iot("PublishIn.Success", mqtt, "published (MQTT)", every)}
-	for _, r := range rules.Table() {
+	for _, r := range iotrules.Table() {
 		name := topicRuleName(st.settings.environment, r)
 		out = append(out, iot("TopicMatch", map[string]*string{"RuleName": jsii.String(name)}, "rule "+r.Name, every))
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/plainview/serverless/infra/spec"
-	"github.com/plainview/serverless/shared/routes"
+	"github.com/plainview/serverless/shared/contract/routes"
 )
 
 // suppressNagFindings records, on each resource it concerns and with its

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/plainview/serverless/infra/spec"
-	"github.com/plainview/serverless/shared/config"
-	"github.com/plainview/serverless/shared/cors"
+	"github.com/plainview/serverless/shared/api/cors"
+	"github.com/plainview/serverless/shared/lambda/config"
 )
 
 // settings is one deployment's choices, read from the CDK context
@@ -59,7 +59,7 @@ const (
 	// maxAuthorizerCacheTTL is the longest result cache API Gateway takes.
 	maxAuthorizerCacheTTL = time.Hour
 	// API Gateway's account-level default per region; the stage takes it
-	// all unless told otherwise (shared/gateway uses the same numbers).
+	// all unless told otherwise (shared/local/apigateway uses the same numbers).
 	defaultStageRate  = 10000
 	defaultStageBurst = 5000
 	// defaultAssetsDir is where `make build` puts the binaries, seen from

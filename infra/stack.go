@@ -18,8 +18,8 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/plainview/serverless/shared/auth"
-	"github.com/plainview/serverless/shared/store"
+	"github.com/plainview/serverless/shared/adapters/store"
+	"github.com/plainview/serverless/shared/api/auth"
 )
 
 // ttlAttribute is the table's TTL attribute (docs/data-model.md).

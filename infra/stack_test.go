@@ -20,10 +20,10 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/plainview/serverless/infra/spec"
-	"github.com/plainview/serverless/shared/auth"
-	"github.com/plainview/serverless/shared/routes"
-	"github.com/plainview/serverless/shared/rules"
-	"github.com/plainview/serverless/shared/store"
+	"github.com/plainview/serverless/shared/adapters/store"
+	"github.com/plainview/serverless/shared/api/auth"
+	"github.com/plainview/serverless/shared/contract/iotrules"
+	"github.com/plainview/serverless/shared/contract/routes"
 )
 
 // Each synthesis runs in the jsii Node process this binary starts once;
@@ -800,7 +800,7 @@ func apiMethods(t *testing.T, tpl template) map[string]apiMethod {
 
 // checkRoutes holds the API to the route table: every route has its
 // method, function and authorization, and the API has nothing else. A route
-// added to shared/routes without a function here fails.
+// added to shared/contract/routes without a function here fails.
 func checkRoutes(t *testing.T, tpl template, requireKeyForReads bool) {
 	methods := apiMethods(t, tpl)
 	seen := map[string]bool{}
@@ -1160,7 +1160,7 @@ func checkDashboard(t *testing.T, tpl template, environment string) {
 		`"AWS/IoT","PublishIn.AuthError","Protocol","MQTT"`, `"AWS/IoT","Connect.AuthError","Protocol","MQTT"`,
 		`"Plainview","DeadLetters","Function","ingest"`,
 	}
-	for _, r := range rules.Table() {
+	for _, r := range iotrules.Table() {
 		want = append(want, `"AWS/IoT","TopicMatch","RuleName","`+topicRuleName(environment, r)+`"`)
 	}
 	for _, f := range spec.Functions() {

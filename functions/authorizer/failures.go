@@ -5,12 +5,12 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/plainview/serverless/shared/auth"
-	"github.com/plainview/serverless/shared/metrics"
+	"github.com/plainview/serverless/shared/api/auth"
+	"github.com/plainview/serverless/shared/lambda/metrics"
 )
 
 // The metric of a key store that could not be read: the CDK stack alarms
-// on it. The namespace is shared/function's Namespace, written out so the
+// on it. The namespace is shared/lambda/function's Namespace, written out so the
 // authorizer does not link the HTTP layer that package brings (a test
 // holds the two equal).
 const (

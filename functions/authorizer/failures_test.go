@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plainview/serverless/shared/auth"
-	"github.com/plainview/serverless/shared/function"
-	"github.com/plainview/serverless/shared/metrics"
+	"github.com/plainview/serverless/shared/api/auth"
+	"github.com/plainview/serverless/shared/lambda/function"
+	"github.com/plainview/serverless/shared/lambda/metrics"
 )
 
 // brokenStore is a key store that cannot be read (Secrets Manager down,

@@ -13,10 +13,10 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/plainview/serverless/shared/auth"
-	"github.com/plainview/serverless/shared/auth/secretstore"
-	pvconfig "github.com/plainview/serverless/shared/config"
-	"github.com/plainview/serverless/shared/metrics"
+	"github.com/plainview/serverless/shared/adapters/secretstore"
+	"github.com/plainview/serverless/shared/api/auth"
+	pvconfig "github.com/plainview/serverless/shared/lambda/config"
+	"github.com/plainview/serverless/shared/lambda/metrics"
 )
 
 func main() {

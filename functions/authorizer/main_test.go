@@ -12,7 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/plainview/serverless/shared/auth"
+	"github.com/plainview/serverless/shared/api/auth"
 )
 
 // sampleEvent is events/authorizer/request.json as the Lambda runtime

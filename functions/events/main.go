@@ -12,9 +12,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/plainview/serverless/shared/function"
-	"github.com/plainview/serverless/shared/httpapi"
-	"github.com/plainview/serverless/shared/routes"
+	"github.com/plainview/serverless/shared/api/httpapi"
+	"github.com/plainview/serverless/shared/contract/routes"
+	"github.com/plainview/serverless/shared/lambda/function"
 )
 
 func main() {

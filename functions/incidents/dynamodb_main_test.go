@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"github.com/plainview/serverless/shared/dynamotest"
+	"github.com/plainview/serverless/shared/testkit/dynamotest"
 )
 
 // The tests that need DynamoDB share one DynamoDB Local, started on first

@@ -10,12 +10,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/plainview/serverless/shared/function"
-	"github.com/plainview/serverless/shared/httpapi"
-	"github.com/plainview/serverless/shared/incidents"
-	"github.com/plainview/serverless/shared/leaks"
-	"github.com/plainview/serverless/shared/notify"
-	"github.com/plainview/serverless/shared/routes"
+	"github.com/plainview/serverless/shared/adapters/notify"
+	"github.com/plainview/serverless/shared/api/httpapi"
+	"github.com/plainview/serverless/shared/contract/routes"
+	"github.com/plainview/serverless/shared/core/incidents"
+	"github.com/plainview/serverless/shared/core/leaks"
+	"github.com/plainview/serverless/shared/lambda/function"
 )
 
 func main() {

@@ -5,10 +5,10 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/plainview/serverless/shared/function"
-	"github.com/plainview/serverless/shared/function/functiontest"
-	"github.com/plainview/serverless/shared/notify"
-	"github.com/plainview/serverless/shared/routes"
+	"github.com/plainview/serverless/shared/adapters/notify"
+	"github.com/plainview/serverless/shared/contract/routes"
+	"github.com/plainview/serverless/shared/lambda/function"
+	"github.com/plainview/serverless/shared/lambda/function/functiontest"
 )
 
 // The function under test.

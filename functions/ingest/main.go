@@ -11,10 +11,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/plainview/serverless/shared/function"
-	"github.com/plainview/serverless/shared/ingest"
-	"github.com/plainview/serverless/shared/leaks"
-	"github.com/plainview/serverless/shared/notify"
+	"github.com/plainview/serverless/shared/adapters/notify"
+	"github.com/plainview/serverless/shared/core/ingest"
+	"github.com/plainview/serverless/shared/core/leaks"
+	"github.com/plainview/serverless/shared/lambda/function"
 )
 
 func main() {

@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plainview/serverless/shared/config"
-	"github.com/plainview/serverless/shared/domain"
-	"github.com/plainview/serverless/shared/dynamotest"
-	"github.com/plainview/serverless/shared/function"
-	"github.com/plainview/serverless/shared/notify"
+	"github.com/plainview/serverless/shared/adapters/notify"
+	"github.com/plainview/serverless/shared/core/domain"
+	"github.com/plainview/serverless/shared/lambda/config"
+	"github.com/plainview/serverless/shared/lambda/function"
+	"github.com/plainview/serverless/shared/testkit/dynamotest"
 )
 
 func env(t *testing.T) function.Env {

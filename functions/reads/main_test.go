@@ -6,8 +6,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/plainview/serverless/shared/function/functiontest"
-	"github.com/plainview/serverless/shared/routes"
+	"github.com/plainview/serverless/shared/contract/routes"
+	"github.com/plainview/serverless/shared/lambda/function/functiontest"
 )
 
 // The function under test.

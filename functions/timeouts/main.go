@@ -17,10 +17,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/plainview/serverless/shared/actuation"
-	"github.com/plainview/serverless/shared/function"
-	"github.com/plainview/serverless/shared/metrics"
-	"github.com/plainview/serverless/shared/notify"
+	"github.com/plainview/serverless/shared/adapters/notify"
+	"github.com/plainview/serverless/shared/core/actuation"
+	"github.com/plainview/serverless/shared/lambda/function"
+	"github.com/plainview/serverless/shared/lambda/metrics"
 )
 
 func main() {

@@ -13,13 +13,13 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/plainview/serverless/shared/config"
-	"github.com/plainview/serverless/shared/domain"
-	"github.com/plainview/serverless/shared/dynamotest"
-	"github.com/plainview/serverless/shared/function"
-	"github.com/plainview/serverless/shared/metrics"
-	"github.com/plainview/serverless/shared/notify"
-	"github.com/plainview/serverless/shared/store"
+	"github.com/plainview/serverless/shared/adapters/notify"
+	"github.com/plainview/serverless/shared/adapters/store"
+	"github.com/plainview/serverless/shared/core/domain"
+	"github.com/plainview/serverless/shared/lambda/config"
+	"github.com/plainview/serverless/shared/lambda/function"
+	"github.com/plainview/serverless/shared/lambda/metrics"
+	"github.com/plainview/serverless/shared/testkit/dynamotest"
 )
 
 // newEnv is the function's environment over st, with its EMF output kept.

@@ -12,12 +12,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iotdataplane"
 
-	"github.com/plainview/serverless/shared/actuation"
-	"github.com/plainview/serverless/shared/function"
-	"github.com/plainview/serverless/shared/httpapi"
-	"github.com/plainview/serverless/shared/inventory"
-	"github.com/plainview/serverless/shared/publish"
-	"github.com/plainview/serverless/shared/routes"
+	"github.com/plainview/serverless/shared/adapters/publish"
+	"github.com/plainview/serverless/shared/api/httpapi"
+	"github.com/plainview/serverless/shared/contract/routes"
+	"github.com/plainview/serverless/shared/core/actuation"
+	"github.com/plainview/serverless/shared/core/inventory"
+	"github.com/plainview/serverless/shared/lambda/function"
 )
 
 func main() {

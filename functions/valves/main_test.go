@@ -8,10 +8,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/plainview/serverless/shared/actuation"
-	"github.com/plainview/serverless/shared/function"
-	"github.com/plainview/serverless/shared/function/functiontest"
-	"github.com/plainview/serverless/shared/routes"
+	"github.com/plainview/serverless/shared/contract/routes"
+	"github.com/plainview/serverless/shared/core/actuation"
+	"github.com/plainview/serverless/shared/lambda/function"
+	"github.com/plainview/serverless/shared/lambda/function/functiontest"
 )
 
 // The function under test.

@@ -9,7 +9,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/plainview/serverless/infra/spec"
-	"github.com/plainview/serverless/shared/routes"
+	"github.com/plainview/serverless/shared/contract/routes"
 )
 
 // The committed template.yaml is what the generator writes from today's
@@ -25,7 +25,7 @@ func TestTemplateIsUpToDate(t *testing.T) {
 		t.Fatalf("%v: run make sam-template", err)
 	}
 	if string(committed) != b.String() {
-		t.Errorf("template.yaml is out of date with shared/routes and infra/spec: run make sam-template")
+		t.Errorf("template.yaml is out of date with shared/contract/routes and infra/spec: run make sam-template")
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 
 	"github.com/plainview/serverless/infra/cfnlint"
 	"github.com/plainview/serverless/infra/spec"
-	"github.com/plainview/serverless/shared/routes"
+	"github.com/plainview/serverless/shared/contract/routes"
 )
 
 // templatePath is the committed template, seen from infra/samtemplate.

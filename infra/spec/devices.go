@@ -17,7 +17,7 @@ func ThingTypeName(environment string) string {
 }
 
 // The thing attributes provisioning sets from the inventory
-// (shared/domain.Device), which the thing type makes searchable: find
+// (shared/core/domain.Device), which the thing type makes searchable: find
 // every gauge, or the device of an asset, in the registry. A thing type
 // takes at most three.
 const (

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/plainview/serverless/shared/apierror"
+	"github.com/plainview/serverless/shared/contract/apierror"
 )
 
 // GatewayResponse is an answer API Gateway makes itself, without a
@@ -27,7 +27,7 @@ type GatewayResponse struct {
 const MaxBody = 10 << 20
 
 // GatewayResponses returns the gateway responses the stack sets. The
-// texts and codes follow shared/gateway, the local stand-in for API
+// texts and codes follow shared/local/apigateway, the local stand-in for API
 // Gateway, so an error reads the same on a laptop and deployed.
 func GatewayResponses() []GatewayResponse {
 	const (

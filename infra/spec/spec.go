@@ -17,8 +17,8 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/plainview/serverless/shared/cors"
-	"github.com/plainview/serverless/shared/routes"
+	"github.com/plainview/serverless/shared/api/cors"
+	"github.com/plainview/serverless/shared/contract/routes"
 )
 
 // The Lambda runtime settings every function shares. Go functions are
@@ -58,7 +58,7 @@ const (
 )
 
 // apiEnv is what every function behind the API reads through
-// shared/function.Setup, followed by extra.
+// shared/lambda/function.Setup, followed by extra.
 func apiEnv(extra ...string) []string {
 	return append([]string{EnvTableName, EnvEnvironment, EnvVersion, EnvLogLevel, EnvRequireKeyForReads, EnvCORSOrigins}, extra...)
 }
@@ -155,7 +155,7 @@ func Functions() []Function {
 }
 
 // The telemetry queue's event source of the ingest function: the local
-// engine's batch (shared/ingest) is 100 messages or 100 ms; Lambda's
+// engine's batch (shared/core/ingest) is 100 messages or 100 ms; Lambda's
 // batching window is whole seconds, so it waits up to one.
 const (
 	IngestBatchSize      = 100
@@ -205,7 +205,7 @@ func NeedsAuthorizer(r routes.Route, requireKeyForReads bool) bool {
 }
 
 // CORS is what the gateway's CORS answers carry besides the origin: the
-// values of shared/cors, read from its policy so that the gateway (CDK or
+// values of shared/api/cors, read from its policy so that the gateway (CDK or
 // SAM) and the functions cannot disagree.
 type CORS struct {
 	AllowHeaders  []string // request headers a page may send
@@ -213,7 +213,7 @@ type CORS struct {
 	MaxAge        int      // seconds a browser may keep a preflight's answer
 }
 
-// CORSHeaders returns the header values of shared/cors's policy.
+// CORSHeaders returns the header values of shared/api/cors's policy.
 func CORSHeaders() (CORS, error) {
 	const probe = "https://probe.invalid"
 	p, err := cors.Parse(probe)

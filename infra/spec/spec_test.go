@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plainview/serverless/shared/routes"
+	"github.com/plainview/serverless/shared/contract/routes"
 )
 
 // apiGatewayTimeout is API Gateway's integration timeout: a function
@@ -105,7 +105,7 @@ func readsOf(t *testing.T, path string) []string {
 // read and not set is a function that cannot start; one set and not read
 // is an ARN or a setting where it does not belong.
 func TestEnvironmentIsWhatTheCodeReads(t *testing.T) {
-	shared := readsOf(t, "../../shared/config/config.go")
+	shared := readsOf(t, "../../shared/lambda/config/config.go")
 	for _, f := range Functions() {
 		main := filepath.Join("../../functions", f.Name, "main.go")
 		reads := readsOf(t, main)
@@ -115,7 +115,7 @@ func TestEnvironmentIsWhatTheCodeReads(t *testing.T) {
 		}
 		// notify.Operators reads the operators' topic for it.
 		if strings.Contains(string(b), "notify.Operators(") {
-			reads = append(reads, readsOf(t, "../../shared/notify/sns.go")...)
+			reads = append(reads, readsOf(t, "../../shared/adapters/notify/sns.go")...)
 		}
 		// Lambda itself sets the region and the role's credentials
 		// (config.AWS reads them); a stack may not.

@@ -8,9 +8,9 @@ import (
 	"net"
 	"time"
 
-	"github.com/plainview/serverless/shared/domain"
-	"github.com/plainview/serverless/shared/mqttbroker"
-	"github.com/plainview/serverless/shared/simulator"
+	"github.com/plainview/serverless/shared/core/domain"
+	"github.com/plainview/serverless/shared/local/mqttbroker"
+	"github.com/plainview/serverless/shared/local/simulator"
 )
 
 // ceilingResult is what the broker-only phase measured.
@@ -87,7 +87,7 @@ func (c ceilingResult) write(w io.Writer) {
 	c.logs.write(w)
 }
 
-// bareBroker is the embedded broker (shared/mqttbroker, the local stack's
+// bareBroker is the embedded broker (shared/local/mqttbroker, the local stack's
 // limits and its safe Stop) admitting every client, with no rules.
 type bareBroker struct {
 	srv *mqttbroker.Broker

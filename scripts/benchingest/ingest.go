@@ -18,11 +18,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/plainview/serverless/shared/cpuclock"
-	"github.com/plainview/serverless/shared/domain"
-	"github.com/plainview/serverless/shared/localstack"
-	"github.com/plainview/serverless/shared/simulator"
-	"github.com/plainview/serverless/shared/store"
+	"github.com/plainview/serverless/shared/adapters/store"
+	"github.com/plainview/serverless/shared/core/domain"
+	"github.com/plainview/serverless/shared/local/simulator"
+	"github.com/plainview/serverless/shared/local/stack"
+	"github.com/plainview/serverless/shared/testkit/cpuclock"
 )
 
 // table is the local stack's table for the bench.
@@ -92,7 +92,7 @@ func measureIngest(ctx context.Context, o options, stderr io.Writer) (res ingest
 	defer os.RemoveAll(dir)
 	res.logs = newLogCounter(o.verbose, stderr)
 	logger := slog.New(res.logs)
-	st, err := localstack.Start(ctx, localstack.Config{
+	st, err := stack.Start(ctx, stack.Config{
 		DynamoAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		DataDir: dir, TableName: table, Version: "bench", Logger: logger,
 		DisableThrottling: true, DynamoInMemory: !o.onDisk,

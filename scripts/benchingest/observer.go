@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/plainview/serverless/shared/domain"
+	"github.com/plainview/serverless/shared/core/domain"
 )
 
 // observerID is the observer's MQTT client id.
@@ -28,7 +28,7 @@ const observerID = "bench-observer"
 var telemetryFilters = map[string]byte{"plainview/devices/+/telemetry": 0, "pipeline/pressure/+": 0}
 
 // reading is where ingestion stores a telemetry message: the keys that
-// shared/store gives it, from the id that shared/ingest derives from the
+// shared/adapters/store gives it, from the id that shared/core/ingest derives from the
 // message (a hash of topic, client id and base64 payload).
 type reading struct {
 	id, pk, sk string
@@ -111,8 +111,8 @@ func (o *observer) received(topic string, payload []byte) {
 	}
 }
 
-// place works out the reading a message becomes, as shared/ingest and
-// shared/store do (messageID, readingSK).
+// place works out the reading a message becomes, as shared/core/ingest and
+// shared/adapters/store do (messageID, readingSK).
 func (o *observer) place(topic string, payload []byte) (reading, bool) {
 	client, ok := o.devices[topic]
 	if !ok {

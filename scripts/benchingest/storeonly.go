@@ -10,10 +10,10 @@ import (
 	"os"
 	"time"
 
-	"github.com/plainview/serverless/shared/domain"
-	"github.com/plainview/serverless/shared/ingest"
-	"github.com/plainview/serverless/shared/localstack"
-	"github.com/plainview/serverless/shared/store"
+	"github.com/plainview/serverless/shared/adapters/store"
+	"github.com/plainview/serverless/shared/core/domain"
+	"github.com/plainview/serverless/shared/core/ingest"
+	"github.com/plainview/serverless/shared/local/stack"
 )
 
 // storeResult is what the store-only phase measured: the local table's
@@ -43,7 +43,7 @@ func measureStore(ctx context.Context, o options, stderr io.Writer) (res storeRe
 	}
 	defer os.RemoveAll(dir)
 	logs := newLogCounter(o.verbose, stderr)
-	st, err := localstack.Start(ctx, localstack.Config{
+	st, err := stack.Start(ctx, stack.Config{
 		DynamoAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		DataDir: dir, TableName: table, Version: "bench", Logger: slog.New(logs),
 		DisableThrottling: true, DynamoInMemory: !o.onDisk,

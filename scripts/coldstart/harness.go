@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/plainview/serverless/shared/rie"
+	"github.com/plainview/serverless/shared/testkit/rie"
 )
 
 // options are the command's flags, checked.

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/plainview/serverless/shared/rie"
+	"github.com/plainview/serverless/shared/testkit/rie"
 )
 
 // build compiles t as `make build` does for Lambda (rie.BuildFlags), but

@@ -20,11 +20,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/plainview/serverless/shared/auth"
-	"github.com/plainview/serverless/shared/dynamolocal"
-	"github.com/plainview/serverless/shared/rie"
-	"github.com/plainview/serverless/shared/routes"
-	"github.com/plainview/serverless/shared/store"
+	"github.com/plainview/serverless/shared/adapters/store"
+	"github.com/plainview/serverless/shared/api/auth"
+	"github.com/plainview/serverless/shared/contract/routes"
+	"github.com/plainview/serverless/shared/local/dynamolocal"
+	"github.com/plainview/serverless/shared/testkit/rie"
 )
 
 // Names and ARNs the functions are configured with; placeholders in the
@@ -142,7 +142,7 @@ func (w *world) connect(rw http.ResponseWriter, r *http.Request) {
 }
 
 // table creates the table in DynamoDB Local and seeds it as the local
-// stack does (shared/localstack), behind an endpoint of its own that logs
+// stack does (shared/local/stack), behind an endpoint of its own that logs
 // the calls. stop deletes it, so the next sandbox starts from the same
 // data.
 func (w *world) table(ctx context.Context) (url string, stop func(), err error) {

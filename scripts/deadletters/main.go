@@ -29,12 +29,12 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/plainview/serverless/shared/config"
-	"github.com/plainview/serverless/shared/domain"
-	"github.com/plainview/serverless/shared/ingest"
-	"github.com/plainview/serverless/shared/leaks"
-	"github.com/plainview/serverless/shared/notify"
-	"github.com/plainview/serverless/shared/store"
+	"github.com/plainview/serverless/shared/adapters/notify"
+	"github.com/plainview/serverless/shared/adapters/store"
+	"github.com/plainview/serverless/shared/core/domain"
+	"github.com/plainview/serverless/shared/core/ingest"
+	"github.com/plainview/serverless/shared/core/leaks"
+	"github.com/plainview/serverless/shared/lambda/config"
 
 	"log/slog"
 )

@@ -13,14 +13,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/plainview/serverless/shared/domain"
-	"github.com/plainview/serverless/shared/dynamotest"
-	"github.com/plainview/serverless/shared/ingest"
-	"github.com/plainview/serverless/shared/leaks"
-	"github.com/plainview/serverless/shared/localstack"
-	"github.com/plainview/serverless/shared/notify"
-	"github.com/plainview/serverless/shared/rules"
-	"github.com/plainview/serverless/shared/store"
+	"github.com/plainview/serverless/shared/adapters/notify"
+	"github.com/plainview/serverless/shared/adapters/store"
+	"github.com/plainview/serverless/shared/contract/iotrules"
+	"github.com/plainview/serverless/shared/core/domain"
+	"github.com/plainview/serverless/shared/core/ingest"
+	"github.com/plainview/serverless/shared/core/leaks"
+	"github.com/plainview/serverless/shared/local/stack"
+	"github.com/plainview/serverless/shared/testkit/dynamotest"
 )
 
 func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
@@ -28,7 +28,7 @@ func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Valu
 func TestMessagesOfAnUnknownDeviceAreRedrivenOnceItIsInTheInventory(t *testing.T) {
 	ctx := context.Background()
 	endpoint, _ := dynamotest.Endpoint(t)
-	st, err := localstack.Start(ctx, localstack.Config{
+	st, err := stack.Start(ctx, stack.Config{
 		DynamoEndpoint: endpoint, MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		DataDir: t.TempDir(), TableName: dynamotest.TableName(), Version: "test",
 	})
@@ -43,8 +43,8 @@ func TestMessagesOfAnUnknownDeviceAreRedrivenOnceItIsInTheInventory(t *testing.T
 	note := notify.NewLog(slog.New(slog.DiscardHandler))
 	ing := ingest.New(st.Store, leaks.New(st.Store, note, nil, nil), note, nil, nil, nil)
 	for _, p := range []string{`{"temperature_c":41}`, `{"temperature_c":42}`, `{"temperature_c":43}`} {
-		m := rules.NewMessage("plainview/devices/v-104/telemetry", "v-104", []byte(p), time.Now().UnixMilli())
-		if failed := ing.HandleBatch(ctx, []rules.Message{m}); len(failed) != 0 {
+		m := iotrules.NewMessage("plainview/devices/v-104/telemetry", "v-104", []byte(p), time.Now().UnixMilli())
+		if failed := ing.HandleBatch(ctx, []iotrules.Message{m}); len(failed) != 0 {
 			t.Fatalf("ingest failed %s", p)
 		}
 	}

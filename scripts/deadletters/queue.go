@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/plainview/serverless/shared/rules"
-	"github.com/plainview/serverless/shared/store"
+	"github.com/plainview/serverless/shared/adapters/store"
+	"github.com/plainview/serverless/shared/contract/iotrules"
 )
 
 // The stack's dead-letter queue (output DeadLetterQueueUrl) takes device
@@ -41,9 +41,9 @@ const (
 type queued struct {
 	ID      string // SQS message id
 	Shape   string
-	Message rules.Message // the device message, as a rule hands it to ingest
-	Reason  string        // why it failed, as far as the record says
-	handle  string        // the receipt handle of this receive
+	Message iotrules.Message // the device message, as a rule hands it to ingest
+	Reason  string           // why it failed, as far as the record says
+	handle  string           // the receipt handle of this receive
 }
 
 // ruleErrorRecord is IoT Core's error action message
@@ -118,7 +118,7 @@ func classify(body string, sentMs int64) (queued, error) {
 		if _, err := base64.StdEncoding.DecodeString(r.Base64OriginalPayload); err != nil {
 			return queued{}, fmt.Errorf("rule error record: base64OriginalPayload: %w", err)
 		}
-		m := rules.Message{Payload: r.Base64OriginalPayload, Topic: r.Topic, ClientID: r.ClientID, ReceivedMs: sentMs}
+		m := iotrules.Message{Payload: r.Base64OriginalPayload, Topic: r.Topic, ClientID: r.ClientID, ReceivedMs: sentMs}
 		if err := checkMessage(m); err != nil {
 			return queued{}, fmt.Errorf("rule error record: %w", err)
 		}
@@ -138,8 +138,8 @@ func classify(body string, sentMs int64) (queued, error) {
 
 // ruleMessage decodes a rule's message strictly: the four fields a rule's
 // SQL selects, nothing else.
-func ruleMessage(raw json.RawMessage) (rules.Message, error) {
-	var m rules.Message
+func ruleMessage(raw json.RawMessage) (iotrules.Message, error) {
+	var m iotrules.Message
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
@@ -152,8 +152,8 @@ func ruleMessage(raw json.RawMessage) (rules.Message, error) {
 }
 
 // checkMessage requires a topic a rule selects and a payload in base64.
-func checkMessage(m rules.Message) error {
-	if _, ok := rules.Match(rules.Table(), m.Topic); !ok {
+func checkMessage(m iotrules.Message) error {
+	if _, ok := iotrules.Match(iotrules.Table(), m.Topic); !ok {
 		return fmt.Errorf("topic %q is no topic a rule selects", m.Topic)
 	}
 	if _, err := m.Bytes(); err != nil {

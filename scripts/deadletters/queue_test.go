@@ -13,9 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/plainview/serverless/shared/domain"
-	"github.com/plainview/serverless/shared/dynamotest"
-	"github.com/plainview/serverless/shared/motoserver"
+	"github.com/plainview/serverless/shared/core/domain"
+	"github.com/plainview/serverless/shared/testkit/dynamotest"
+	"github.com/plainview/serverless/shared/testkit/motoserver"
 )
 
 func sample(t testing.TB, name string) string {

@@ -18,8 +18,8 @@ import (
 	"io"
 	"os"
 
-	"github.com/plainview/serverless/shared/config"
-	"github.com/plainview/serverless/shared/legacy"
+	"github.com/plainview/serverless/scripts/import/legacy"
+	"github.com/plainview/serverless/shared/lambda/config"
 )
 
 func main() {

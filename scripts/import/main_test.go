@@ -13,14 +13,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/plainview/serverless/shared/domain"
-	"github.com/plainview/serverless/shared/dynamotest"
-	"github.com/plainview/serverless/shared/store"
+	"github.com/plainview/serverless/shared/adapters/store"
+	"github.com/plainview/serverless/shared/core/domain"
+	"github.com/plainview/serverless/shared/testkit/dynamotest"
 )
 
 const (
-	valves    = "../../shared/legacy/testdata/valves.json"
-	incidents = "../../shared/legacy/testdata/incidents.json"
+	valves    = "legacy/testdata/valves.json"
+	incidents = "legacy/testdata/incidents.json"
 	table     = "plainview-import"
 )
 
@@ -113,7 +113,7 @@ func TestDryRunThenApplyThenNothingToChange(t *testing.T) {
 func TestARefusedFileIsNamedWithItsLineAndNothingIsWritten(t *testing.T) {
 	endpoint, db := server(t)
 	before := scan(t, db)
-	bad := "../../shared/legacy/testdata/bad/incidents-severity.json"
+	bad := "legacy/testdata/bad/incidents-severity.json"
 	out, err := runImport("-endpoint", endpoint, "-table", table, "-valves", valves, "-incidents", bad, "-apply")
 	if err == nil || !strings.Contains(err.Error(), bad+`:46:17: severity "high" is not one of info, warning, critical`) ||
 		!strings.Contains(err.Error(), "nothing written") {

@@ -8,9 +8,9 @@ import (
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
-	"github.com/plainview/serverless/shared/config"
-	"github.com/plainview/serverless/shared/legacy"
-	"github.com/plainview/serverless/shared/store"
+	"github.com/plainview/serverless/scripts/import/legacy"
+	"github.com/plainview/serverless/shared/adapters/store"
+	"github.com/plainview/serverless/shared/lambda/config"
 )
 
 // read loads a file named by a flag; nil when the flag was not given.

@@ -26,8 +26,8 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/plainview/serverless/shared/auth"
-	"github.com/plainview/serverless/shared/auth/secretstore"
+	"github.com/plainview/serverless/shared/adapters/secretstore"
+	"github.com/plainview/serverless/shared/api/auth"
 )
 
 // defaultFile is the local stack's key file.

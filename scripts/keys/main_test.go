@@ -14,9 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/plainview/serverless/shared/auth"
-	"github.com/plainview/serverless/shared/auth/secretstore"
-	"github.com/plainview/serverless/shared/motoserver"
+	"github.com/plainview/serverless/shared/adapters/secretstore"
+	"github.com/plainview/serverless/shared/api/auth"
+	"github.com/plainview/serverless/shared/testkit/motoserver"
 )
 
 var testNow = time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)

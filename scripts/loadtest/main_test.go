@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plainview/serverless/shared/dynamotest"
-	"github.com/plainview/serverless/shared/localstack"
+	"github.com/plainview/serverless/shared/local/stack"
+	"github.com/plainview/serverless/shared/testkit/dynamotest"
 )
 
 // TestABriefRunReportsEveryFigure runs both phases for a few hundred
@@ -26,7 +26,7 @@ func TestABriefRunReportsEveryFigure(t *testing.T) {
 	report := out.String()
 	for _, want := range []string{
 		`(?m)^machine: .+ CPUs`,
-		`route throttles off \(localstack.Config.DisableThrottling`,
+		`route throttles off \(stack.Config.DisableThrottling`,
 		`(?m)^local stack: 400 requests in `,
 		`(?m)^  all +400 +\d+ +[\d.]+ ms +[\d.]+ ms +[\d.]+ ms +[\d.]+ ms$`,
 		`(?m)^  CPU per request: [\d.]+ ms in this process `,
@@ -45,7 +45,7 @@ func TestABriefRunReportsEveryFigure(t *testing.T) {
 
 func TestARunningStackIsLoadedThroughItsURLWithAKeyAddedToItsFile(t *testing.T) {
 	endpoint, _ := dynamotest.Endpoint(t)
-	st, err := localstack.Start(context.Background(), localstack.Config{
+	st, err := stack.Start(context.Background(), stack.Config{
 		DynamoEndpoint: endpoint, MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		DataDir: t.TempDir(), TableName: dynamotest.TableName(), Version: "test",
 	})

@@ -20,12 +20,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/plainview/serverless/shared/auth"
-	"github.com/plainview/serverless/shared/cpuclock"
-	"github.com/plainview/serverless/shared/gateway"
-	"github.com/plainview/serverless/shared/localstack"
-	"github.com/plainview/serverless/shared/routes"
-	"github.com/plainview/serverless/shared/store"
+	"github.com/plainview/serverless/shared/adapters/store"
+	"github.com/plainview/serverless/shared/api/auth"
+	"github.com/plainview/serverless/shared/contract/routes"
+	"github.com/plainview/serverless/shared/local/apigateway"
+	"github.com/plainview/serverless/shared/local/stack"
+	"github.com/plainview/serverless/shared/testkit/cpuclock"
 )
 
 // scopes are what the workload needs, and no more.
@@ -138,7 +138,7 @@ func stackTarget(ctx context.Context, o options, stdout, stderr io.Writer) (base
 	// A table of its own: DYNAMODB_ENDPOINT may name a DynamoDB that holds
 	// someone's plainview table.
 	table := "plainview-loadtest-" + strings.ToLower(rand.Text()[:8])
-	st, err := localstack.Start(ctx, localstack.Config{
+	st, err := stack.Start(ctx, stack.Config{
 		DynamoAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		DataDir: dir, TableName: table, Version: "loadtest", Logger: logger,
 		DisableThrottling: !o.throttles,
@@ -164,7 +164,7 @@ func stackTarget(ctx context.Context, o options, stdout, stderr io.Writer) (base
 		cleanup()
 		return "", "", 0, nil, err
 	}
-	throttles := "route throttles off (localstack.Config.DisableThrottling; -throttles keeps them)"
+	throttles := "route throttles off (stack.Config.DisableThrottling; -throttles keeps them)"
 	if o.throttles {
 		throttles = "route throttles on, as routes.Table sets them (429s are counted as intended)"
 	}
@@ -225,8 +225,8 @@ func noopGateway(o options) (base, key string, stop func(), err error) {
 			Body: strings.NewReader(`{"id":"noop","version":1}`)}, nil
 	}
 	table := routes.Table()
-	fns := map[string]gateway.Handler{}
-	streams := map[string]gateway.StreamHandler{}
+	fns := map[string]apigateway.Handler{}
+	streams := map[string]apigateway.StreamHandler{}
 	for _, fn := range routes.Functions(table) {
 		fns[fn] = noop
 		if routes.Streams(table, fn) {
@@ -234,9 +234,9 @@ func noopGateway(o options) (base, key string, stop func(), err error) {
 		}
 	}
 	discard := slog.New(slog.DiscardHandler)
-	gw := gateway.New(table, fns, gateway.Options{
+	gw := apigateway.New(table, fns, apigateway.Options{
 		Logger:            discard,
-		Authorizer:        gateway.AuthorizerHandler(auth.NewAuthorizer(auth.NewCache(auth.FileStore{Path: keys}, 0, nil), discard)),
+		Authorizer:        apigateway.AuthorizerHandler(auth.NewAuthorizer(auth.NewCache(auth.FileStore{Path: keys}, 0, nil), discard)),
 		DisableThrottling: !o.throttles,
 		Streams:           streams,
 	})

@@ -19,10 +19,10 @@ import (
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
-	"github.com/plainview/serverless/shared/config"
-	"github.com/plainview/serverless/shared/cors"
-	"github.com/plainview/serverless/shared/localstack"
-	"github.com/plainview/serverless/shared/simulator"
+	"github.com/plainview/serverless/shared/api/cors"
+	"github.com/plainview/serverless/shared/lambda/config"
+	"github.com/plainview/serverless/shared/local/simulator"
+	"github.com/plainview/serverless/shared/local/stack"
 )
 
 func main() {
@@ -33,7 +33,7 @@ func main() {
 }
 
 // simDevices are the stack's device logins as the simulator takes them.
-func simDevices(logins []localstack.DeviceLogin) []simulator.Device {
+func simDevices(logins []stack.DeviceLogin) []simulator.Device {
 	out := make([]simulator.Device, len(logins))
 	for i, d := range logins {
 		out[i] = simulator.Device{ID: d.ID, Kind: d.Kind, Asset: d.Asset, Token: d.Token}
@@ -44,7 +44,7 @@ func simDevices(logins []localstack.DeviceLogin) []simulator.Device {
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("localstack", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var cfg localstack.Config
+	var cfg stack.Config
 	fs.StringVar(&cfg.DynamoAddr, "dynamodb-addr", "127.0.0.1:8000", "address of DynamoDB Local (unused when DYNAMODB_ENDPOINT names another DynamoDB)")
 	fs.StringVar(&cfg.MQTTAddr, "mqtt-addr", "127.0.0.1:1883", "address of the MQTT broker")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:3000", "address of the API gateway")
@@ -88,7 +88,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	st, err := localstack.Start(ctx, cfg)
+	st, err := stack.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -159,7 +159,7 @@ func loopback(endpoint string) bool {
 // until ctx ends, from the stack's own periodic sync: a valve or section
 // registered through the API has its device simulated within the sync's
 // period (2 s), and a retired one stops.
-func followInventory(ctx context.Context, st *localstack.Stack, sim *simulator.Simulator, log *slog.Logger) {
+func followInventory(ctx context.Context, st *stack.Stack, sim *simulator.Simulator, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():

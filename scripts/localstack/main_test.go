@@ -24,15 +24,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/plainview/serverless/shared/domain"
-	"github.com/plainview/serverless/shared/store"
-	"github.com/plainview/serverless/shared/syncbuf"
+	"github.com/plainview/serverless/shared/adapters/store"
+	"github.com/plainview/serverless/shared/core/domain"
+	"github.com/plainview/serverless/shared/testkit/syncbuf"
 )
 
 // These tests run the command itself, as make run does, with DynamoDB
 // Local on disk in the data folder: they stop it, kill it, and start it
 // again on the same data. (The stack's other tests share one in-memory
-// DynamoDB Local: shared/localstack.)
+// DynamoDB Local: shared/local/stack.)
 
 // devKey is a development key for these tests alone (its hash is kept in
 // the test's data folder, which is deleted afterwards).

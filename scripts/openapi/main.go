@@ -1,6 +1,6 @@
 // Command openapi writes openapi.yaml, the API's OpenAPI 3.1 document,
-// from the route table and the spec table of shared/httpapi (`make
-// openapi`). A test in shared/openapi fails while the committed file
+// from the route table and the spec table of shared/api/httpapi (`make
+// openapi`). A test in shared/contract/openapi fails while the committed file
 // differs from what this writes.
 package main
 
@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/plainview/serverless/shared/openapi/openapifile"
+	"github.com/plainview/serverless/shared/contract/openapi/openapifile"
 )
 
 func main() {

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iot/types"
 
 	"github.com/plainview/serverless/infra/spec"
-	"github.com/plainview/serverless/shared/domain"
+	"github.com/plainview/serverless/shared/core/domain"
 )
 
 // IoTAPI is the part of the AWS IoT control plane provisioning uses;

@@ -30,9 +30,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iot"
 
 	"github.com/plainview/serverless/infra/spec"
-	"github.com/plainview/serverless/shared/config"
-	"github.com/plainview/serverless/shared/domain"
-	"github.com/plainview/serverless/shared/store"
+	"github.com/plainview/serverless/shared/adapters/store"
+	"github.com/plainview/serverless/shared/core/domain"
+	"github.com/plainview/serverless/shared/lambda/config"
 )
 
 func main() {

@@ -24,10 +24,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iot/types"
 
 	"github.com/plainview/serverless/infra/spec"
-	"github.com/plainview/serverless/shared/domain"
-	"github.com/plainview/serverless/shared/dynamotest"
-	"github.com/plainview/serverless/shared/motoserver"
-	"github.com/plainview/serverless/shared/store"
+	"github.com/plainview/serverless/shared/adapters/store"
+	"github.com/plainview/serverless/shared/core/domain"
+	"github.com/plainview/serverless/shared/testkit/dynamotest"
+	"github.com/plainview/serverless/shared/testkit/motoserver"
 )
 
 // The tests provision against AWS IoT's control plane as moto's server

@@ -22,7 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/plainview/serverless/shared/simulator"
+	"github.com/plainview/serverless/shared/local/simulator"
 )
 
 func main() {

@@ -76,7 +76,7 @@ func (h *logins) passwords() map[string]string {
 
 // startBroker serves MQTT on ln until the test ends. mochi v2.7.9's Close
 // can deadlock when a client detaches during it (see
-// shared/localstack/broker.go), so the cleanup drops the connections and
+// shared/local/stack/broker.go), so the cleanup drops the connections and
 // waits for them to detach first.
 func startBroker(t *testing.T, ln net.Listener) *logins {
 	t.Helper()

@@ -27,8 +27,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/plainview/serverless/shared/httpapi"
-	"github.com/plainview/serverless/shared/localstack"
+	"github.com/plainview/serverless/shared/api/httpapi"
+	"github.com/plainview/serverless/shared/local/stack"
 )
 
 func main() {
@@ -57,7 +57,7 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	st, err := localstack.Start(ctx, localstack.Config{
+	st, err := stack.Start(ctx, stack.Config{
 		DynamoAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		DataDir: dir, TableName: "plainview", Version: "streamlatency", Logger: slog.New(slog.DiscardHandler),
 		DisableThrottling: true, Stream: httpapi.StreamConfig{Poll: *poll, Settle: *settle},

@@ -1,0 +1,285 @@
+// Package httpapi is the Plainview HTTP API as net/http handlers. Each
+// Lambda function serves the routes of the route table that name it; the
+// function binary puts the handler behind aws-lambda-go-api-proxy, and the
+// local gateway invokes that same entry point.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/smithy-go"
+
+	"github.com/plainview/serverless/shared/adapters/store"
+	"github.com/plainview/serverless/shared/api/cors"
+	"github.com/plainview/serverless/shared/contract/apierror"
+	"github.com/plainview/serverless/shared/contract/routes"
+	"github.com/plainview/serverless/shared/core/actuation"
+	"github.com/plainview/serverless/shared/core/domain"
+	"github.com/plainview/serverless/shared/lambda/metrics"
+)
+
+// Reader is what the read routes need from the store.
+type Reader interface {
+	Ping(ctx context.Context) error
+	Valves(ctx context.Context) ([]domain.Valve, error)
+	AllValves(ctx context.Context) ([]domain.Valve, error)
+	Valve(ctx context.Context, id string) (domain.Valve, error)
+	Actuations(ctx context.Context, valveID string, p domain.Page) ([]domain.Actuation, string, error)
+	Actuation(ctx context.Context, valveID, id string) (domain.Actuation, error)
+	UnresolvedIncidents(ctx context.Context) ([]domain.Incident, error)
+	RecentIncidents(ctx context.Context, since time.Time, limit int) ([]domain.Incident, error)
+	Incident(ctx context.Context, id string) (domain.Incident, []domain.TimelineEntry, error)
+	IncidentCounts(ctx context.Context) (domain.IncidentCounts, error)
+	ActiveAlerts(ctx context.Context, section string) ([]domain.Alert, error)
+	RecentAlerts(ctx context.Context, limit int) ([]domain.Alert, error)
+	Sections(ctx context.Context) ([]domain.Section, error)
+	Section(ctx context.Context, name string) (domain.Section, error)
+	Events(ctx context.Context, f domain.EventFilter, p domain.Page) ([]domain.Event, string, error)
+	EventsSince(ctx context.Context, f domain.EventFilter, cursor string, limit int) ([]domain.Event, string, error)
+	EventCursor(f domain.EventFilter, eventID string) (string, error)
+	Alert(ctx context.Context, id string) (domain.Alert, error)
+	Readings(ctx context.Context, device string, from, to time.Time, page domain.Page) ([]store.Reading, string, error)
+}
+
+// Pinger checks a dependency, such as the MQTT broker, for /health.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Routes adds the handlers of a group of routes to h, by pattern. A
+// function's main names the groups it serves (Config.Routes), so that its
+// binary links the code of those and no other: all of them together would
+// put a write function over its size goal (docs/decisions.md).
+type Routes func(a *API, h map[string]http.Handler)
+
+// AllRoutes adds every group: for the local stack, which serves each
+// function from one process, and for tests.
+func AllRoutes(a *API, h map[string]http.Handler) {
+	ReadRoutes(a, h)
+	ActuationRoutes(a, h)
+	IncidentRoutes(a, h)
+	InventoryRoutes(a, h)
+	EventRoutes(a, h)
+}
+
+// Config is what a handler is built from.
+type Config struct {
+	Function string // the function whose routes to serve (routes.FuncReads, ...)
+	// Routes are the groups of handlers the function's code has; a route
+	// of the function's table without one answers 501.
+	Routes  []Routes
+	Version string
+	Store   Reader
+	MQTT    Pinger // nil when this function has no MQTT connection: "disabled"
+	Logger  *slog.Logger
+	Metrics *metrics.Emitter
+	Now     func() time.Time // nil means time.Now
+
+	// RequireKeyForReads: read routes need a key with the read scope, as
+	// the deployment's REQUIRE_KEY_FOR_READS says.
+	RequireKeyForReads bool
+	// CORS says which browser origins may read the answers.
+	CORS cors.Policy
+
+	// The write side; a function gets the services its routes need.
+	Actuator    Actuator
+	Incidents   IncidentWriter
+	Leaks       LeakWriter
+	Inventory   Inventory
+	Idempotency Idempotency
+
+	// Stream tunes GET /events as server-sent events; zero: the defaults.
+	Stream StreamConfig
+
+	// OpenAPI serves GET /openapi.json (NewOpenAPIHandler); nil: 501. Only
+	// the reads function sets it, so the others do not link the code that
+	// builds the document.
+	OpenAPI http.Handler
+}
+
+// API serves the routes of one function.
+type API struct {
+	cfg      Config
+	unserved []string // routes of the function's table with no code: 501
+	started  time.Time
+	mux      *http.ServeMux
+	log      *requestLog
+	// counters holds the layouts of the domain metrics, by name and
+	// dimension values (see count).
+	countersMu sync.RWMutex
+	counters   map[counterKey]*metrics.Layout
+}
+
+// New returns the handler of cfg.Function's routes. Routes of the table that
+// have no implementation yet answer 501 in the error shape.
+func New(cfg Config) *API {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewEmitter(io.Discard, "Plainview")
+	}
+	a := &API{cfg: cfg, started: cfg.Now(), mux: http.NewServeMux()}
+	impl := map[string]http.Handler{}
+	for _, add := range cfg.Routes {
+		add(a, impl)
+	}
+	if cfg.OpenAPI != nil {
+		impl["GET /openapi.json"] = cfg.OpenAPI
+	}
+	var patterns []string
+	for _, r := range routes.Table() {
+		if r.Function != cfg.Function {
+			continue
+		}
+		patterns = append(patterns, r.Pattern())
+		h, ok := impl[r.Pattern()]
+		if !ok {
+			h = http.HandlerFunc(notImplemented)
+			a.unserved = append(a.unserved, r.Pattern())
+		}
+		a.mux.Handle(r.Pattern(), a.guard(r, h))
+	}
+	a.mux.Handle("/", http.HandlerFunc(noRoute))
+	a.log = newRequestLog(cfg.Function, cfg.Logger, cfg.Metrics, cfg.Now, patterns)
+	return a
+}
+
+// Unserved lists the routes that the table gives this function and its
+// Config gives no code: they answer 501. A function's wiring test expects
+// none, so a route group left out of a function fails its tests rather
+// than its callers.
+func (a *API) Unserved() []string { return a.unserved }
+
+// ServeHTTP routes the request; anything the table does not hold for this
+// function is a 404 in the error shape, as API Gateway answers it.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.cfg.CORS.Apply(w.Header(), r.Header.Get("Origin"))
+	a.log.serve(w, r, a.mux.ServeHTTP)
+}
+
+// noRoute answers what no route of the function matches, a wrong method
+// included: the mux sends it here through the catch-all "/", which every
+// pattern of the table is more specific than, so a request is matched
+// once.
+func noRoute(w http.ResponseWriter, r *http.Request) {
+	apierror.Write(w, http.StatusNotFound, apierror.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path)
+}
+
+func notImplemented(w http.ResponseWriter, r *http.Request) {
+	apierror.Write(w, http.StatusNotImplemented, apierror.CodeNotImplemented, r.Pattern+" is not implemented yet")
+}
+
+// handler is a route's code: it returns the value to send as JSON with
+// 200, or an error that fail turns into the error shape.
+type handler func(r *http.Request) (any, error)
+
+func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	v, err := h(r)
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		apierror.Write(w, http.StatusInternalServerError, apierror.CodeInternal, "internal error")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// statusError is an error with the answer it deserves.
+type statusError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *statusError) Error() string { return e.message }
+
+func badRequest(msg string) error {
+	return &statusError{http.StatusBadRequest, apierror.CodeBadRequest, msg}
+}
+func notFound(msg string) error { return &statusError{http.StatusNotFound, apierror.CodeNotFound, msg} }
+
+func forbidden(msg string) error {
+	return &statusError{http.StatusForbidden, apierror.CodeForbidden, msg}
+}
+
+// errorClass names an error for metrics: the code a client sees.
+func errorClass(err error) string {
+	var rule *domain.RuleError
+	var conflict *domain.ConflictError
+	switch {
+	case errors.As(err, &rule):
+		return rule.Code
+	case errors.As(err, &conflict):
+		return conflict.Code
+	case errors.Is(err, actuation.ErrUndeliverable):
+		return domain.ActuationRejected
+	case errors.Is(err, domain.ErrInvalid):
+		return "invalid"
+	case errors.Is(err, domain.ErrNotFound):
+		return "not_found"
+	}
+	return "error"
+}
+
+// retryAfter is the Retry-After, in seconds, of a 503.
+const retryAfter = "1"
+
+// fail answers err in the error shape. Errors of the domain have their
+// status; a DynamoDB that does not answer is a 503 the client may retry;
+// anything else is a 500 whose cause goes to the log, not the client.
+func fail(w http.ResponseWriter, r *http.Request, err error) {
+	var se *statusError
+	var op *smithy.OperationError
+	var rule *domain.RuleError
+	var conflict *domain.ConflictError
+	switch {
+	case errors.As(err, &se):
+		apierror.Write(w, se.status, se.code, se.message)
+	case errors.As(err, &rule):
+		apierror.Write(w, http.StatusUnprocessableEntity, rule.Code, rule.Message)
+	case errors.As(err, &conflict):
+		apierror.Write(w, http.StatusConflict, conflict.Code, conflict.Message)
+	case errors.Is(err, domain.ErrInvalid):
+		apierror.Write(w, http.StatusBadRequest, apierror.CodeBadRequest, strings.TrimPrefix(err.Error(), domain.ErrInvalid.Error()+": "))
+	case errors.Is(err, actuation.ErrUndeliverable):
+		w.Header().Set("Retry-After", retryAfter)
+		apierror.Write(w, http.StatusServiceUnavailable, apierror.CodeUnavailable, err.Error())
+	case errors.Is(err, domain.ErrNotFound):
+		apierror.Write(w, http.StatusNotFound, apierror.CodeNotFound, "no such record")
+	case errors.Is(err, domain.ErrBadCursor):
+		apierror.Write(w, http.StatusBadRequest, apierror.CodeBadRequest, "cursor: "+err.Error())
+	case errors.Is(err, domain.ErrConflict):
+		apierror.Write(w, http.StatusConflict, apierror.CodeConflict, err.Error())
+	case errors.As(err, &op), errors.Is(err, context.DeadlineExceeded):
+		noteError(r, err)
+		w.Header().Set("Retry-After", retryAfter)
+		apierror.Write(w, http.StatusServiceUnavailable, apierror.CodeUnavailable, "a dependency is unavailable, retry later")
+	default:
+		noteError(r, err)
+		apierror.Write(w, http.StatusInternalServerError, apierror.CodeInternal, "internal error")
+	}
+}

@@ -1,0 +1,133 @@
+package ingest_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/plainview/serverless/shared/adapters/notify"
+	"github.com/plainview/serverless/shared/adapters/store"
+	"github.com/plainview/serverless/shared/contract/iotrules"
+	"github.com/plainview/serverless/shared/core/domain"
+	"github.com/plainview/serverless/shared/core/ingest"
+	"github.com/plainview/serverless/shared/core/leaks"
+	"github.com/plainview/serverless/shared/testkit/dynamotest"
+
+	"log/slog"
+)
+
+func service(t *testing.T) (*ingest.Service, *store.Store) {
+	t.Helper()
+	st := dynamotest.Store(t)
+	if err := st.Seed(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	n := notify.NewLog(slog.New(slog.DiscardHandler))
+	return ingest.New(st, leaks.New(st, n, nil, nil), n, nil, nil, nil), st
+}
+
+func deadLetters(t *testing.T, st *store.Store) []store.DeadLetter {
+	t.Helper()
+	dl, _, err := st.DeadLetters(context.Background(), domain.Page{Limit: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dl
+}
+
+func TestAnOversizedMessageIsADeadLetterNotAnError(t *testing.T) {
+	svc, st := service(t)
+	big := iotrules.NewMessage("plainview/leaks", "v-101", []byte(`{"id":"x","pad":"`+strings.Repeat("x", 130<<10)+`"}`), 1)
+	if err := svc.Handle(context.Background(), big); err != nil {
+		t.Fatalf("Handle: %v", err)
+	}
+	dl := deadLetters(t, st)
+	if len(dl) != 1 || !strings.Contains(dl[0].Reason, "128 KB") || dl[0].Payload != big.Payload {
+		t.Errorf("dead letters = %+v", dl)
+	}
+}
+
+func TestTheLambdaEntryTakesDirectMessagesAndQueueBatches(t *testing.T) {
+	svc, st := service(t)
+	h := ingest.Lambda(svc)
+	ctx := context.Background()
+	good := iotrules.NewMessage("pipeline/pressure/C-South", "C-South", []byte(`{"kpa":2450}`), 1_795_000_000_000)
+	badOne := iotrules.NewMessage("pipeline/pressure/C-South", "C-South", []byte(`{"kpa":"x"}`), 1_795_000_000_000)
+	ev, _ := json.Marshal(map[string]any{"Records": []map[string]any{
+		{"messageId": "1", "body": string(good.JSON())},
+		{"messageId": "2", "body": string(badOne.JSON())},
+		{"messageId": "3", "body": "not a rule message"},
+	}})
+	resp, err := h(ctx, ev)
+	if err != nil || resp == nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("batch: %+v %v", resp, err)
+	}
+	if dl := deadLetters(t, st); len(dl) != 2 {
+		t.Errorf("dead letters = %+v, want the bad reading and the stray body", dl)
+	}
+	if sec, _ := st.Section(ctx, "C-South"); sec.PressureKPa == nil || *sec.PressureKPa != 2450 {
+		t.Errorf("section = %+v", sec)
+	}
+	if _, err := h(ctx, json.RawMessage(`{"surprise":true}`)); err != nil {
+		t.Errorf("a stray direct event: %v", err)
+	}
+	if dl := deadLetters(t, st); len(dl) != 3 {
+		t.Errorf("dead letters after a stray direct event = %d", len(dl))
+	}
+}
+
+// countingStore is the real store, counting the device lookups.
+type countingStore struct {
+	*store.Store
+	lookups map[string]int
+}
+
+func (c *countingStore) Device(ctx context.Context, id string) (domain.Device, error) {
+	c.lookups[id]++
+	return c.Store.Device(ctx, id)
+}
+
+func TestABatchLooksEachDeviceUpOnce(t *testing.T) {
+	_, st := service(t)
+	counting := &countingStore{Store: st, lookups: map[string]int{}}
+	n := notify.NewLog(slog.New(slog.DiscardHandler))
+	svc := ingest.New(counting, leaks.New(st, n, nil, nil), n, nil, nil, nil)
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Second)
+	var batch []iotrules.Message
+	for i := range 3 {
+		ts := now.Add(time.Duration(i-10) * time.Second).Unix()
+		batch = append(batch,
+			iotrules.NewMessage("plainview/devices/v-101/telemetry", "v-101", fmt.Appendf(nil, `{"ts":%d,"temperature_c":4%d}`, ts, i), now.UnixMilli()),
+			iotrules.NewMessage("pipeline/pressure/C-South", "C-South", fmt.Appendf(nil, `{"ts":%d,"kpa":245%d}`, ts, i), now.UnixMilli()),
+			iotrules.NewMessage("plainview/devices/v-999/telemetry", "v-999", fmt.Appendf(nil, `{"ts":%d,"temperature_c":4%d}`, ts, i), now.UnixMilli()),
+		)
+	}
+	if failed := svc.HandleBatch(ctx, batch); len(failed) != 0 {
+		t.Fatalf("failed = %v", failed)
+	}
+	if want := map[string]int{"v-101": 1, "C-South": 1, "v-999": 1}; !maps.Equal(counting.lookups, want) {
+		t.Errorf("device lookups = %v, want one per device, the unknown one too: %v", counting.lookups, want)
+	}
+	for _, dev := range []string{"v-101", "C-South"} {
+		got, _, err := st.Readings(ctx, dev, now.Add(-time.Hour), now, domain.Page{Limit: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 3 {
+			t.Errorf("%s: %d readings stored, want 3", dev, len(got))
+		}
+	}
+	if dl := deadLetters(t, st); len(dl) != 3 {
+		t.Errorf("%d dead letters, want the unknown device's 3", len(dl))
+	}
+	// The next batch asks again: a device added or removed meanwhile is seen.
+	svc.HandleBatch(ctx, batch[:1])
+	if counting.lookups["v-101"] != 2 {
+		t.Errorf("v-101 looked up %d times over two batches, want 2", counting.lookups["v-101"])
+	}
+}

@@ -1,0 +1,167 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/plainview/serverless/shared/adapters/store"
+	"github.com/plainview/serverless/shared/contract/iotrules"
+	"github.com/plainview/serverless/shared/core/domain"
+)
+
+// telemetryMessage is plainview/devices/{id}/telemetry and
+// pipeline/pressure/{segment} (API.md): a time and readings.
+type telemetryMessage struct {
+	TS           *float64 `json:"ts"`
+	TemperatureC *float64 `json:"temperature_c"`
+	PressurePa   *float64 `json:"pressure_pa"`
+	FlowRateLpm  *float64 `json:"flow_rate_lpm"`
+	TorqueNm     *float64 `json:"torque_nm"`
+	KPa          *float64 `json:"kpa"`
+}
+
+// maxSkew bounds how far a device's clock may be from the broker's.
+const maxSkew = 24 * time.Hour
+
+// reading validates a telemetry message into a reading.
+func (s *Service) reading(ctx context.Context, m iotrules.Message, lookup deviceLookup) (domain.Device, store.Reading, error) {
+	dev, payload, err := s.admit(ctx, m, lookup)
+	if err != nil {
+		return dev, store.Reading{}, err
+	}
+	parts := strings.Split(m.Topic, "/")
+	pressure := len(parts) == 3 && parts[0] == "pipeline" && parts[1] == "pressure"
+	device := len(parts) == 4 && parts[0] == "plainview" && parts[1] == "devices" && parts[3] == "telemetry"
+	switch {
+	case pressure && (dev.Kind != domain.DeviceGauge || dev.Asset != parts[2]):
+		return dev, store.Reading{}, bad("client %q may not report pressure for %q", dev.ID, parts[2])
+	case device && parts[2] != dev.ID:
+		return dev, store.Reading{}, bad("client %q may not publish telemetry as %q", dev.ID, parts[2])
+	case !pressure && !device:
+		return dev, store.Reading{}, bad("topic %q is not a telemetry topic", m.Topic)
+	}
+	var t telemetryMessage
+	if err := decode(payload, &t); err != nil {
+		return dev, store.Reading{}, err
+	}
+	values := map[string]float64{}
+	for _, f := range []struct {
+		name   string
+		v      *float64
+		lo, hi float64
+	}{
+		{"temperature_c", t.TemperatureC, -60, 250},
+		{"pressure_pa", t.PressurePa, 0, 100_000_000},
+		{"flow_rate_lpm", t.FlowRateLpm, 0, 1_000_000},
+		{"torque_nm", t.TorqueNm, 0, 100_000},
+		{"kpa", t.KPa, 0, 100_000},
+	} {
+		if err := inRange(f.name, f.v, f.lo, f.hi); err != nil {
+			return dev, store.Reading{}, err
+		}
+		if f.v != nil {
+			values[f.name] = *f.v
+		}
+	}
+	if pressure && t.KPa == nil {
+		return dev, store.Reading{}, bad("a pressure message needs kpa")
+	}
+	if len(values) == 0 {
+		return dev, store.Reading{}, bad("no readings in the message")
+	}
+	received := time.UnixMilli(m.ReceivedMs).UTC()
+	if m.ReceivedMs == 0 {
+		received = s.now().UTC()
+	}
+	at := received
+	if t.TS != nil {
+		if !finite(*t.TS) {
+			return dev, store.Reading{}, bad("ts is not a number")
+		}
+		at = time.UnixMilli(int64(*t.TS * 1000)).UTC()
+		if d := at.Sub(received); d > maxSkew || d < -maxSkew {
+			return dev, store.Reading{}, bad("ts %v is more than a day from the broker's time", *t.TS)
+		}
+	}
+	return dev, store.Reading{ID: messageID(m), Device: dev.ID, Asset: dev.Asset, At: at, Values: values}, nil
+}
+
+// HandleBatch ingests a batch of telemetry messages, as the queue delivers
+// them. Bad messages are dead-lettered; it returns the indexes of the
+// messages to deliver again (a dependency failed), so the queue retries
+// those alone.
+func (s *Service) HandleBatch(ctx context.Context, batch []iotrules.Message) []int {
+	var (
+		readings []store.Reading
+		devices  []domain.Device
+		from     []int // index in batch of each reading
+		failed   []int
+		device   = oncePerBatch(s.store.Device)
+	)
+	for i, m := range batch {
+		dev, r, err := s.reading(ctx, m, device)
+		if err != nil {
+			if err := s.settle(ctx, m, err); err != nil {
+				s.log.Error("telemetry", "topic", m.Topic, "error", err)
+				failed = append(failed, i)
+			}
+			continue
+		}
+		readings, devices, from = append(readings, r), append(devices, dev), append(from, i)
+	}
+	if len(readings) == 0 {
+		return failed
+	}
+	if err := s.store.PutReadings(ctx, readings, ReadingTTL); err != nil {
+		s.log.Error("store readings", "count", len(readings), "error", err)
+		return append(failed, from...)
+	}
+	s.count("ReadingsStored", float64(len(readings)))
+	s.detectAnomalies(ctx, readings)
+	// The latest readings per device: one update per device per batch.
+	latest := map[string]int{}
+	for i, r := range readings {
+		if j, ok := latest[r.Device]; !ok || !r.At.Before(readings[j].At) { // the later in the batch wins a tie
+			latest[r.Device] = i
+		}
+	}
+	for _, i := range latest {
+		if err := s.updateLatest(ctx, devices[i], readings[i]); err != nil {
+			// The readings are stored; only the summary is behind, and the
+			// next message of this device brings it up to date.
+			s.log.Error("latest readings", "device", devices[i].ID, "error", err)
+		}
+	}
+	return failed
+}
+
+// updateLatest records a device's newest readings and raises one alert
+// when they change the valve's status (not one per message).
+func (s *Service) updateLatest(ctx context.Context, dev domain.Device, r store.Reading) error {
+	v, err := s.store.Latest(ctx, dev, r.At, r.Values)
+	if err != nil || dev.Kind != domain.DeviceValve {
+		return err
+	}
+	status := v.Status(s.now())
+	changed, err := s.store.RecordValveStatus(ctx, v.ID, status)
+	if err != nil {
+		return err
+	}
+	if changed && (status == domain.StatusWarning || status == domain.StatusOffline) {
+		s.tell(ctx, fmt.Sprintf("Valve %s is %s", v.ID, status), readingsText(v))
+	}
+	return nil
+}
+
+func readingsText(v domain.Valve) string {
+	var parts []string
+	if v.TemperatureC != nil {
+		parts = append(parts, fmt.Sprintf("temperature %.1f °C", *v.TemperatureC))
+	}
+	if v.PressurePa != nil {
+		parts = append(parts, fmt.Sprintf("pressure %.2f MPa", *v.PressurePa/1e6))
+	}
+	return fmt.Sprintf("Valve %s (%s): %s.", v.ID, v.Name, strings.Join(parts, ", "))
+}

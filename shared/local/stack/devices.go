@@ -1,0 +1,141 @@
+package stack
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/plainview/serverless/shared/core/domain"
+)
+
+// DeviceLogin is a device of the inventory with its local token: where AWS
+// authenticates a device by its certificate, the local broker takes its
+// id as username and the token as password.
+type DeviceLogin struct {
+	domain.Device
+	Token string `json:"token"`
+}
+
+// devicesFile is the local inventory's logins, for the simulator and any
+// device client (mode 0600, in the git-ignored data folder).
+type devicesFile struct {
+	Devices []DeviceLogin `json:"devices"`
+}
+
+// loadOrCreateDevices gives every device of the inventory a token, keeping
+// the tokens already in path, and writes the file back when it changed.
+func loadOrCreateDevices(ctx context.Context, path string, inventory []domain.Device) ([]DeviceLogin, error) {
+	known := map[string]string{}
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		var f devicesFile
+		if err := json.Unmarshal(b, &f); err != nil {
+			return nil, fmt.Errorf("devices file %s is damaged (%v); delete it to make new tokens", path, err)
+		}
+		for _, d := range f.Devices {
+			known[d.ID] = d.Token
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("devices file: %w", err)
+	}
+	var f devicesFile
+	for _, d := range inventory {
+		tok := known[d.ID]
+		if tok == "" {
+			tok = rand.Text()
+		}
+		f.Devices = append(f.Devices, DeviceLogin{Device: d, Token: tok})
+	}
+	out, _ := json.MarshalIndent(f, "", "  ")
+	if bytes.Equal(out, b) {
+		return f.Devices, nil
+	}
+	if err := writeFileAtomic(path, out); err != nil {
+		return nil, fmt.Errorf("devices file: %w", err)
+	}
+	return f.Devices, nil
+}
+
+// deviceRegistry is the broker's copy of the inventory's devices with
+// their tokens. The inventory lives in the table and changes through the
+// admin routes, so the stack syncs the registry from it now and then (as
+// IoT Core learns of a thing when the provisioning command registers it):
+// a new valve's device gets its token, in the devices file too, and a
+// retired one is refused from then on.
+type deviceRegistry struct {
+	inventory interface {
+		Devices(ctx context.Context) ([]domain.Device, error)
+	}
+	path string
+
+	mu     sync.RWMutex
+	logins map[string]DeviceLogin
+}
+
+// sync reads the inventory and gives every device its token.
+func (r *deviceRegistry) sync(ctx context.Context) ([]DeviceLogin, error) {
+	devices, err := r.inventory.Devices(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("device inventory: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	logins, err := loadOrCreateDevices(ctx, r.path, devices)
+	if err != nil {
+		return nil, err
+	}
+	r.logins = make(map[string]DeviceLogin, len(logins))
+	for _, d := range logins {
+		r.logins[d.ID] = d
+	}
+	return logins, nil
+}
+
+// device is the login of a device in the inventory.
+func (r *deviceRegistry) device(id string) (DeviceLogin, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	d, ok := r.logins[id]
+	return d, ok
+}
+
+// login checks a device's login in constant time.
+func (r *deviceRegistry) login(clientID, user, pass []byte) (DeviceLogin, bool) {
+	d, ok := r.device(string(user))
+	if !ok || string(clientID) != d.ID {
+		// A device connects with its own id, as IoT Core's policy
+		// variable ${iot:Connection.Thing.ThingName} demands.
+		return DeviceLogin{}, false
+	}
+	return d, subtle.ConstantTimeCompare(pass, []byte(d.Token)) == 1
+}
+
+// writeFileAtomic replaces path with b: a reader sees the old file or the
+// new one, never half of one, and a crash leaves one of the two.
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // gone already after a successful rename
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
