@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/plainview/serverless/shared/api/auth"
-	"github.com/plainview/serverless/shared/lambda/metrics"
+	"github.com/plainview/serverless/shared/contract/metrics"
 )
 
 // The metric of a key store that could not be read: the CDK stack alarms

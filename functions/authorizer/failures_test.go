@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/plainview/serverless/shared/api/auth"
+	"github.com/plainview/serverless/shared/contract/metrics"
 	"github.com/plainview/serverless/shared/lambda/function"
-	"github.com/plainview/serverless/shared/lambda/metrics"
 )
 
 // brokenStore is a key store that cannot be read (Secrets Manager down,

@@ -15,8 +15,8 @@ import (
 
 	"github.com/plainview/serverless/shared/adapters/secretstore"
 	"github.com/plainview/serverless/shared/api/auth"
+	"github.com/plainview/serverless/shared/contract/metrics"
 	pvconfig "github.com/plainview/serverless/shared/lambda/config"
-	"github.com/plainview/serverless/shared/lambda/metrics"
 )
 
 func main() {

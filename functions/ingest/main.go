@@ -31,7 +31,7 @@ func main() {
 }
 
 // handler is the function's entry point over its environment.
-func handler(env function.Env, n ingest.Notifier) ingest.Handler {
+func handler(env function.Env, n ingest.Notifier) function.IngestHandler {
 	l := leaks.New(env.Store, n, nil, env.Logger)
-	return ingest.Lambda(ingest.New(env.Store, l, n, env.Metrics, nil, env.Logger).WithAnomalies(env.Store))
+	return function.Ingest(ingest.New(env.Store, l, n, env.Metrics, nil, env.Logger).WithAnomalies(env.Store))
 }

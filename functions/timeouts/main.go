@@ -18,9 +18,9 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/plainview/serverless/shared/adapters/notify"
+	"github.com/plainview/serverless/shared/contract/metrics"
 	"github.com/plainview/serverless/shared/core/actuation"
 	"github.com/plainview/serverless/shared/lambda/function"
-	"github.com/plainview/serverless/shared/lambda/metrics"
 )
 
 func main() {

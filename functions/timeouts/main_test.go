@@ -15,10 +15,10 @@ import (
 
 	"github.com/plainview/serverless/shared/adapters/notify"
 	"github.com/plainview/serverless/shared/adapters/store"
+	"github.com/plainview/serverless/shared/contract/metrics"
 	"github.com/plainview/serverless/shared/core/domain"
 	"github.com/plainview/serverless/shared/lambda/config"
 	"github.com/plainview/serverless/shared/lambda/function"
-	"github.com/plainview/serverless/shared/lambda/metrics"
 	"github.com/plainview/serverless/shared/testkit/dynamotest"
 )
 

@@ -10,7 +10,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/core/domain"
 	"github.com/plainview/serverless/shared/core/ingest"
 	"github.com/plainview/serverless/shared/local/stack"
@@ -67,11 +66,11 @@ func measureStore(ctx context.Context, o options, stderr io.Writer) (res storeRe
 		s := storeSlice{before: done}
 		t0 := time.Now()
 		for end := min(res.total, done+tenth); done < end; {
-			var rs []store.Reading
+			var rs []domain.Reading
 			for range min(batch, end-done) {
 				d := devices[done%len(devices)]
 				at = at.Add(time.Millisecond / 4)
-				rs = append(rs, store.Reading{ID: randomID(), Device: d.ID, Asset: d.Asset, At: at,
+				rs = append(rs, domain.Reading{ID: randomID(), Device: d.ID, Asset: d.Asset, At: at,
 					Values: map[string]float64{"temperature_c": 42.5, "pressure_pa": 2.1e6, "flow_rate_lpm": 1000}})
 				done++
 			}

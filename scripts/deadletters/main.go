@@ -163,8 +163,8 @@ func command(ctx context.Context, st *store.Store, args []string, stdout, stderr
 }
 
 // everyLetter reads every dead letter, newest first.
-func everyLetter(ctx context.Context, st *store.Store) ([]store.DeadLetter, error) {
-	var all []store.DeadLetter
+func everyLetter(ctx context.Context, st *store.Store) ([]domain.DeadLetter, error) {
+	var all []domain.DeadLetter
 	cursor := ""
 	for {
 		page, next, err := st.DeadLetters(ctx, domain.Page{Limit: domain.MaxLimit, Cursor: cursor})

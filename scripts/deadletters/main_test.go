@@ -48,7 +48,7 @@ func TestMessagesOfAnUnknownDeviceAreRedrivenOnceItIsInTheInventory(t *testing.T
 			t.Fatalf("ingest failed %s", p)
 		}
 	}
-	var letters []store.DeadLetter
+	var letters []domain.DeadLetter
 	for range 100 {
 		letters, _, _ = st.Store.DeadLetters(ctx, domain.Page{Limit: 50})
 		if len(letters) == 3 {

@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/contract/iotrules"
+	"github.com/plainview/serverless/shared/core/domain"
 )
 
 // The stack's dead-letter queue (output DeadLetterQueueUrl) takes device
@@ -230,7 +230,7 @@ func release(ctx context.Context, q QueueAPI, url, handle string) error {
 
 // redriver ingests a device message again (ingest.Service.Redrive).
 type redriver interface {
-	Redrive(ctx context.Context, d store.DeadLetter) error
+	Redrive(ctx context.Context, d domain.DeadLetter) error
 }
 
 // queueCommand lists or redrives the dead-letter queue at url.
@@ -290,7 +290,7 @@ func queueCommand(ctx context.Context, q QueueAPI, url, cmd string, limit int, a
 			}
 			delete(want, d.ID)
 			m := d.Message
-			if err := r.Redrive(ctx, store.DeadLetter{ID: d.ID, Topic: m.Topic, ClientID: m.ClientID, Payload: m.Payload, ReceivedMs: m.ReceivedMs}); err != nil {
+			if err := r.Redrive(ctx, domain.DeadLetter{ID: d.ID, Topic: m.Topic, ClientID: m.ClientID, Payload: m.Payload, ReceivedMs: m.ReceivedMs}); err != nil {
 				failed = append(failed, d.ID+": "+err.Error())
 				continue
 			}

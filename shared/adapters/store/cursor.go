@@ -11,12 +11,9 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/plainview/serverless/shared/core/domain"
 )
-
-// MaxCursorLen bounds what a client may send as a cursor; real ones are a
-// few hundred bytes.
-const MaxCursorLen = 1024
 
 // cursor is a Query's LastEvaluatedKey and the partition it was read from.
 type cursor struct {
@@ -106,7 +103,7 @@ func decodeCursor(sc scope, s string) (map[string]types.AttributeValue, error) {
 // exactly the cursor shape, non-empty string values.
 func parseCursor(s string) (cursor, error) {
 	var c cursor
-	if len(s) > MaxCursorLen {
+	if len(s) > domain.MaxCursorLen {
 		return c, fmt.Errorf("%w: too long", domain.ErrBadCursor)
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
@@ -138,7 +135,7 @@ func parseCursor(s string) (cursor, error) {
 // with items left, the sort key of the last item it contributed, or ""
 // when it has contributed none yet. A partition that is not there has
 // nothing left. One sort key a partition, not a LastEvaluatedKey, keeps the
-// cursor within MaxCursorLen with five partitions; the merge reads on from
+// cursor within domain.MaxCursorLen with five partitions; the merge reads on from
 // a position with an inclusive key condition and drops the item at it.
 type shardCursor struct {
 	After map[string]string `json:"after"`
@@ -155,9 +152,9 @@ func encodeShardCursor(after map[string]string) (string, error) {
 		return "", fmt.Errorf("encode shard cursor: %w", err)
 	}
 	s := base64.RawURLEncoding.EncodeToString(b)
-	if len(s) > MaxCursorLen {
+	if len(s) > domain.MaxCursorLen {
 		// A cursor we would refuse on the way back in must not go out.
-		return "", fmt.Errorf("encode shard cursor: %d bytes, more than %d", len(s), MaxCursorLen)
+		return "", fmt.Errorf("encode shard cursor: %d bytes, more than %d", len(s), domain.MaxCursorLen)
 	}
 	return s, nil
 }
@@ -172,7 +169,7 @@ func decodeShardCursor(partitions []string, valid func(string) bool, s string) (
 	if s == "" {
 		return nil, nil
 	}
-	if len(s) > MaxCursorLen {
+	if len(s) > domain.MaxCursorLen {
 		return nil, fmt.Errorf("%w: too long", domain.ErrBadCursor)
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(s)

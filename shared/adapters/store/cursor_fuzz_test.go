@@ -136,7 +136,7 @@ func FuzzDecodeCursor(f *testing.F) {
 
 			// Whatever decodes re-encodes to a cursor of the same key. The
 			// encoder escapes <, >, &, U+2028 and U+2029 and replaces invalid
-			// UTF-8, so a forged key near MaxCursorLen may come back too long
+			// UTF-8, so a forged key near domain.MaxCursorLen may come back too long
 			// to be accepted; that is the only way the round trip may fail.
 			again, err := encodeCursor(sc, key)
 			if err != nil {
@@ -144,7 +144,7 @@ func FuzzDecodeCursor(f *testing.F) {
 			}
 			back, err := decodeCursor(sc, again)
 			if err != nil {
-				if len(again) > MaxCursorLen {
+				if len(again) > domain.MaxCursorLen {
 					continue
 				}
 				t.Fatalf("re-encoded cursor %q of %q: %v", again, s, err)
@@ -184,8 +184,8 @@ func TestCursorRoundTrip(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := encode(t, tt.sc, tt.last)
-			if c == "" || len(c) > MaxCursorLen {
-				t.Fatalf("cursor %q: length %d, want 1..%d", c, len(c), MaxCursorLen)
+			if c == "" || len(c) > domain.MaxCursorLen {
+				t.Fatalf("cursor %q: length %d, want 1..%d", c, len(c), domain.MaxCursorLen)
 			}
 			if strings.ContainsAny(c, "+/=") {
 				t.Errorf("cursor %q is not unpadded base64url", c)
@@ -269,9 +269,9 @@ func TestForgedCursorsAreBadCursor(t *testing.T) {
 		{"standard alphabet", valveScope,
 			base64.RawStdEncoding.EncodeToString([]byte(`{"p":"VALVE#v-101","k":{"pk":"VALVE#v-101","sk":"ACT#>>>???"}}`))},
 		{"not base64", valveScope, "!!!"},
-		{"too long", valveScope, valveCursor(t, "v-101", strings.Repeat("a", MaxCursorLen))},
+		{"too long", valveScope, valveCursor(t, "v-101", strings.Repeat("a", domain.MaxCursorLen))},
 		{"too long however well formed", valveScope,
-			envelope(`{"p":"VALVE#v-101","k":{"pk":"VALVE#v-101","sk":"ACT#act-1"}}` + strings.Repeat(" ", MaxCursorLen))},
+			envelope(`{"p":"VALVE#v-101","k":{"pk":"VALVE#v-101","sk":"ACT#act-1"}}` + strings.Repeat(" ", domain.MaxCursorLen))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/plainview/serverless/shared/core/actuation"
 	"github.com/plainview/serverless/shared/core/domain"
 )
 
@@ -78,27 +79,10 @@ func (s *Store) OpenActuationsDue(ctx context.Context, now time.Time, limit int)
 	return out, nil
 }
 
-// Status is a device's report on an actuation, as ingestion applies it.
-type Status struct {
-	ValveID, ActuationID string
-	// Step orders the device's states (ALIGNING 1 ... DONE 4): a report
-	// only applies if its step is past the last one applied, so duplicates
-	// and late messages change nothing.
-	Step  int
-	To    string // the actuation state it moves to
-	Final bool   // succeeded or failed: the valve is free again
-	At    time.Time
-	// For DONE: the torque and how long the actuation took.
-	TorqueNm   *float64
-	DurationMs *int64
-	Reason     string
-	Event      domain.Event
-}
-
 // ApplyStatus applies a device's status report with its event, if the
 // actuation is still open and the report is news. ErrConflict when it is
 // not: the caller treats that as "already applied".
-func (s *Store) ApplyStatus(ctx context.Context, st Status) error {
+func (s *Store) ApplyStatus(ctx context.Context, st actuation.Progress) error {
 	var tx Tx
 	names := map[string]string{"#state": "state", "#step": "step"}
 	values := openStateValues(map[string]types.AttributeValue{":to": str(st.To), ":step": num(float64(st.Step))})

@@ -6,6 +6,7 @@ import (
 
 	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/core/domain"
+	"github.com/plainview/serverless/shared/core/leaks"
 )
 
 func TestGaugesCountUnresolvedIncidentsAndActiveLeaks(t *testing.T) {
@@ -46,7 +47,7 @@ func TestGaugesCountUnresolvedIncidentsAndActiveLeaks(t *testing.T) {
 	if err := s.UpdateIncident(ctx, incidents[1], resolved, nil, domain.NewEvent(domain.EventIncidentUpdated, resolved.ID, "", now, nil)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ChangeAlert(ctx, store.AlertChange{AlertID: "leak-1", From: []string{domain.AlertActive}, To: domain.AlertRepaired, At: now,
+	if err := s.ChangeAlert(ctx, leaks.AlertChange{AlertID: "leak-1", From: []string{domain.AlertActive}, To: domain.AlertRepaired, At: now,
 		Event: domain.NewEvent(domain.EventAlertResolved, "A-North", "", now, nil)}); err != nil {
 		t.Fatal(err)
 	}

@@ -10,29 +10,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-)
 
-// Idempotency record states.
-const (
-	IdemPending = "pending" // the first request is still being handled
-	IdemDone    = "done"    // its answer is stored for replays
+	"github.com/plainview/serverless/shared/core/domain"
 )
-
-// IdemRecord is what the store keeps for one Idempotency-Key.
-type IdemRecord struct {
-	State       string            `json:"state"`
-	RequestHash string            `json:"request_hash"`
-	Claim       string            `json:"claim"`
-	ClaimedAt   time.Time         `json:"claimed_at"`
-	Status      int               `json:"status,omitempty"`
-	Header      map[string]string `json:"header,omitempty"`
-	Body        string            `json:"body,omitempty"`
-	ExpiresAt   int64             `json:"expires_at"`
-}
 
 type idemItem struct {
 	keys
-	IdemRecord
+	domain.IdemRecord
 }
 
 func idemPK(key string) string { return "IDEM#" + key }
@@ -41,13 +25,13 @@ func idemPK(key string) string { return "IDEM#" + key }
 // the claim token when the caller is first (or the previous claim expired,
 // or its holder died more than staleAfter ago); otherwise the record that
 // is there, which the caller replays or refuses.
-func (s *Store) ClaimIdempotency(ctx context.Context, key, requestHash string, ttl, staleAfter time.Duration) (claim string, existing *IdemRecord, err error) {
+func (s *Store) ClaimIdempotency(ctx context.Context, key, requestHash string, ttl, staleAfter time.Duration) (claim string, existing *domain.IdemRecord, err error) {
 	now := s.now()
 	claim = rand.Text()
 	it := idemItem{
 		keys: keys{PK: idemPK(key), SK: metaSK},
-		IdemRecord: IdemRecord{
-			State: IdemPending, RequestHash: requestHash, Claim: claim, ClaimedAt: now,
+		IdemRecord: domain.IdemRecord{
+			State: domain.IdemPending, RequestHash: requestHash, Claim: claim, ClaimedAt: now,
 			ExpiresAt: now.Add(ttl).Unix(),
 		},
 	}
@@ -62,7 +46,7 @@ func (s *Store) ClaimIdempotency(ctx context.Context, key, requestHash string, t
 		ConditionExpression:      aws.String("attribute_not_exists(pk) OR #exp < :now OR (#state = :pending AND #claimed < :stale)"),
 		ExpressionAttributeNames: map[string]string{"#exp": attrTTL, "#state": "state", "#claimed": "claimed_at"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":now": num(float64(now.Unix())), ":pending": str(IdemPending), ":stale": timeValue(now.Add(-staleAfter)),
+			":now": num(float64(now.Unix())), ":pending": str(domain.IdemPending), ":stale": timeValue(now.Add(-staleAfter)),
 		},
 	})
 	var failed *types.ConditionalCheckFailedException
@@ -95,7 +79,7 @@ func (s *Store) CompleteIdempotency(ctx context.Context, idemKey, claim string, 
 		ConditionExpression:      aws.String("#claim = :claim"),
 		ExpressionAttributeNames: map[string]string{"#state": "state", "#status": "status", "#header": "header", "#body": "body", "#claim": "claim"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":done": str(IdemDone), ":status": num(float64(status)), ":header": h["h"], ":body": str(body), ":claim": str(claim),
+			":done": str(domain.IdemDone), ":status": num(float64(status)), ":header": h["h"], ":body": str(body), ":claim": str(claim),
 		},
 	})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/plainview/serverless/shared/core/domain"
+	"github.com/plainview/serverless/shared/core/inventory"
 )
 
 // The inventory's writes: valves and sections with their devices. Each
@@ -48,35 +49,22 @@ func (tx *Tx) putDevice(d domain.Device) {
 	tx.putNew(deviceItem{keys: keys{PK: devicePK(d.ID), SK: metaSK, GSI1PK: "DEVICES", GSI1SK: d.ID}, Device: d})
 }
 
-// ValveRecord is a valve as the inventory holds it, with the version a
-// change must name.
-type ValveRecord struct {
-	domain.Valve
-	Version int
-}
-
 // ValveRecord reads a valve for a change of the inventory.
-func (s *Store) ValveRecord(ctx context.Context, id string) (ValveRecord, error) {
+func (s *Store) ValveRecord(ctx context.Context, id string) (inventory.ValveRecord, error) {
 	var it valveItem
 	if err := s.get(ctx, valvePK(id), metaSK, &it); err != nil {
-		return ValveRecord{}, err
+		return inventory.ValveRecord{}, err
 	}
-	return ValveRecord{Valve: it.valve(), Version: it.InventoryVersion}, nil
-}
-
-// SectionRecord is a section as the inventory holds it, with its version.
-type SectionRecord struct {
-	domain.Section
-	Version int
+	return inventory.ValveRecord{Valve: it.valve(), Version: it.InventoryVersion}, nil
 }
 
 // SectionRecord reads a section for a change of the inventory.
-func (s *Store) SectionRecord(ctx context.Context, name string) (SectionRecord, error) {
+func (s *Store) SectionRecord(ctx context.Context, name string) (inventory.SectionRecord, error) {
 	var it sectionItem
 	if err := s.get(ctx, sectionPK(name), metaSK, &it); err != nil {
-		return SectionRecord{}, err
+		return inventory.SectionRecord{}, err
 	}
-	return SectionRecord{Section: it.section(), Version: it.InventoryVersion}, nil
+	return inventory.SectionRecord{Section: it.section(), Version: it.InventoryVersion}, nil
 }
 
 // UpdateValve writes the inventory's part of v (name, location,

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plainview/serverless/shared/adapters/store"
+	"github.com/plainview/serverless/shared/core/actuation"
 	"github.com/plainview/serverless/shared/core/domain"
 )
 
@@ -121,7 +121,7 @@ func TestARetiredValveKeepsItsHistoryAndTakesNoCommand(t *testing.T) {
 	}
 	// Even when the caller read the valve before it was retired.
 	b := domain.Actuation{ID: domain.NewID("act", now), ValveID: "v-102", Command: "OPEN", State: domain.ActuationQueued, RequestedAt: now, Deadline: now.Add(time.Minute)}
-	closing := &store.Closing{ValveID: "v-102", ActuationID: a.ID, State: domain.ActuationTimedOut, At: now, Event: ev(domain.EventActuationTimedOut, "v-102", now)}
+	closing := &actuation.Closing{ValveID: "v-102", ActuationID: a.ID, State: domain.ActuationTimedOut, At: now, Event: ev(domain.EventActuationTimedOut, "v-102", now)}
 	if err := s.StartActuation(ctx, b, ev(domain.EventActuationRequested, "v-102", now), closing); !errors.Is(err, domain.ErrConflict) {
 		t.Errorf("an actuation of a retired valve: %v, want ErrConflict", err)
 	}

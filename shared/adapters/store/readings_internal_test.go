@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plainview/serverless/shared/core/domain"
 )
 
 func TestTheShardOfAReadingSpreadsIdsOverEveryShard(t *testing.T) {
@@ -25,7 +27,7 @@ func TestAReadingIsWrittenToTheShardOfItsKey(t *testing.T) {
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	seen := map[string]bool{}
 	for i := range 40 {
-		r := Reading{ID: fmt.Sprintf("m%d", i), Device: "v-101", At: at}
+		r := domain.Reading{ID: fmt.Sprintf("m%d", i), Device: "v-101", At: at}
 		p := readingShardPartition(readingShard(r.Device, r.ID))
 		if !strings.HasPrefix(p, "READINGS#") || p == "READINGS#" {
 			t.Fatalf("partition %q", p)

@@ -26,10 +26,10 @@ type readingsTable struct {
 	table string
 	st    *store.Store
 	now   time.Time
-	all   []store.Reading // every live reading, newest first (gsi1sk order)
+	all   []domain.Reading // every live reading, newest first (gsi1sk order)
 }
 
-func gsi1sk(r store.Reading) string {
+func gsi1sk(r domain.Reading) string {
 	return fmt.Sprintf("%013d#%s#%s", r.At.UnixMilli(), r.Device, r.ID)
 }
 
@@ -45,19 +45,19 @@ func newReadingsTable(t *testing.T) *readingsTable {
 	if err := rt.st.CreateTable(ctx); err != nil {
 		t.Fatalf("create table: %v", err)
 	}
-	var rs []store.Reading
+	var rs []domain.Reading
 	for i := range 70 {
 		at := now.Add(-time.Duration(i/2) * 3 * time.Minute) // two readings a moment
 		dev := fmt.Sprintf("v-%d", 101+i%5)
-		rs = append(rs, store.Reading{ID: fmt.Sprintf("m%03d", i), Device: dev, Asset: dev, At: at, Values: map[string]float64{"flow": float64(i)}})
+		rs = append(rs, domain.Reading{ID: fmt.Sprintf("m%03d", i), Device: dev, Asset: dev, At: at, Values: map[string]float64{"flow": float64(i)}})
 	}
 	if err := rt.st.PutReadings(ctx, rs, 30*24*time.Hour); err != nil {
 		t.Fatalf("put readings: %v", err)
 	}
-	legacy := store.Reading{ID: "legacy1", Device: "v-103", Asset: "v-103", At: now.Add(-47 * time.Minute), Values: map[string]float64{"flow": 1}}
+	legacy := domain.Reading{ID: "legacy1", Device: "v-103", Asset: "v-103", At: now.Add(-47 * time.Minute), Values: map[string]float64{"flow": 1}}
 	rt.putLegacy(t, legacy)
 	rt.all = append(rs, legacy)
-	slices.SortFunc(rt.all, func(a, b store.Reading) int { return -cmpString(gsi1sk(a), gsi1sk(b)) })
+	slices.SortFunc(rt.all, func(a, b domain.Reading) int { return -cmpString(gsi1sk(a), gsi1sk(b)) })
 	return rt
 }
 
@@ -72,7 +72,7 @@ func cmpString(a, b string) int {
 }
 
 // putLegacy writes a reading as the store wrote it before the shards.
-func (rt *readingsTable) putLegacy(t *testing.T, r store.Reading) {
+func (rt *readingsTable) putLegacy(t *testing.T, r domain.Reading) {
 	t.Helper()
 	s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 	_, err := rt.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(rt.table), Item: map[string]types.AttributeValue{
@@ -128,7 +128,7 @@ func (rt *readingsTable) pages(t *testing.T, from, to time.Time, limit int) []st
 	}
 }
 
-func keysOf(rs []store.Reading) []string {
+func keysOf(rs []domain.Reading) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {
 		out[i] = gsi1sk(r)
@@ -233,10 +233,10 @@ func TestExpiredReadingsAreLeftOutOfEveryDevicesReadings(t *testing.T) {
 	// have deleted them yet (it takes up to a few days), and DynamoDB
 	// Local never does.
 	old := store.New(rt.db, rt.table, func() time.Time { return rt.now.Add(-time.Hour) })
-	var expired []store.Reading
+	var expired []domain.Reading
 	for i := range 12 {
 		dev := fmt.Sprintf("v-%d", 101+i%5)
-		expired = append(expired, store.Reading{ID: fmt.Sprintf("x%02d", i), Device: dev, At: rt.now.Add(-time.Duration(i) * time.Minute)})
+		expired = append(expired, domain.Reading{ID: fmt.Sprintf("x%02d", i), Device: dev, At: rt.now.Add(-time.Duration(i) * time.Minute)})
 	}
 	if err := old.PutReadings(ctx, expired, time.Minute); err != nil {
 		t.Fatal(err)
@@ -303,9 +303,9 @@ func TestAForgedCursorOnEveryDevicesReadingsIsRefused(t *testing.T) {
 	}
 }
 
-// longID is an id that makes a cursor longer than store.MaxCursorLen.
+// longID is an id that makes a cursor longer than domain.MaxCursorLen.
 func longID() string {
-	b := make([]byte, store.MaxCursorLen)
+	b := make([]byte, domain.MaxCursorLen)
 	for i := range b {
 		b[i] = 'a'
 	}

@@ -17,20 +17,9 @@ import (
 	"github.com/plainview/serverless/shared/core/domain"
 )
 
-// Reading is one telemetry message of a device: the values it reported at
-// one time. ID is derived from the message, so a message delivered twice
-// is stored once.
-type Reading struct {
-	ID     string             `json:"id"`
-	Device string             `json:"device"`
-	Asset  string             `json:"asset"`
-	At     time.Time          `json:"at"`
-	Values map[string]float64 `json:"values"`
-}
-
 type readingItem struct {
 	keys
-	Reading
+	domain.Reading
 	ExpiresAt int64 `json:"expires_at"`
 }
 
@@ -79,18 +68,18 @@ func ReadingsIndexPartitions() []string {
 	return append(out, readingsPartition)
 }
 
-func readingSK(r Reading) string { return fmt.Sprintf("%013d#%s", r.At.UnixMilli(), r.ID) }
+func readingSK(r domain.Reading) string { return fmt.Sprintf("%013d#%s", r.At.UnixMilli(), r.ID) }
 
 // readingGSI1SK is a reading's sort key on gsi1: time first, then the
 // device and id, which makes it unique, so the shards merge in one total
 // order.
-func readingGSI1SK(r Reading) string {
+func readingGSI1SK(r domain.Reading) string {
 	return fmt.Sprintf("%013d#%s#%s", r.At.UnixMilli(), r.Device, r.ID)
 }
 
 // PutReadings stores readings with their TTL, in batches of 25 (the
 // BatchWriteItem limit), retrying what DynamoDB leaves unprocessed.
-func (s *Store) PutReadings(ctx context.Context, readings []Reading, ttl time.Duration) error {
+func (s *Store) PutReadings(ctx context.Context, readings []domain.Reading, ttl time.Duration) error {
 	readings = uniqueReadings(readings)
 	now := s.now()
 	for i := 0; i < len(readings); i += 25 {
@@ -119,7 +108,7 @@ func (s *Store) PutReadings(ctx context.Context, readings []Reading, ttl time.Du
 // uniqueReadings drops repeats of a reading's key, keeping the first:
 // DynamoDB refuses a BatchWriteItem that names one key twice, and a QoS 1
 // resend next to its original in one queue batch is the same reading.
-func uniqueReadings(readings []Reading) []Reading {
+func uniqueReadings(readings []domain.Reading) []domain.Reading {
 	seen := make(map[string]bool, len(readings))
 	out := readings[:0:0]
 	for _, r := range readings {
@@ -157,7 +146,7 @@ func (s *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) error
 // Readings returns a page of readings, newest first: one device's, or
 // every device's, between from and to (inclusive). Expired readings are
 // left out, so a page may be short and still have a next one.
-func (s *Store) Readings(ctx context.Context, device string, from, to time.Time, page domain.Page) ([]Reading, string, error) {
+func (s *Store) Readings(ctx context.Context, device string, from, to time.Time, page domain.Page) ([]domain.Reading, string, error) {
 	lo, hi := fmt.Sprintf("%013d", from.UnixMilli()), fmt.Sprintf("%013d~", to.UnixMilli())
 	var items []readingItem
 	var next string
@@ -176,7 +165,7 @@ func (s *Store) Readings(ctx context.Context, device string, from, to time.Time,
 		return nil, "", err
 	}
 	now := s.now().Unix()
-	out := make([]Reading, 0, len(items))
+	out := make([]domain.Reading, 0, len(items))
 	for _, it := range items {
 		if it.ExpiresAt > now { // DynamoDB deletes expired items lazily
 			out = append(out, it.Reading)
@@ -391,28 +380,15 @@ func (s *Store) RecordValveStatus(ctx context.Context, valveID string, status do
 	return true, nil
 }
 
-// DeadLetter is a device message that could not be ingested, kept with the
-// reason so it can be looked at and redriven after a fix.
-type DeadLetter struct {
-	ID         string    `json:"id"`
-	Reason     string    `json:"reason"`
-	Topic      string    `json:"topic"`
-	ClientID   string    `json:"client_id"`
-	Payload    string    `json:"payload"` // base64, as the rule delivered it
-	ReceivedMs int64     `json:"received_ms"`
-	At         time.Time `json:"at"`
-	Redriven   bool      `json:"redriven"`
-}
-
 type deadLetterItem struct {
 	keys
-	DeadLetter
+	domain.DeadLetter
 }
 
 const deadLettersPartition = "DEADLETTERS"
 
 // PutDeadLetter keeps a message that could not be ingested.
-func (s *Store) PutDeadLetter(ctx context.Context, d DeadLetter) error {
+func (s *Store) PutDeadLetter(ctx context.Context, d domain.DeadLetter) error {
 	item, err := marshal(deadLetterItem{keys: keys{PK: deadLettersPartition, SK: d.ID}, DeadLetter: d})
 	if err != nil {
 		return err
@@ -424,12 +400,12 @@ func (s *Store) PutDeadLetter(ctx context.Context, d DeadLetter) error {
 }
 
 // DeadLetters returns a page of dead letters, newest first.
-func (s *Store) DeadLetters(ctx context.Context, page domain.Page) ([]DeadLetter, string, error) {
+func (s *Store) DeadLetters(ctx context.Context, page domain.Page) ([]domain.DeadLetter, string, error) {
 	items, next, err := queryPage[deadLetterItem](ctx, s, query{sc: tableScope(deadLettersPartition)}, page)
 	if err != nil {
 		return nil, "", err
 	}
-	out := make([]DeadLetter, len(items))
+	out := make([]domain.DeadLetter, len(items))
 	for i, it := range items {
 		out[i] = it.DeadLetter
 	}

@@ -3,11 +3,13 @@ package store
 import (
 	"testing"
 	"time"
+
+	"github.com/plainview/serverless/shared/core/domain"
 )
 
 func TestABatchNeverNamesOneReadingTwice(t *testing.T) {
 	at := time.Unix(1_795_000_000, 0)
-	in := []Reading{
+	in := []domain.Reading{
 		{ID: "a", Device: "v-101", At: at},
 		{ID: "a", Device: "v-101", At: at}, // a QoS 1 resend beside its original
 		{ID: "a", Device: "v-102", At: at}, // another device: another key

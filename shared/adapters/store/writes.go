@@ -9,7 +9,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/plainview/serverless/shared/core/actuation"
 	"github.com/plainview/serverless/shared/core/domain"
+	"github.com/plainview/serverless/shared/core/leaks"
 )
 
 func num(n float64) types.AttributeValue {
@@ -28,20 +30,11 @@ func openStateValues(v map[string]types.AttributeValue) map[string]types.Attribu
 	return v
 }
 
-// Closing ends an open actuation that a new one replaces: one stopped by
-// a STOP, or one past its deadline.
-type Closing struct {
-	ValveID, ActuationID string
-	State, Reason        string
-	At                   time.Time
-	Event                domain.Event
-}
-
 // StartActuation records a new actuation as the valve's open one, with its
 // event, in one transaction. The valve must have no open actuation, or
 // exactly the one closing names, which ends in the same transaction. A
 // valve that changed meanwhile makes it ErrConflict, and nothing is written.
-func (s *Store) StartActuation(ctx context.Context, a domain.Actuation, requested domain.Event, closing *Closing) error {
+func (s *Store) StartActuation(ctx context.Context, a domain.Actuation, requested domain.Event, closing *actuation.Closing) error {
 	var tx Tx
 	names := map[string]string{"#open": "open_actuation", "#deadline": "open_deadline"}
 	values := map[string]types.AttributeValue{":id": str(a.ID), ":deadline": timeValue(a.Deadline)}
@@ -64,7 +57,7 @@ func (s *Store) StartActuation(ctx context.Context, a domain.Actuation, requeste
 	return s.Commit(ctx, &tx)
 }
 
-func (tx *Tx) closeActuation(c Closing) {
+func (tx *Tx) closeActuation(c actuation.Closing) {
 	tx.update(valvePK(c.ValveID), actuationPrefix+c.ActuationID,
 		"SET #state = :to, #reason = :reason, #completed = :at REMOVE #set, #setsk", openStates,
 		map[string]string{"#state": "state", "#reason": "reason", "#completed": "completed_at", "#set": attrGSI2PK, "#setsk": attrGSI2SK},
@@ -78,21 +71,9 @@ func (tx *Tx) closeActuation(c Closing) {
 // reads that partition.)
 const openActuationsPartition = "OPEN_ACTUATIONS"
 
-// Transition moves an actuation forward.
-type Transition struct {
-	ValveID, ActuationID string
-	From                 []string // the states it may be in now
-	To                   string
-	Reason               string
-	At                   time.Time
-	// Final ends the actuation: the valve no longer has it open.
-	Final bool
-	Event domain.Event
-}
-
 // MoveActuation applies a transition and its event in one transaction; an
 // actuation in another state than From makes it ErrConflict.
-func (s *Store) MoveActuation(ctx context.Context, t Transition) error {
+func (s *Store) MoveActuation(ctx context.Context, t actuation.Transition) error {
 	var tx Tx
 	names := map[string]string{"#state": "state"}
 	values := map[string]types.AttributeValue{":to": str(t.To)}
@@ -171,24 +152,6 @@ func (s *Store) UpdateIncident(ctx context.Context, before, after domain.Inciden
 	return s.Commit(ctx, &tx)
 }
 
-// Leak is everything one leak report writes, in one transaction: the
-// alert, the incident it opens or joins, the timeline entries, the
-// section's last incident and the events.
-type Leak struct {
-	Alert       domain.Alert
-	Incident    domain.Incident
-	NewIncident bool // open Incident; otherwise join it
-	Timeline    []domain.TimelineEntry
-	Events      []domain.Event
-	// Escalate, when joining, raises the incident's severity to this one
-	// (a critical leak joining a warning incident makes it critical).
-	Escalate string
-	// Correlation is the CorrelationVersion the decision to open or join
-	// was made at: the write succeeds only if no other leak was recorded
-	// since, so two leaks at once cannot both open an incident.
-	Correlation int
-}
-
 const correlationSK = "CORRELATION"
 
 // CorrelationVersion counts the leaks recorded so far. Read it before the
@@ -208,7 +171,7 @@ func (s *Store) CorrelationVersion(ctx context.Context) (int, error) {
 
 // RecordLeak writes a leak report. An alert id seen before, or an incident
 // to join that was resolved meanwhile, makes it ErrConflict.
-func (s *Store) RecordLeak(ctx context.Context, l Leak) error {
+func (s *Store) RecordLeak(ctx context.Context, l leaks.Leak) error {
 	var tx Tx
 	tx.update(statsPK, correlationSK, "SET #v = :next", "attribute_not_exists(#v) OR #v = :cur",
 		map[string]string{"#v": "version"},
@@ -237,20 +200,10 @@ func (s *Store) RecordLeak(ctx context.Context, l Leak) error {
 	return s.Commit(ctx, &tx)
 }
 
-// AlertChange moves an alert from one of the From statuses to To.
-type AlertChange struct {
-	AlertID        string
-	From           []string
-	To             string
-	At             time.Time
-	AcknowledgedBy string // the key id, for an acknowledgement
-	Event          domain.Event
-}
-
 // ChangeAlert applies an alert's change with its event; an alert in
 // another status makes it ErrConflict. A repaired alert leaves the set of
 // active ones.
-func (s *Store) ChangeAlert(ctx context.Context, c AlertChange) error {
+func (s *Store) ChangeAlert(ctx context.Context, c leaks.AlertChange) error {
 	var tx Tx
 	names := map[string]string{"#status": "status"}
 	values := map[string]types.AttributeValue{":to": str(c.To), ":at": timeValue(c.At)}

@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plainview/serverless/shared/adapters/store"
+	"github.com/plainview/serverless/shared/core/actuation"
 	"github.com/plainview/serverless/shared/core/domain"
+	"github.com/plainview/serverless/shared/core/leaks"
 )
 
 func ev(typ, asset string, at time.Time) domain.Event {
@@ -30,7 +31,7 @@ func TestAnActuationHoldsItsValveUntilItEnds(t *testing.T) {
 	if err := s.StartActuation(ctx, b, ev(domain.EventActuationRequested, "v-101", now), nil); !errors.Is(err, domain.ErrConflict) {
 		t.Fatalf("second open actuation: err = %v, want ErrConflict", err)
 	}
-	err := s.MoveActuation(ctx, store.Transition{ValveID: "v-101", ActuationID: a.ID, From: []string{domain.ActuationQueued},
+	err := s.MoveActuation(ctx, actuation.Transition{ValveID: "v-101", ActuationID: a.ID, From: []string{domain.ActuationQueued},
 		To: domain.ActuationRejected, Reason: domain.ReasonUndeliverable, At: now, Final: true, Event: ev(domain.EventActuationRejected, "v-101", now)})
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +45,7 @@ func TestAnActuationHoldsItsValveUntilItEnds(t *testing.T) {
 		t.Errorf("actuation = %+v", got)
 	}
 	// Forward only: a rejected actuation does not become sent.
-	err = s.MoveActuation(ctx, store.Transition{ValveID: "v-101", ActuationID: a.ID, From: []string{domain.ActuationQueued},
+	err = s.MoveActuation(ctx, actuation.Transition{ValveID: "v-101", ActuationID: a.ID, From: []string{domain.ActuationQueued},
 		To: domain.ActuationSent, At: now, Event: ev(domain.EventActuationSent, "v-101", now)})
 	if !errors.Is(err, domain.ErrConflict) {
 		t.Errorf("backwards move: err = %v", err)
@@ -56,17 +57,17 @@ func TestARepairedAlertLeavesTheActiveSet(t *testing.T) {
 	now := time.Now().UTC()
 	in := domain.Incident{ID: domain.NewID("inc", now), Title: "Leak", Severity: domain.SeverityWarning, Status: domain.IncidentActive, StartedAt: now, UpdatedAt: now, Version: 1}
 	al := domain.Alert{ID: "leak-1", Section: "A-North", Severity: domain.LeakMinor, Status: domain.AlertActive, CreatedAt: now, IncidentID: in.ID}
-	if err := s.RecordLeak(ctx, store.Leak{Alert: al, Incident: in, NewIncident: true,
+	if err := s.RecordLeak(ctx, leaks.Leak{Alert: al, Incident: in, NewIncident: true,
 		Timeline: []domain.TimelineEntry{{At: now, Kind: "created"}}, Events: []domain.Event{ev(domain.EventAlertCreated, "A-North", now)}}); err != nil {
 		t.Fatal(err)
 	}
 	if sec, _ := s.Section(ctx, "A-North"); sec.LastIncident != in.ID {
 		t.Errorf("section's last incident = %q", sec.LastIncident)
 	}
-	if err := s.RecordLeak(ctx, store.Leak{Alert: al, Incident: in, Events: []domain.Event{ev(domain.EventAlertCreated, "A-North", now)}}); !errors.Is(err, domain.ErrConflict) {
+	if err := s.RecordLeak(ctx, leaks.Leak{Alert: al, Incident: in, Events: []domain.Event{ev(domain.EventAlertCreated, "A-North", now)}}); !errors.Is(err, domain.ErrConflict) {
 		t.Errorf("the same alert twice: err = %v", err)
 	}
-	err := s.ChangeAlert(ctx, store.AlertChange{AlertID: "leak-1", From: []string{domain.AlertActive, domain.AlertAcknowledged},
+	err := s.ChangeAlert(ctx, leaks.AlertChange{AlertID: "leak-1", From: []string{domain.AlertActive, domain.AlertAcknowledged},
 		To: domain.AlertRepaired, At: now, Event: ev(domain.EventAlertResolved, "A-North", now)})
 	if err != nil {
 		t.Fatal(err)

@@ -13,13 +13,12 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
-	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/api/httpapi"
+	"github.com/plainview/serverless/shared/contract/metrics"
 	"github.com/plainview/serverless/shared/contract/routes"
 	"github.com/plainview/serverless/shared/core/actuation"
 	"github.com/plainview/serverless/shared/core/domain"
 	"github.com/plainview/serverless/shared/lambda/function"
-	"github.com/plainview/serverless/shared/lambda/metrics"
 	"github.com/plainview/serverless/shared/local/apigateway"
 )
 
@@ -94,11 +93,11 @@ func (m memActuations) Valve(_ context.Context, id string) (domain.Valve, error)
 	return v, nil
 }
 
-func (memActuations) StartActuation(context.Context, domain.Actuation, domain.Event, *store.Closing) error {
+func (memActuations) StartActuation(context.Context, domain.Actuation, domain.Event, *actuation.Closing) error {
 	return nil
 }
 
-func (memActuations) MoveActuation(context.Context, store.Transition) error { return nil }
+func (memActuations) MoveActuation(context.Context, actuation.Transition) error { return nil }
 
 // nopPublisher takes every command.
 type nopPublisher struct{}

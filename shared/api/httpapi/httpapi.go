@@ -17,13 +17,12 @@ import (
 
 	"github.com/aws/smithy-go"
 
-	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/api/cors"
 	"github.com/plainview/serverless/shared/contract/apierror"
+	"github.com/plainview/serverless/shared/contract/metrics"
 	"github.com/plainview/serverless/shared/contract/routes"
 	"github.com/plainview/serverless/shared/core/actuation"
 	"github.com/plainview/serverless/shared/core/domain"
-	"github.com/plainview/serverless/shared/lambda/metrics"
 )
 
 // Reader is what the read routes need from the store.
@@ -46,7 +45,7 @@ type Reader interface {
 	EventsSince(ctx context.Context, f domain.EventFilter, cursor string, limit int) ([]domain.Event, string, error)
 	EventCursor(f domain.EventFilter, eventID string) (string, error)
 	Alert(ctx context.Context, id string) (domain.Alert, error)
-	Readings(ctx context.Context, device string, from, to time.Time, page domain.Page) ([]store.Reading, string, error)
+	Readings(ctx context.Context, device string, from, to time.Time, page domain.Page) ([]domain.Reading, string, error)
 }
 
 // Pinger checks a dependency, such as the MQTT broker, for /health.
@@ -226,60 +225,59 @@ func forbidden(msg string) error {
 	return &statusError{http.StatusForbidden, apierror.CodeForbidden, msg}
 }
 
-// errorClass names an error for metrics: the code a client sees.
-func errorClass(err error) string {
-	var rule *domain.RuleError
-	var conflict *domain.ConflictError
-	switch {
-	case errors.As(err, &rule):
-		return rule.Code
-	case errors.As(err, &conflict):
-		return conflict.Code
-	case errors.Is(err, actuation.ErrUndeliverable):
-		return domain.ActuationRejected
-	case errors.Is(err, domain.ErrInvalid):
-		return "invalid"
-	case errors.Is(err, domain.ErrNotFound):
-		return "not_found"
-	}
-	return "error"
+// failure is what a client is told of an error, and the class metrics
+// count it under.
+type failure struct {
+	status        int
+	code, message string
+	class         string // the Result dimension of the domain metrics
+	cause         bool   // a 5xx whose cause goes to the request's log line
 }
 
-// retryAfter is the Retry-After, in seconds, of a 503.
-const retryAfter = "1"
-
-// fail answers err in the error shape. Errors of the domain have their
-// status; a DynamoDB that does not answer is a 503 the client may retry;
-// anything else is a 500 whose cause goes to the log, not the client.
-func fail(w http.ResponseWriter, r *http.Request, err error) {
+// classify is the one place an error becomes an answer. Errors of the
+// domain have their status and their own message; a DynamoDB that does
+// not answer is a 503 the client may retry; anything else is a 500. A
+// client never sees the text of an error that is not the domain's: a
+// plain ErrConflict, say, may carry DynamoDB's cancellation reasons.
+func classify(err error) failure {
 	var se *statusError
 	var op *smithy.OperationError
 	var rule *domain.RuleError
 	var conflict *domain.ConflictError
 	switch {
 	case errors.As(err, &se):
-		apierror.Write(w, se.status, se.code, se.message)
+		return failure{status: se.status, code: se.code, message: se.message, class: "error"}
 	case errors.As(err, &rule):
-		apierror.Write(w, http.StatusUnprocessableEntity, rule.Code, rule.Message)
+		return failure{status: http.StatusUnprocessableEntity, code: rule.Code, message: rule.Message, class: rule.Code}
 	case errors.As(err, &conflict):
-		apierror.Write(w, http.StatusConflict, conflict.Code, conflict.Message)
+		return failure{status: http.StatusConflict, code: conflict.Code, message: conflict.Message, class: conflict.Code}
 	case errors.Is(err, domain.ErrInvalid):
-		apierror.Write(w, http.StatusBadRequest, apierror.CodeBadRequest, strings.TrimPrefix(err.Error(), domain.ErrInvalid.Error()+": "))
+		return failure{status: http.StatusBadRequest, code: apierror.CodeBadRequest, message: strings.TrimPrefix(err.Error(), domain.ErrInvalid.Error()+": "), class: "invalid"}
 	case errors.Is(err, actuation.ErrUndeliverable):
-		w.Header().Set("Retry-After", retryAfter)
-		apierror.Write(w, http.StatusServiceUnavailable, apierror.CodeUnavailable, err.Error())
+		return failure{status: http.StatusServiceUnavailable, code: apierror.CodeUnavailable, message: actuation.ErrUndeliverable.Error(), class: domain.ActuationRejected}
 	case errors.Is(err, domain.ErrNotFound):
-		apierror.Write(w, http.StatusNotFound, apierror.CodeNotFound, "no such record")
+		return failure{status: http.StatusNotFound, code: apierror.CodeNotFound, message: "no such record", class: "not_found"}
 	case errors.Is(err, domain.ErrBadCursor):
-		apierror.Write(w, http.StatusBadRequest, apierror.CodeBadRequest, "cursor: "+err.Error())
+		return failure{status: http.StatusBadRequest, code: apierror.CodeBadRequest, message: "cursor: " + err.Error(), class: "error"}
 	case errors.Is(err, domain.ErrConflict):
-		apierror.Write(w, http.StatusConflict, apierror.CodeConflict, err.Error())
+		return failure{status: http.StatusConflict, code: apierror.CodeConflict, message: "the record changed meanwhile; read it again and retry", class: "error"}
 	case errors.As(err, &op), errors.Is(err, context.DeadlineExceeded):
-		noteError(r, err)
-		w.Header().Set("Retry-After", retryAfter)
-		apierror.Write(w, http.StatusServiceUnavailable, apierror.CodeUnavailable, "a dependency is unavailable, retry later")
-	default:
-		noteError(r, err)
-		apierror.Write(w, http.StatusInternalServerError, apierror.CodeInternal, "internal error")
+		return failure{status: http.StatusServiceUnavailable, code: apierror.CodeUnavailable, message: "a dependency is unavailable, retry later", class: "error", cause: true}
 	}
+	return failure{status: http.StatusInternalServerError, code: apierror.CodeInternal, message: "internal error", class: "error", cause: true}
+}
+
+// retryAfter is the Retry-After, in seconds, of a 503.
+const retryAfter = "1"
+
+// fail answers err in the error shape (classify).
+func fail(w http.ResponseWriter, r *http.Request, err error) {
+	f := classify(err)
+	if f.cause {
+		noteError(r, err)
+	}
+	if f.status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	apierror.Write(w, f.status, f.code, f.message)
 }

@@ -12,8 +12,8 @@ import (
 
 	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/api/httpapi"
+	"github.com/plainview/serverless/shared/contract/metrics"
 	"github.com/plainview/serverless/shared/contract/routes"
-	"github.com/plainview/serverless/shared/lambda/metrics"
 )
 
 // deadEndpoint is an address nothing listens on.

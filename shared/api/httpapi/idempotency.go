@@ -9,14 +9,14 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/contract/apierror"
+	"github.com/plainview/serverless/shared/core/domain"
 )
 
 // Idempotency keeps the first accepted answer to a POST per key id, route
 // and Idempotency-Key.
 type Idempotency interface {
-	ClaimIdempotency(ctx context.Context, key, requestHash string, ttl, staleAfter time.Duration) (claim string, existing *store.IdemRecord, err error)
+	ClaimIdempotency(ctx context.Context, key, requestHash string, ttl, staleAfter time.Duration) (claim string, existing *domain.IdemRecord, err error)
 	CompleteIdempotency(ctx context.Context, key, claim string, status int, header map[string]string, body string) error
 	ReleaseIdempotency(ctx context.Context, key, claim string) error
 }
@@ -71,7 +71,7 @@ func (a *API) idempotent(wr writer) http.Handler {
 		case existing != nil && existing.RequestHash != hash:
 			apierror.Write(w, http.StatusUnprocessableEntity, "idempotency_key_reused", "this Idempotency-Key was used with another request body")
 			return
-		case existing != nil && existing.State != store.IdemDone:
+		case existing != nil && existing.State != domain.IdemDone:
 			w.Header().Set("Retry-After", "1")
 			apierror.Write(w, http.StatusConflict, "idempotency_in_progress", "a request with this Idempotency-Key is still being handled")
 			return

@@ -15,7 +15,7 @@ import (
 
 	"github.com/plainview/serverless/shared/api/auth"
 	"github.com/plainview/serverless/shared/contract/apierror"
-	"github.com/plainview/serverless/shared/lambda/metrics"
+	"github.com/plainview/serverless/shared/contract/metrics"
 )
 
 // requestLog writes one line per request that is both the request's log

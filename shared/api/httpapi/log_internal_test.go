@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plainview/serverless/shared/contract/metrics"
 	"github.com/plainview/serverless/shared/contract/routes"
-	"github.com/plainview/serverless/shared/lambda/metrics"
 )
 
 // Domain metrics ride on the request's line; two that disagree on a

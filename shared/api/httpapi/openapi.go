@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/contract/openapi"
 	"github.com/plainview/serverless/shared/contract/routes"
 	"github.com/plainview/serverless/shared/core/domain"
@@ -116,7 +115,7 @@ func openAPISpecs() map[string]openapi.Op {
 				{Name: "to", Description: "RFC 3339; default: now; at most 31 days after from", Schema: openapi.Schema{"type": "string", "format": "date-time"}},
 				openapi.Limit(), openapi.Cursor(),
 			},
-			Responses: openapi.OK(listing[store.Reading]{}),
+			Responses: openapi.OK(listing[domain.Reading]{}),
 		},
 		"GET /events": {
 			Query: []openapi.Param{

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/core/domain"
 )
 
@@ -56,7 +55,7 @@ func encodeTelemetryCursor(c telemetryCursor) string {
 
 func decodeTelemetryCursor(s string) (telemetryCursor, error) {
 	var c telemetryCursor
-	if len(s) > 2*store.MaxCursorLen {
+	if len(s) > 2*domain.MaxCursorLen {
 		return c, fmt.Errorf("%w: too long", domain.ErrBadCursor)
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
@@ -151,7 +150,7 @@ func (a *API) parseTelemetryQuery(r *http.Request) (telemetryQuery, error) {
 
 // keep is the reading as the listing shows it, and whether it shows it:
 // with a metric asked for, only readings that have it, with it alone.
-func (t telemetryQuery) keep(r store.Reading) (store.Reading, bool) {
+func (t telemetryQuery) keep(r domain.Reading) (domain.Reading, bool) {
 	if t.metric == "" {
 		return r, true
 	}
@@ -173,7 +172,7 @@ func (a *API) telemetry(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var items []store.Reading
+	var items []domain.Reading
 	cursor := t.cursor
 	for range telemetryMaxPages {
 		rs, next, err := a.cfg.Store.Readings(r.Context(), t.device, t.from, t.to, domain.Page{Limit: t.limit - len(items), Cursor: cursor})
@@ -213,9 +212,9 @@ const (
 )
 
 // lastHour reads the flow window's readings, newest first.
-func (a *API) lastHour(ctx context.Context) ([]store.Reading, error) {
+func (a *API) lastHour(ctx context.Context) ([]domain.Reading, error) {
 	now := a.cfg.Now()
-	var out []store.Reading
+	var out []domain.Reading
 	cursor := ""
 	for {
 		rs, next, err := a.cfg.Store.Readings(ctx, "", now.Add(-flowWindow), now,
@@ -229,11 +228,11 @@ func (a *API) lastHour(ctx context.Context) ([]store.Reading, error) {
 		}
 		cursor = next
 	}
-	slices.SortStableFunc(out, func(a, b store.Reading) int { return b.At.Compare(a.At) })
+	slices.SortStableFunc(out, func(a, b domain.Reading) int { return b.At.Compare(a.At) })
 	return out, nil
 }
 
-func samples(readings []store.Reading) []domain.Sample {
+func samples(readings []domain.Reading) []domain.Sample {
 	out := make([]domain.Sample, len(readings))
 	for i, r := range readings {
 		out[i] = domain.Sample{Device: r.Device, At: r.At, Values: r.Values}
@@ -252,7 +251,7 @@ type currentFlow struct {
 
 // current is the latest readings of each device of a valve, by device id,
 // from readings newest first.
-func (a *API) current(ctx context.Context, readings []store.Reading) (map[string]currentFlow, error) {
+func (a *API) current(ctx context.Context, readings []domain.Reading) (map[string]currentFlow, error) {
 	valves, err := a.cfg.Store.Valves(ctx)
 	if err != nil {
 		return nil, err
@@ -302,7 +301,7 @@ type metricStats struct {
 	Max   *float64 `json:"max"`
 }
 
-func stats(readings []store.Reading) map[string]metricStats {
+func stats(readings []domain.Reading) map[string]metricStats {
 	out := make(map[string]metricStats, len(domain.Metrics))
 	for _, metric := range domain.Metrics {
 		var s metricStats

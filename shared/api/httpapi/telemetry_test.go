@@ -16,6 +16,7 @@ import (
 	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/api/httpapi"
 	"github.com/plainview/serverless/shared/contract/routes"
+	"github.com/plainview/serverless/shared/core/domain"
 	"github.com/plainview/serverless/shared/testkit/dynamotest"
 )
 
@@ -39,7 +40,7 @@ func newTelemetryAPI(t *testing.T) *telemetryAPI {
 }
 
 // put stores readings, kept for 40 days.
-func (ta *telemetryAPI) put(readings ...store.Reading) {
+func (ta *telemetryAPI) put(readings ...domain.Reading) {
 	ta.t.Helper()
 	if err := ta.store.PutReadings(context.Background(), readings, 40*24*time.Hour); err != nil {
 		ta.t.Fatalf("put readings: %v", err)
@@ -47,9 +48,9 @@ func (ta *telemetryAPI) put(readings ...store.Reading) {
 }
 
 // reading is one message of device, ago before the test's now.
-func (ta *telemetryAPI) reading(device, asset string, ago time.Duration, values map[string]float64) store.Reading {
+func (ta *telemetryAPI) reading(device, asset string, ago time.Duration, values map[string]float64) domain.Reading {
 	at := ta.now.Add(-ago)
-	return store.Reading{ID: fmt.Sprintf("r%d", at.UnixMilli()), Device: device, Asset: asset, At: at, Values: values}
+	return domain.Reading{ID: fmt.Sprintf("r%d", at.UnixMilli()), Device: device, Asset: asset, At: at, Values: values}
 }
 
 func (ta *telemetryAPI) get(path string) *httptest.ResponseRecorder {
@@ -71,8 +72,8 @@ func (ta *telemetryAPI) decode(path string, v any) {
 }
 
 type readingsPage struct {
-	Items      []store.Reading `json:"items"`
-	NextCursor *string         `json:"next_cursor"`
+	Items      []domain.Reading `json:"items"`
+	NextCursor *string          `json:"next_cursor"`
 }
 
 // follow lists path to the end, page after page; it fails past max pages.
@@ -298,7 +299,7 @@ func TestTelemetryReadsABoundedNumberOfStorePagesPerRequest(t *testing.T) {
 	// Forty-five messages; only the oldest has a torque. With limit=1 each
 	// store page is one reading, so one request cannot look at them all:
 	// it answers an empty page and a cursor to go on with.
-	var readings []store.Reading
+	var readings []domain.Reading
 	for i := range 45 {
 		values := map[string]float64{"temperature_c": 40}
 		if i == 44 {
@@ -342,7 +343,7 @@ func TestTelemetryCursorKeepsTheRangeOfItsListing(t *testing.T) {
 // flowHour is v-101 over the last quarter hour: twelve messages with the
 // flow around 1000 l/min, then one at 1800 (80 % over: a high anomaly);
 // the A-North gauge; and v-102 two hours ago, outside the flow window.
-func flowHour(ta *telemetryAPI) (spike store.Reading) {
+func flowHour(ta *telemetryAPI) (spike domain.Reading) {
 	for i := range 12 {
 		flow := 990.0
 		if i%2 == 1 {
@@ -431,7 +432,7 @@ func TestFlowMetricsHaveTheLastHourOfValves(t *testing.T) {
 
 func TestFlowMetricsHistoryIsTheNewest200FlowReadingsOldestFirst(t *testing.T) {
 	ta := newTelemetryAPI(t)
-	var readings []store.Reading
+	var readings []domain.Reading
 	for i := range 250 {
 		readings = append(readings, ta.reading("v-101", "v-101", time.Duration(i+1)*10*time.Second, map[string]float64{"flow_rate_lpm": float64(i)}))
 	}
@@ -492,7 +493,7 @@ func TestFlowAnomaliesPageNewestFirstWithOpaqueCursors(t *testing.T) {
 	ta := newTelemetryAPI(t)
 	// Two valves with the same spikes at the same times: anomalies that
 	// tie on time are kept apart by id. Every fifth message is a spike.
-	var readings []store.Reading
+	var readings []domain.Reading
 	for i := range 30 {
 		ago := time.Duration(30-i) * time.Minute
 		flow := 1000.0

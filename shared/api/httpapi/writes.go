@@ -6,12 +6,12 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/plainview/serverless/shared/contract/metrics"
 	"github.com/plainview/serverless/shared/contract/routes"
 	"github.com/plainview/serverless/shared/core/actuation"
 	"github.com/plainview/serverless/shared/core/domain"
 	"github.com/plainview/serverless/shared/core/incidents"
 	"github.com/plainview/serverless/shared/core/leaks"
-	"github.com/plainview/serverless/shared/lambda/metrics"
 )
 
 // Actuator carries out valve commands.
@@ -280,7 +280,7 @@ type counterKey struct{ name, dim, value, result string }
 // are few of them.
 func (a *API) count(r *http.Request, name, result string, dim metrics.Dimension, err error) {
 	if err != nil {
-		result = errorClass(err)
+		result = classify(err).class
 	}
 	key := counterKey{name, dim.Name, dim.Value, result}
 	a.countersMu.RLock()

@@ -22,6 +22,7 @@ import (
 	"github.com/plainview/serverless/shared/adapters/publish"
 	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/api/httpapi"
+	"github.com/plainview/serverless/shared/contract/metrics"
 	"github.com/plainview/serverless/shared/contract/routes"
 	"github.com/plainview/serverless/shared/core/actuation"
 	"github.com/plainview/serverless/shared/core/domain"
@@ -31,7 +32,6 @@ import (
 	"github.com/plainview/serverless/shared/lambda/config"
 	"github.com/plainview/serverless/shared/lambda/function"
 	"github.com/plainview/serverless/shared/lambda/function/functiontest"
-	"github.com/plainview/serverless/shared/lambda/metrics"
 	"github.com/plainview/serverless/shared/local/mqttbroker"
 	"github.com/plainview/serverless/shared/testkit/dynamotest"
 )
@@ -294,13 +294,13 @@ func field(t *testing.T, a answer, name string) string {
 func seedReadings(t *testing.T, st *store.Store) {
 	t.Helper()
 	now := time.Now().UTC()
-	var rs []store.Reading
+	var rs []domain.Reading
 	for i, flow := range []float64{100, 101, 99, 100, 100, 180} {
 		at := now.Add(time.Duration(i-6) * 5 * time.Minute)
 		rs = append(rs,
-			store.Reading{ID: fmt.Sprintf("r-v-%d", i), Device: "v-101", Asset: "v-101", At: at,
+			domain.Reading{ID: fmt.Sprintf("r-v-%d", i), Device: "v-101", Asset: "v-101", At: at,
 				Values: map[string]float64{domain.MetricFlowRate: flow, domain.MetricTemperature: 40 + float64(i), domain.MetricPressure: 2_000_000}},
-			store.Reading{ID: fmt.Sprintf("r-g-%d", i), Device: "A-North", Asset: "A-North", At: at,
+			domain.Reading{ID: fmt.Sprintf("r-g-%d", i), Device: "A-North", Asset: "A-North", At: at,
 				Values: map[string]float64{domain.MetricPressureKPa: 410}})
 	}
 	if err := st.PutReadings(t.Context(), rs, time.Hour); err != nil {

@@ -13,15 +13,14 @@ import (
 	"slices"
 	"time"
 
-	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/core/domain"
 )
 
 // Store is what actuation needs from the store.
 type Store interface {
 	Valve(ctx context.Context, id string) (domain.Valve, error)
-	StartActuation(ctx context.Context, a domain.Actuation, requested domain.Event, closing *store.Closing) error
-	MoveActuation(ctx context.Context, t store.Transition) error
+	StartActuation(ctx context.Context, a domain.Actuation, requested domain.Event, closing *Closing) error
+	MoveActuation(ctx context.Context, t Transition) error
 }
 
 // Publisher hands a message to the broker with QoS 1, and says whether it
@@ -166,11 +165,11 @@ func override(reason string) *overrideData {
 
 // closing is what a new actuation ends: the open one a STOP interrupts, or
 // one past its deadline that nothing has timed out yet.
-func (s *Service) closing(v domain.Valve, a domain.Actuation, now time.Time) *store.Closing {
+func (s *Service) closing(v domain.Valve, a domain.Actuation, now time.Time) *Closing {
 	if v.OpenActuation == "" {
 		return nil
 	}
-	c := &store.Closing{ValveID: v.ID, ActuationID: v.OpenActuation, At: now}
+	c := &Closing{ValveID: v.ID, ActuationID: v.OpenActuation, At: now}
 	if a.Command == domain.CommandStop && v.Busy(now) {
 		c.State, c.Reason = domain.ActuationFailed, domain.ReasonStopped
 		c.Event = s.eventFor(domain.EventActuationFailed, v.ID, a.KeyID, now, map[string]any{
@@ -204,7 +203,7 @@ func (s *Service) send(ctx context.Context, a domain.Actuation) (domain.Actuatio
 		// stay queued, so it gets a context of its own.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		err := s.store.MoveActuation(ctx, store.Transition{
+		err := s.store.MoveActuation(ctx, Transition{
 			ValveID: a.ValveID, ActuationID: a.ID, From: []string{domain.ActuationQueued},
 			To: domain.ActuationRejected, Reason: domain.ReasonUndeliverable, At: now, Final: true,
 			Event: s.event(domain.EventActuationRejected, a, now, map[string]any{"actuation_id": a.ID, "reason": domain.ReasonUndeliverable}),
@@ -215,7 +214,7 @@ func (s *Service) send(ctx context.Context, a domain.Actuation) (domain.Actuatio
 		a.State, a.Reason, a.CompletedAt = domain.ActuationRejected, domain.ReasonUndeliverable, &now
 		return a, ErrUndeliverable
 	}
-	err = s.store.MoveActuation(ctx, store.Transition{
+	err = s.store.MoveActuation(ctx, Transition{
 		ValveID: a.ValveID, ActuationID: a.ID, From: []string{domain.ActuationQueued},
 		To: domain.ActuationSent, At: now,
 		Event: s.event(domain.EventActuationSent, a, now, actuationData{ActuationID: a.ID}),

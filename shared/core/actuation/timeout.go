@@ -7,14 +7,13 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/core/domain"
 )
 
 // DueStore is what the timeout schedule needs from the store.
 type DueStore interface {
 	OpenActuationsDue(ctx context.Context, now time.Time, limit int) ([]domain.Actuation, error)
-	MoveActuation(ctx context.Context, t store.Transition) error
+	MoveActuation(ctx context.Context, t Transition) error
 }
 
 // Notifier tells operators about what needs them now.
@@ -56,7 +55,7 @@ func (t *Timeouts) Run(ctx context.Context) (int, error) {
 	for _, a := range due {
 		ev := domain.NewEvent(domain.EventActuationTimedOut, a.ValveID, "", now,
 			map[string]any{"actuation_id": a.ID, "deadline": a.Deadline, "command": a.Command})
-		err := t.store.MoveActuation(ctx, store.Transition{
+		err := t.store.MoveActuation(ctx, Transition{
 			ValveID: a.ValveID, ActuationID: a.ID, From: domain.OpenActuationStates,
 			To: domain.ActuationTimedOut, Reason: domain.ReasonTimedOut, At: now, Final: true, Event: ev,
 		})

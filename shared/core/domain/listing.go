@@ -54,3 +54,7 @@ type EventFilter struct {
 	Type  string
 	Asset string
 }
+
+// MaxCursorLen bounds what a client may send as a cursor; real ones are a
+// few hundred bytes.
+const MaxCursorLen = 1024

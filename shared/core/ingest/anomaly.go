@@ -5,14 +5,13 @@ import (
 	"math"
 	"time"
 
-	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/core/domain"
 )
 
 // AnomalyStore is what anomaly detection needs: the readings before a
 // batch, and a once-only write of each anomaly's event.
 type AnomalyStore interface {
-	Readings(ctx context.Context, device string, from, to time.Time, page domain.Page) ([]store.Reading, string, error)
+	Readings(ctx context.Context, device string, from, to time.Time, page domain.Page) ([]domain.Reading, string, error)
 	RecordAnomaly(ctx context.Context, anomalyID string, ev domain.Event, expires time.Time) error
 }
 
@@ -52,7 +51,7 @@ type anomalyData struct {
 // detectAnomalies judges the batch's readings of each device against the
 // readings before them, and records what it finds. A failure is logged:
 // the readings are stored, and anomalies stay listed by /flow/anomalies.
-func (s *Service) detectAnomalies(ctx context.Context, batch []store.Reading) {
+func (s *Service) detectAnomalies(ctx context.Context, batch []domain.Reading) {
 	if s.anomalies == nil {
 		return
 	}

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/contract/iotrules"
+	"github.com/plainview/serverless/shared/core/actuation"
 	"github.com/plainview/serverless/shared/core/domain"
 	"github.com/plainview/serverless/shared/core/leaks"
 )
@@ -34,9 +34,9 @@ func (m *memory) Actuation(_ context.Context, valveID, id string) (domain.Actuat
 	return domain.Actuation{}, domain.ErrNotFound
 }
 
-func (m *memory) ApplyStatus(context.Context, store.Status) error { return nil }
+func (m *memory) ApplyStatus(context.Context, actuation.Progress) error { return nil }
 
-func (m *memory) PutReadings(_ context.Context, r []store.Reading, _ time.Duration) error {
+func (m *memory) PutReadings(_ context.Context, r []domain.Reading, _ time.Duration) error {
 	m.readings += len(r)
 	return nil
 }
@@ -49,7 +49,7 @@ func (m *memory) RecordValveStatus(context.Context, string, domain.ValveStatus) 
 	return false, nil
 }
 
-func (m *memory) PutDeadLetter(context.Context, store.DeadLetter) error {
+func (m *memory) PutDeadLetter(context.Context, domain.DeadLetter) error {
 	m.dead++
 	return nil
 }

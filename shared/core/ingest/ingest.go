@@ -19,22 +19,21 @@ import (
 	"strings"
 	"time"
 
-	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/contract/iotrules"
+	"github.com/plainview/serverless/shared/contract/metrics"
+	"github.com/plainview/serverless/shared/core/actuation"
 	"github.com/plainview/serverless/shared/core/domain"
 	"github.com/plainview/serverless/shared/core/leaks"
-	"github.com/plainview/serverless/shared/lambda/metrics"
 )
 
 // Store is what ingestion needs from the store.
 type Store interface {
 	Device(ctx context.Context, id string) (domain.Device, error)
-	Actuation(ctx context.Context, valveID, id string) (domain.Actuation, error)
-	ApplyStatus(ctx context.Context, st store.Status) error
-	PutReadings(ctx context.Context, readings []store.Reading, ttl time.Duration) error
+	actuation.ReportStore
+	PutReadings(ctx context.Context, readings []domain.Reading, ttl time.Duration) error
 	Latest(ctx context.Context, d domain.Device, at time.Time, values map[string]float64) (domain.Valve, error)
 	RecordValveStatus(ctx context.Context, valveID string, status domain.ValveStatus) (bool, error)
-	PutDeadLetter(ctx context.Context, d store.DeadLetter) error
+	PutDeadLetter(ctx context.Context, d domain.DeadLetter) error
 }
 
 // Leaks records leak reports (the same service as reports by hand).
@@ -59,6 +58,7 @@ type Service struct {
 	leaks   Leaks
 	notify  Notifier
 	metrics *metrics.Emitter
+	reports *actuation.Reports
 	now     func() time.Time
 	log     *slog.Logger
 	// anomalies, when set, records anomaly.detected events (WithAnomalies).
@@ -73,7 +73,7 @@ func New(st Store, l Leaks, n Notifier, m *metrics.Emitter, now func() time.Time
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: st, leaks: l, notify: n, metrics: m, now: now, log: log}
+	return &Service{store: st, leaks: l, notify: n, metrics: m, reports: actuation.NewReports(st, n, now, log), now: now, log: log}
 }
 
 // badMessage is a message that will never be ingested as it is: it goes to
@@ -111,14 +111,14 @@ func (s *Service) settle(ctx context.Context, m iotrules.Message, err error) err
 
 // Redrive ingests a dead letter again, after a fix. A message that is
 // still bad is an error with the reason, and stays where it is.
-func (s *Service) Redrive(ctx context.Context, d store.DeadLetter) error {
+func (s *Service) Redrive(ctx context.Context, d domain.DeadLetter) error {
 	m := iotrules.Message{Payload: d.Payload, Topic: d.Topic, ClientID: d.ClientID, ReceivedMs: d.ReceivedMs}
 	var err error
 	if r, ok := iotrules.Match(iotrules.Table(), m.Topic); ok && r.Target == iotrules.Queue {
 		_, rd, rerr := s.reading(ctx, m, s.store.Device)
 		err = rerr
 		if err == nil {
-			if err = s.store.PutReadings(ctx, []store.Reading{rd}, ReadingTTL); err == nil {
+			if err = s.store.PutReadings(ctx, []domain.Reading{rd}, ReadingTTL); err == nil {
 				s.count("ReadingsStored", 1)
 			}
 		}
@@ -135,7 +135,7 @@ func (s *Service) Redrive(ctx context.Context, d store.DeadLetter) error {
 // DeadLetter keeps a message with the reason it could not be ingested.
 func (s *Service) DeadLetter(ctx context.Context, m iotrules.Message, reason string) error {
 	now := s.now().UTC()
-	d := store.DeadLetter{ID: domain.NewID("dl", now), Reason: reason, Topic: m.Topic, ClientID: m.ClientID,
+	d := domain.DeadLetter{ID: domain.NewID("dl", now), Reason: reason, Topic: m.Topic, ClientID: m.ClientID,
 		Payload: m.Payload, ReceivedMs: m.ReceivedMs, At: now}
 	if err := s.store.PutDeadLetter(ctx, d); err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"github.com/plainview/serverless/shared/core/domain"
 	"github.com/plainview/serverless/shared/core/ingest"
 	"github.com/plainview/serverless/shared/core/leaks"
+	"github.com/plainview/serverless/shared/lambda/function"
 	"github.com/plainview/serverless/shared/testkit/dynamotest"
 
 	"log/slog"
@@ -30,7 +31,7 @@ func service(t *testing.T) (*ingest.Service, *store.Store) {
 	return ingest.New(st, leaks.New(st, n, nil, nil), n, nil, nil, nil), st
 }
 
-func deadLetters(t *testing.T, st *store.Store) []store.DeadLetter {
+func deadLetters(t *testing.T, st *store.Store) []domain.DeadLetter {
 	t.Helper()
 	dl, _, err := st.DeadLetters(context.Background(), domain.Page{Limit: 50})
 	if err != nil {
@@ -53,7 +54,7 @@ func TestAnOversizedMessageIsADeadLetterNotAnError(t *testing.T) {
 
 func TestTheLambdaEntryTakesDirectMessagesAndQueueBatches(t *testing.T) {
 	svc, st := service(t)
-	h := ingest.Lambda(svc)
+	h := function.Ingest(svc)
 	ctx := context.Background()
 	good := iotrules.NewMessage("pipeline/pressure/C-South", "C-South", []byte(`{"kpa":2450}`), 1_795_000_000_000)
 	badOne := iotrules.NewMessage("pipeline/pressure/C-South", "C-South", []byte(`{"kpa":"x"}`), 1_795_000_000_000)

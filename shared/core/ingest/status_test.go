@@ -11,10 +11,10 @@ import (
 
 	"github.com/plainview/serverless/shared/adapters/notify"
 	"github.com/plainview/serverless/shared/contract/iotrules"
+	"github.com/plainview/serverless/shared/contract/metrics"
 	"github.com/plainview/serverless/shared/core/domain"
 	"github.com/plainview/serverless/shared/core/ingest"
 	"github.com/plainview/serverless/shared/core/leaks"
-	"github.com/plainview/serverless/shared/lambda/metrics"
 	"github.com/plainview/serverless/shared/testkit/dynamotest"
 )
 

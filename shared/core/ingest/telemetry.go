@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/contract/iotrules"
 	"github.com/plainview/serverless/shared/core/domain"
 )
@@ -26,25 +25,25 @@ type telemetryMessage struct {
 const maxSkew = 24 * time.Hour
 
 // reading validates a telemetry message into a reading.
-func (s *Service) reading(ctx context.Context, m iotrules.Message, lookup deviceLookup) (domain.Device, store.Reading, error) {
+func (s *Service) reading(ctx context.Context, m iotrules.Message, lookup deviceLookup) (domain.Device, domain.Reading, error) {
 	dev, payload, err := s.admit(ctx, m, lookup)
 	if err != nil {
-		return dev, store.Reading{}, err
+		return dev, domain.Reading{}, err
 	}
 	parts := strings.Split(m.Topic, "/")
 	pressure := len(parts) == 3 && parts[0] == "pipeline" && parts[1] == "pressure"
 	device := len(parts) == 4 && parts[0] == "plainview" && parts[1] == "devices" && parts[3] == "telemetry"
 	switch {
 	case pressure && (dev.Kind != domain.DeviceGauge || dev.Asset != parts[2]):
-		return dev, store.Reading{}, bad("client %q may not report pressure for %q", dev.ID, parts[2])
+		return dev, domain.Reading{}, bad("client %q may not report pressure for %q", dev.ID, parts[2])
 	case device && parts[2] != dev.ID:
-		return dev, store.Reading{}, bad("client %q may not publish telemetry as %q", dev.ID, parts[2])
+		return dev, domain.Reading{}, bad("client %q may not publish telemetry as %q", dev.ID, parts[2])
 	case !pressure && !device:
-		return dev, store.Reading{}, bad("topic %q is not a telemetry topic", m.Topic)
+		return dev, domain.Reading{}, bad("topic %q is not a telemetry topic", m.Topic)
 	}
 	var t telemetryMessage
 	if err := decode(payload, &t); err != nil {
-		return dev, store.Reading{}, err
+		return dev, domain.Reading{}, err
 	}
 	values := map[string]float64{}
 	for _, f := range []struct {
@@ -59,17 +58,17 @@ func (s *Service) reading(ctx context.Context, m iotrules.Message, lookup device
 		{"kpa", t.KPa, 0, 100_000},
 	} {
 		if err := inRange(f.name, f.v, f.lo, f.hi); err != nil {
-			return dev, store.Reading{}, err
+			return dev, domain.Reading{}, err
 		}
 		if f.v != nil {
 			values[f.name] = *f.v
 		}
 	}
 	if pressure && t.KPa == nil {
-		return dev, store.Reading{}, bad("a pressure message needs kpa")
+		return dev, domain.Reading{}, bad("a pressure message needs kpa")
 	}
 	if len(values) == 0 {
-		return dev, store.Reading{}, bad("no readings in the message")
+		return dev, domain.Reading{}, bad("no readings in the message")
 	}
 	received := time.UnixMilli(m.ReceivedMs).UTC()
 	if m.ReceivedMs == 0 {
@@ -78,14 +77,14 @@ func (s *Service) reading(ctx context.Context, m iotrules.Message, lookup device
 	at := received
 	if t.TS != nil {
 		if !finite(*t.TS) {
-			return dev, store.Reading{}, bad("ts is not a number")
+			return dev, domain.Reading{}, bad("ts is not a number")
 		}
 		at = time.UnixMilli(int64(*t.TS * 1000)).UTC()
 		if d := at.Sub(received); d > maxSkew || d < -maxSkew {
-			return dev, store.Reading{}, bad("ts %v is more than a day from the broker's time", *t.TS)
+			return dev, domain.Reading{}, bad("ts %v is more than a day from the broker's time", *t.TS)
 		}
 	}
-	return dev, store.Reading{ID: messageID(m), Device: dev.ID, Asset: dev.Asset, At: at, Values: values}, nil
+	return dev, domain.Reading{ID: messageID(m), Device: dev.ID, Asset: dev.Asset, At: at, Values: values}, nil
 }
 
 // HandleBatch ingests a batch of telemetry messages, as the queue delivers
@@ -94,7 +93,7 @@ func (s *Service) reading(ctx context.Context, m iotrules.Message, lookup device
 // those alone.
 func (s *Service) HandleBatch(ctx context.Context, batch []iotrules.Message) []int {
 	var (
-		readings []store.Reading
+		readings []domain.Reading
 		devices  []domain.Device
 		from     []int // index in batch of each reading
 		failed   []int
@@ -139,7 +138,7 @@ func (s *Service) HandleBatch(ctx context.Context, batch []iotrules.Message) []i
 
 // updateLatest records a device's newest readings and raises one alert
 // when they change the valve's status (not one per message).
-func (s *Service) updateLatest(ctx context.Context, dev domain.Device, r store.Reading) error {
+func (s *Service) updateLatest(ctx context.Context, dev domain.Device, r domain.Reading) error {
 	v, err := s.store.Latest(ctx, dev, r.At, r.Values)
 	if err != nil || dev.Kind != domain.DeviceValve {
 		return err

@@ -14,18 +14,17 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/core/domain"
 )
 
 // Store is what the service needs of the table.
 type Store interface {
 	CreateValve(ctx context.Context, v domain.Valve, ev domain.Event) error
-	ValveRecord(ctx context.Context, id string) (store.ValveRecord, error)
+	ValveRecord(ctx context.Context, id string) (ValveRecord, error)
 	UpdateValve(ctx context.Context, v domain.Valve, from int, ev domain.Event) error
 	RetireValve(ctx context.Context, id string, from int, at time.Time, ev domain.Event) error
 	CreateSection(ctx context.Context, s domain.Section, ev domain.Event) error
-	SectionRecord(ctx context.Context, name string) (store.SectionRecord, error)
+	SectionRecord(ctx context.Context, name string) (SectionRecord, error)
 	UpdateSection(ctx context.Context, s domain.Section, from int, ev domain.Event) error
 	RetireSection(ctx context.Context, name string, from int, at time.Time, ev domain.Event) error
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/core/domain"
 	"github.com/plainview/serverless/shared/core/incidents"
 )
@@ -25,8 +24,8 @@ type Store interface {
 	Alert(ctx context.Context, id string) (domain.Alert, error)
 	UnresolvedIncidents(ctx context.Context) ([]domain.Incident, error)
 	CorrelationVersion(ctx context.Context) (int, error)
-	RecordLeak(ctx context.Context, l store.Leak) error
-	ChangeAlert(ctx context.Context, c store.AlertChange) error
+	RecordLeak(ctx context.Context, l Leak) error
+	ChangeAlert(ctx context.Context, c AlertChange) error
 }
 
 // Service handles leak alerts.
@@ -150,16 +149,16 @@ func (s *Service) Report(ctx context.Context, r Report) (Result, error) {
 
 // plan decides what a report writes: the alert, and the incident it opens
 // or joins by the two-minute rule (any section, server time).
-func (s *Service) plan(ctx context.Context, r Report) (Result, store.Leak, error) {
+func (s *Service) plan(ctx context.Context, r Report) (Result, Leak, error) {
 	// The version first: an incident opened after it was read makes the
 	// write conflict, and the report is planned again.
 	version, err := s.store.CorrelationVersion(ctx)
 	if err != nil {
-		return Result{}, store.Leak{}, err
+		return Result{}, Leak{}, err
 	}
 	open, err := s.store.UnresolvedIncidents(ctx)
 	if err != nil {
-		return Result{}, store.Leak{}, err
+		return Result{}, Leak{}, err
 	}
 	now := s.now().UTC()
 	a := domain.Alert{
@@ -178,7 +177,7 @@ func (s *Service) plan(ctx context.Context, r Report) (Result, store.Leak, error
 			break
 		}
 	}
-	leak := store.Leak{Correlation: version}
+	leak := Leak{Correlation: version}
 	alertData := map[string]any{"alert_id": a.ID, "section": a.Section, "severity": a.Severity}
 	if join != nil {
 		if sev := domain.IncidentSeverityOfLeak(a.Severity); severityRank[sev] > severityRank[join.Severity] {
@@ -254,7 +253,7 @@ func (s *Service) move(ctx context.Context, id, keyID string, from []string, to,
 		data["resolved_at"] = now
 	}
 	a.Status = to
-	err = s.store.ChangeAlert(ctx, store.AlertChange{AlertID: a.ID, From: from, To: to, At: now, AcknowledgedBy: keyID,
+	err = s.store.ChangeAlert(ctx, AlertChange{AlertID: a.ID, From: from, To: to, At: now, AcknowledgedBy: keyID,
 		Event: event(evType, a, keyID, now, data)})
 	if errors.Is(err, domain.ErrConflict) {
 		return domain.Alert{}, &domain.ConflictError{Code: "conflict", Message: fmt.Sprintf("alert %s changed meanwhile; read it and retry", a.ID)}

@@ -24,8 +24,8 @@ import (
 	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/api/cors"
 	"github.com/plainview/serverless/shared/api/httpapi"
+	"github.com/plainview/serverless/shared/contract/metrics"
 	"github.com/plainview/serverless/shared/lambda/config"
-	"github.com/plainview/serverless/shared/lambda/metrics"
 )
 
 // Namespace is the CloudWatch namespace of every Plainview metric.

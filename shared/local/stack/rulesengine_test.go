@@ -19,6 +19,7 @@ import (
 	"github.com/plainview/serverless/shared/core/domain"
 	"github.com/plainview/serverless/shared/core/ingest"
 	"github.com/plainview/serverless/shared/core/leaks"
+	"github.com/plainview/serverless/shared/lambda/function"
 	"github.com/plainview/serverless/shared/testkit/dynamotest"
 )
 
@@ -74,7 +75,7 @@ func TestTelemetryOutlivesATableOutage(t *testing.T) {
 	tb := newOutageTable(t)
 	note := notify.NewLog(slog.New(slog.DiscardHandler))
 	svc := ingest.New(tb.st, leaks.New(tb.st, note, nil, nil), note, nil, nil, nil)
-	lambda := ingest.Lambda(svc)
+	lambda := function.Ingest(svc)
 	var deliveries atomic.Int64
 	invoke := func(ctx context.Context, raw json.RawMessage) (*events.SQSEventResponse, error) {
 		deliveries.Add(1)
@@ -102,8 +103,8 @@ func TestTelemetryOutlivesATableOutage(t *testing.T) {
 	tb.up(t)
 
 	ctx := context.Background()
-	var stored []store.Reading
-	var dead []store.DeadLetter
+	var stored []domain.Reading
+	var dead []domain.DeadLetter
 	waitFor(t, "every message stored or dead-lettered", func() bool {
 		var err1, err2 error
 		stored, _, err1 = tb.st.Readings(ctx, "v-101", start.Add(-time.Hour), time.Now(), domain.Page{Limit: 50})

@@ -27,6 +27,7 @@ import (
 	"github.com/plainview/serverless/shared/api/auth"
 	"github.com/plainview/serverless/shared/api/cors"
 	"github.com/plainview/serverless/shared/api/httpapi"
+	"github.com/plainview/serverless/shared/contract/metrics"
 	"github.com/plainview/serverless/shared/contract/routes"
 	"github.com/plainview/serverless/shared/core/actuation"
 	"github.com/plainview/serverless/shared/core/incidents"
@@ -35,7 +36,6 @@ import (
 	"github.com/plainview/serverless/shared/core/leaks"
 	"github.com/plainview/serverless/shared/lambda/config"
 	"github.com/plainview/serverless/shared/lambda/function"
-	"github.com/plainview/serverless/shared/lambda/metrics"
 	"github.com/plainview/serverless/shared/local/apigateway"
 	"github.com/plainview/serverless/shared/local/dynamolocal"
 	"github.com/plainview/serverless/shared/local/mqttbroker"
@@ -183,7 +183,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		return nil, err
 	}
 	ingester := ingest.New(s.Store, leaks.New(s.Store, note, nil, s.log), note, emf, nil, s.log.With("component", "ingest")).WithAnomalies(s.Store)
-	s.engine = newRulesEngine(ingest.Lambda(ingester), ingester.DeadLetter, s.log.With("component", "rules"))
+	s.engine = newRulesEngine(function.Ingest(ingester), ingester.DeadLetter, s.log.With("component", "rules"))
 
 	// MQTT.
 	if s.Operator, err = loadOrCreateLogin(filepath.Join(cfg.DataDir, "operator.json"), "operator"); err != nil {

@@ -22,10 +22,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/plainview/serverless/shared/contract/metrics"
 	"github.com/plainview/serverless/shared/contract/routes"
 	"github.com/plainview/serverless/shared/lambda/config"
 	"github.com/plainview/serverless/shared/lambda/function"
-	"github.com/plainview/serverless/shared/lambda/metrics"
 	"github.com/plainview/serverless/shared/testkit/dynamotest"
 )
 

@@ -1,4 +1,4 @@
-package ingest
+package function
 
 import (
 	"bytes"
@@ -9,22 +9,23 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/plainview/serverless/shared/contract/iotrules"
+	"github.com/plainview/serverless/shared/core/ingest"
 )
 
-// Handler is the ingest function's entry point.
-type Handler = func(ctx context.Context, raw json.RawMessage) (*events.SQSEventResponse, error)
+// IngestHandler is the ingest function's entry point.
+type IngestHandler = func(ctx context.Context, raw json.RawMessage) (*events.SQSEventResponse, error)
 
-// Lambda is the ingest function's entry point. It takes both of its
+// Ingest is the ingest function's entry point over s. It takes both of its
 // sources: a message a topic rule delivers directly (an asynchronous
 // invoke), and a batch from the telemetry queue (an SQS event), for which
 // it reports the messages to deliver again (partial batch failures).
-func Lambda(s *Service) Handler {
+func Ingest(s *ingest.Service) IngestHandler {
 	return func(ctx context.Context, raw json.RawMessage) (*events.SQSEventResponse, error) {
 		var probe struct {
 			Records []events.SQSMessage `json:"Records"`
 		}
 		if err := json.Unmarshal(raw, &probe); err == nil && probe.Records != nil {
-			return s.sqs(ctx, probe.Records), nil
+			return sqs(ctx, s, probe.Records), nil
 		}
 		m, ok := message([]byte(raw))
 		if !ok {
@@ -35,7 +36,7 @@ func Lambda(s *Service) Handler {
 	}
 }
 
-func (s *Service) sqs(ctx context.Context, records []events.SQSMessage) *events.SQSEventResponse {
+func sqs(ctx context.Context, s *ingest.Service, records []events.SQSMessage) *events.SQSEventResponse {
 	resp := &events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	var batch []iotrules.Message
 	var ids []string
