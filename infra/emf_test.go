@@ -18,9 +18,9 @@ import (
 // that never fires.
 func TestEMFNamesAreTheFunctions(t *testing.T) {
 	for name, dir := range map[string]string{
-		emfActuationTimeouts: "../functions/timeouts",
-		emfOpenIncidents:     "../functions/timeouts",
-		emfActiveLeaks:       "../functions/timeouts",
+		emfActuationTimeouts: "../shared/lambda/timeoutsfunc",
+		emfOpenIncidents:     "../shared/lambda/timeoutsfunc",
+		emfActiveLeaks:       "../shared/lambda/timeoutsfunc",
 		emfKeyStoreFailures:  "../functions/authorizer",
 		emfDeadLetters:       "../shared/core/ingest",
 	} {

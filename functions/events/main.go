@@ -12,8 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/plainview/serverless/shared/api/httpapi"
-	"github.com/plainview/serverless/shared/contract/routes"
+	"github.com/plainview/serverless/shared/lambda/apifunc"
 	"github.com/plainview/serverless/shared/lambda/function"
 )
 
@@ -29,13 +28,6 @@ func main() {
 // handler is the function's entry point, built from its environment. The
 // stream ends itself before the function's timeout (the request's
 // deadline), so the close is clean and EventSource reconnects.
-func handler(env function.Env) function.StreamHandler {
-	return function.Stream(api(env), function.DefaultStall)
-}
-
-// api is the function's routes with the services they need.
-func api(env function.Env) *httpapi.API {
-	cfg := function.APIConfig(env, routes.FuncEvents)
-	cfg.Routes = []httpapi.Routes{httpapi.EventRoutes}
-	return httpapi.New(cfg)
+func handler(env function.Env) apifunc.StreamHandler {
+	return apifunc.Stream(apifunc.Events(env, apifunc.Options{}), apifunc.DefaultStall)
 }

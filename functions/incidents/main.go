@@ -11,10 +11,8 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/plainview/serverless/shared/adapters/notify"
-	"github.com/plainview/serverless/shared/api/httpapi"
-	"github.com/plainview/serverless/shared/contract/routes"
 	"github.com/plainview/serverless/shared/core/incidents"
-	"github.com/plainview/serverless/shared/core/leaks"
+	"github.com/plainview/serverless/shared/lambda/apifunc"
 	"github.com/plainview/serverless/shared/lambda/function"
 )
 
@@ -33,15 +31,6 @@ func main() {
 
 // handler is the function's entry point: incidents and leaks recorded in
 // the store, critical ones sent to n.
-func handler(env function.Env, n incidents.Notifier) function.Handler {
-	return function.Proxy(api(env, n))
-}
-
-// api is the function's routes with the services they need.
-func api(env function.Env, n incidents.Notifier) *httpapi.API {
-	cfg := function.APIConfig(env, routes.FuncIncidents)
-	cfg.Incidents = incidents.New(env.Store, n, nil, env.Logger)
-	cfg.Leaks = leaks.New(env.Store, n, nil, env.Logger)
-	cfg.Routes = []httpapi.Routes{httpapi.IncidentRoutes}
-	return httpapi.New(cfg)
+func handler(env function.Env, n incidents.Notifier) apifunc.Handler {
+	return apifunc.Proxy(apifunc.Incidents(env, n, apifunc.Options{}))
 }

@@ -7,8 +7,9 @@ import (
 
 	"github.com/plainview/serverless/shared/adapters/notify"
 	"github.com/plainview/serverless/shared/contract/routes"
+	"github.com/plainview/serverless/shared/lambda/apifunc"
 	"github.com/plainview/serverless/shared/lambda/function"
-	"github.com/plainview/serverless/shared/lambda/function/functiontest"
+	"github.com/plainview/serverless/shared/testkit/functiontest"
 )
 
 // The function under test.
@@ -18,7 +19,7 @@ const (
 
 // logged builds the function with the log as the operators' channel, as
 // the local stack has it; the SNS adapter has tests of its own.
-func logged(env function.Env) function.Handler {
+func logged(env function.Env) apifunc.Handler {
 	return handler(env, notify.NewLog(env.Logger))
 }
 
@@ -79,11 +80,3 @@ func TestRouteOfAnotherFunctionIsNotFound(t *testing.T) {
 	}
 }
 
-// Every route the table gives this function is served by its wiring: a
-// route group left out would answer 501 on AWS.
-func TestEveryRouteOfTheFunctionIsServed(t *testing.T) {
-	f := functiontest.New(t, fn, logged)
-	if missing := api(f.Env, notify.NewLog(f.Env.Logger)).Unserved(); len(missing) > 0 {
-		t.Errorf("routes of %s with no code in its wiring (they answer 501): %v", fn, missing)
-	}
-}

@@ -13,8 +13,8 @@ import (
 
 	"github.com/plainview/serverless/shared/adapters/notify"
 	"github.com/plainview/serverless/shared/core/ingest"
-	"github.com/plainview/serverless/shared/core/leaks"
 	"github.com/plainview/serverless/shared/lambda/function"
+	"github.com/plainview/serverless/shared/lambda/ingestfunc"
 )
 
 func main() {
@@ -31,7 +31,7 @@ func main() {
 }
 
 // handler is the function's entry point over its environment.
-func handler(env function.Env, n ingest.Notifier) function.IngestHandler {
-	l := leaks.New(env.Store, n, nil, env.Logger)
-	return function.Ingest(ingest.New(env.Store, l, n, env.Metrics, nil, env.Logger).WithAnomalies(env.Store))
+func handler(env function.Env, n ingest.Notifier) ingestfunc.Handler {
+	h, _ := ingestfunc.New(env, n)
+	return h
 }

@@ -9,8 +9,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/plainview/serverless/shared/api/httpapi"
-	"github.com/plainview/serverless/shared/contract/routes"
+	"github.com/plainview/serverless/shared/lambda/apifunc"
 	"github.com/plainview/serverless/shared/lambda/function"
 )
 
@@ -25,14 +24,6 @@ func main() {
 
 // handler is the function's entry point, built from its environment. It
 // has no MQTT connection of its own: /health reports mqtt "disabled".
-func handler(env function.Env) function.Handler {
-	return function.Proxy(api(env))
-}
-
-// api is the function's routes with the services they need.
-func api(env function.Env) *httpapi.API {
-	cfg := function.APIConfig(env, routes.FuncReads)
-	cfg.OpenAPI = httpapi.NewOpenAPIHandler()
-	cfg.Routes = []httpapi.Routes{httpapi.ReadRoutes}
-	return httpapi.New(cfg)
+func handler(env function.Env) apifunc.Handler {
+	return apifunc.Proxy(apifunc.Reads(env, apifunc.Options{}))
 }

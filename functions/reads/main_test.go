@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/plainview/serverless/shared/contract/routes"
-	"github.com/plainview/serverless/shared/lambda/function/functiontest"
+	"github.com/plainview/serverless/shared/testkit/functiontest"
 )
 
 // The function under test.
@@ -95,11 +95,3 @@ func TestRouteOfAnotherFunctionIsNotFound(t *testing.T) {
 	}
 }
 
-// Every route the table gives this function is served by its wiring: a
-// route group left out would answer 501 on AWS.
-func TestEveryRouteOfTheFunctionIsServed(t *testing.T) {
-	f := functiontest.New(t, fn, handler)
-	if missing := api(f.Env).Unserved(); len(missing) > 0 {
-		t.Errorf("routes of %s with no code in its wiring (they answer 501): %v", fn, missing)
-	}
-}

@@ -13,10 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iotdataplane"
 
 	"github.com/plainview/serverless/shared/adapters/publish"
-	"github.com/plainview/serverless/shared/api/httpapi"
-	"github.com/plainview/serverless/shared/contract/routes"
 	"github.com/plainview/serverless/shared/core/actuation"
-	"github.com/plainview/serverless/shared/core/inventory"
+	"github.com/plainview/serverless/shared/lambda/apifunc"
 	"github.com/plainview/serverless/shared/lambda/function"
 )
 
@@ -42,15 +40,6 @@ func main() {
 
 // handler is the function's entry point: actuations recorded in the
 // store, commands published through pub; the inventory's changes.
-func handler(env function.Env, pub actuation.Publisher) function.Handler {
-	return function.Proxy(api(env, pub))
-}
-
-// api is the function's routes with the services they need.
-func api(env function.Env, pub actuation.Publisher) *httpapi.API {
-	cfg := function.APIConfig(env, routes.FuncValves)
-	cfg.Actuator = actuation.New(env.Store, pub, nil, env.Logger)
-	cfg.Inventory = inventory.New(env.Store, nil)
-	cfg.Routes = []httpapi.Routes{httpapi.ActuationRoutes, httpapi.InventoryRoutes}
-	return httpapi.New(cfg)
+func handler(env function.Env, pub actuation.Publisher) apifunc.Handler {
+	return apifunc.Proxy(apifunc.Valves(env, pub, 0, apifunc.Options{}))
 }

@@ -10,8 +10,9 @@ import (
 
 	"github.com/plainview/serverless/shared/contract/routes"
 	"github.com/plainview/serverless/shared/core/actuation"
+	"github.com/plainview/serverless/shared/lambda/apifunc"
 	"github.com/plainview/serverless/shared/lambda/function"
-	"github.com/plainview/serverless/shared/lambda/function/functiontest"
+	"github.com/plainview/serverless/shared/testkit/functiontest"
 )
 
 // The function under test.
@@ -34,8 +35,8 @@ func (r *recorder) Publish(_ context.Context, topic string, payload []byte) erro
 	return nil
 }
 
-func withPublisher(pub actuation.Publisher) func(function.Env) function.Handler {
-	return func(env function.Env) function.Handler { return handler(env, pub) }
+func withPublisher(pub actuation.Publisher) func(function.Env) apifunc.Handler {
+	return func(env function.Env) apifunc.Handler { return handler(env, pub) }
 }
 
 func TestActuateRecordsTheActuationAndPublishesTheCommand(t *testing.T) {
@@ -107,11 +108,3 @@ func TestRouteOfAnotherFunctionIsNotFound(t *testing.T) {
 	}
 }
 
-// Every route the table gives this function is served by its wiring: a
-// route group left out would answer 501 on AWS.
-func TestEveryRouteOfTheFunctionIsServed(t *testing.T) {
-	f := functiontest.New(t, fn, withPublisher(&recorder{}))
-	if missing := api(f.Env, &recorder{}).Unserved(); len(missing) > 0 {
-		t.Errorf("routes of %s with no code in its wiring (they answer 501): %v", fn, missing)
-	}
-}

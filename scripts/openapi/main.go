@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/plainview/serverless/shared/contract/openapi/openapifile"
+	"github.com/plainview/serverless/scripts/openapi/openapifile"
 )
 
 func main() {

@@ -18,7 +18,7 @@ import (
 	"github.com/plainview/serverless/shared/contract/routes"
 	"github.com/plainview/serverless/shared/core/actuation"
 	"github.com/plainview/serverless/shared/core/domain"
-	"github.com/plainview/serverless/shared/lambda/function"
+	"github.com/plainview/serverless/shared/lambda/apifunc"
 	"github.com/plainview/serverless/shared/local/apigateway"
 )
 
@@ -109,7 +109,7 @@ func (nopPublisher) Publish(context.Context, string, []byte) error { return nil 
 // emitter, both writing to io.Discard.
 func benchConfig(fn string, valves map[string]domain.Valve) httpapi.Config {
 	return httpapi.Config{
-		Routes:   []httpapi.Routes{httpapi.AllRoutes},
+		Routes:   []httpapi.Routes{httpapi.ReadRoutes},
 		Function: fn,
 		Store:    memReader{valves: valves},
 		Logger:   slog.New(slog.NewJSONHandler(io.Discard, nil)),
@@ -175,7 +175,7 @@ func BenchmarkGetValve(b *testing.B) {
 	valves := benchValves()
 
 	b.Run("plainview", func(b *testing.B) {
-		proxy := function.Proxy(httpapi.New(benchConfig(routes.FuncReads, valves)))
+		proxy := apifunc.Proxy(httpapi.New(benchConfig(routes.FuncReads, valves)))
 		benchProxy(b, proxy, ev, http.StatusOK)
 	})
 
@@ -211,8 +211,8 @@ func BenchmarkActuate(b *testing.B) {
 
 	b.Run("plainview", func(b *testing.B) {
 		cfg := benchConfig(routes.FuncValves, valves)
-		cfg.Actuator = actuation.New(memActuations{valves: valves}, nopPublisher{}, nil, nil)
-		proxy := function.Proxy(httpapi.New(cfg))
+		cfg.Routes = []httpapi.Routes{httpapi.ActuationRoutes(actuation.New(memActuations{valves: valves}, nopPublisher{}, nil, nil))}
+		proxy := apifunc.Proxy(httpapi.New(cfg))
 		benchProxy(b, proxy, ev, http.StatusAccepted)
 	})
 
@@ -222,8 +222,8 @@ func BenchmarkActuate(b *testing.B) {
 	// metrics.
 	b.Run("plumbing", func(b *testing.B) {
 		cfg := benchConfig(routes.FuncValves, valves)
-		cfg.Actuator = instantActuator{}
-		proxy := function.Proxy(httpapi.New(cfg))
+		cfg.Routes = []httpapi.Routes{httpapi.ActuationRoutes(instantActuator{})}
+		proxy := apifunc.Proxy(httpapi.New(cfg))
 		benchProxy(b, proxy, ev, http.StatusAccepted)
 	})
 
@@ -285,14 +285,14 @@ func BenchmarkOverhead(b *testing.B) {
 	valves := benchValves()
 	b.Run("get", func(b *testing.B) {
 		ev := loadEvent(b, "../../../events/reads/get-valve.json")
-		ours := function.Proxy(httpapi.New(benchConfig(routes.FuncReads, valves)))
+		ours := apifunc.Proxy(httpapi.New(benchConfig(routes.FuncReads, valves)))
 		benchPaired(b, ours, floorGetValve(valves), ev, http.StatusOK)
 	})
 	b.Run("actuate", func(b *testing.B) {
 		ev := loadEvent(b, "../../../events/valves/actuate.json")
 		cfg := benchConfig(routes.FuncValves, valves)
-		cfg.Actuator = instantActuator{}
-		benchPaired(b, function.Proxy(httpapi.New(cfg)), floorActuate(), ev, http.StatusAccepted)
+		cfg.Routes = []httpapi.Routes{httpapi.ActuationRoutes(instantActuator{})}
+		benchPaired(b, apifunc.Proxy(httpapi.New(cfg)), floorActuate(), ev, http.StatusAccepted)
 	})
 }
 

@@ -53,21 +53,13 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// Routes adds the handlers of a group of routes to h, by pattern. A
-// function's main names the groups it serves (Config.Routes), so that its
-// binary links the code of those and no other: all of them together would
-// put a write function over its size goal (docs/decisions.md).
+// Routes adds the handlers of a group of routes to h, by pattern. A group
+// with services of its own is built from them (ActuationRoutes(act)), so
+// a function cannot name a group without what it needs. A function names
+// the groups it serves (Config.Routes), so that its binary links the code
+// of those and no other: all of them together would put a write function
+// over its size goal (docs/decisions.md).
 type Routes func(a *API, h map[string]http.Handler)
-
-// AllRoutes adds every group: for the local stack, which serves each
-// function from one process, and for tests.
-func AllRoutes(a *API, h map[string]http.Handler) {
-	ReadRoutes(a, h)
-	ActuationRoutes(a, h)
-	IncidentRoutes(a, h)
-	InventoryRoutes(a, h)
-	EventRoutes(a, h)
-}
 
 // Config is what a handler is built from.
 type Config struct {
@@ -88,25 +80,17 @@ type Config struct {
 	// CORS says which browser origins may read the answers.
 	CORS cors.Policy
 
-	// The write side; a function gets the services its routes need.
-	Actuator    Actuator
-	Incidents   IncidentWriter
-	Leaks       LeakWriter
-	Inventory   Inventory
+	// Idempotency keeps the answers of the writes by Idempotency-Key.
 	Idempotency Idempotency
 
 	// Stream tunes GET /events as server-sent events; zero: the defaults.
 	Stream StreamConfig
-
-	// OpenAPI serves GET /openapi.json (NewOpenAPIHandler); nil: 501. Only
-	// the reads function sets it, so the others do not link the code that
-	// builds the document.
-	OpenAPI http.Handler
 }
 
 // API serves the routes of one function.
 type API struct {
 	cfg      Config
+	w        writers  // the services of the write routes the function serves
 	unserved []string // routes of the function's table with no code: 501
 	started  time.Time
 	mux      *http.ServeMux
@@ -115,6 +99,14 @@ type API struct {
 	// dimension values (see count).
 	countersMu sync.RWMutex
 	counters   map[counterKey]*metrics.Layout
+}
+
+// writers are the services of the write groups; each group sets its own.
+type writers struct {
+	actuator  Actuator
+	incidents IncidentWriter
+	leaks     LeakWriter
+	inventory Inventory
 }
 
 // New returns the handler of cfg.Function's routes. Routes of the table that
@@ -133,9 +125,6 @@ func New(cfg Config) *API {
 	impl := map[string]http.Handler{}
 	for _, add := range cfg.Routes {
 		add(a, impl)
-	}
-	if cfg.OpenAPI != nil {
-		impl["GET /openapi.json"] = cfg.OpenAPI
 	}
 	var patterns []string
 	for _, r := range routes.Table() {

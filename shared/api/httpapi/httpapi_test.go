@@ -30,7 +30,7 @@ func deadEndpoint(t *testing.T) string {
 func TestADatabaseThatIsDownMakesReadsRetryableAndTheServiceNotReady(t *testing.T) {
 	var logs bytes.Buffer
 	st := store.New(store.NewClient(store.LocalConfig(), deadEndpoint(t)), "plainview", nil)
-	api := httpapi.New(httpapi.Config{Routes: []httpapi.Routes{httpapi.AllRoutes},
+	api := httpapi.New(httpapi.Config{Routes: []httpapi.Routes{httpapi.ReadRoutes, httpapi.EventRoutes},
 		Function: routes.FuncReads, Version: "t", Store: st,
 		Logger:  slog.New(slog.NewJSONHandler(&logs, nil)),
 		Metrics: metrics.NewEmitter(&logs, "Plainview"),
@@ -71,7 +71,7 @@ func TestADatabaseThatIsDownMakesReadsRetryableAndTheServiceNotReady(t *testing.
 func TestEachRequestWritesOneLineThatIsItsLogAndItsMetrics(t *testing.T) {
 	var logs, out bytes.Buffer
 	st := store.New(store.NewClient(store.LocalConfig(), deadEndpoint(t)), "plainview", nil)
-	api := httpapi.New(httpapi.Config{Routes: []httpapi.Routes{httpapi.AllRoutes},
+	api := httpapi.New(httpapi.Config{Routes: []httpapi.Routes{httpapi.ReadRoutes, httpapi.EventRoutes},
 		Function: routes.FuncReads, Store: st,
 		Logger:  slog.New(slog.NewJSONHandler(&logs, nil)),
 		Metrics: metrics.NewEmitter(&out, "Plainview"),
@@ -194,7 +194,7 @@ func noDuplicateMembers(t *testing.T, line string) {
 
 func TestAPanicIsA500InTheErrorShapeAndTheHandlerLivesOn(t *testing.T) {
 	var logs bytes.Buffer
-	api := httpapi.New(httpapi.Config{Routes: []httpapi.Routes{httpapi.AllRoutes}, Function: routes.FuncReads, Store: panicky{}, Metrics: metrics.NewEmitter(&logs, "Plainview")})
+	api := httpapi.New(httpapi.Config{Routes: []httpapi.Routes{httpapi.ReadRoutes, httpapi.EventRoutes}, Function: routes.FuncReads, Store: panicky{}, Metrics: metrics.NewEmitter(&logs, "Plainview")})
 	rec := httptest.NewRecorder()
 	api.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/valves", nil))
 	if rec.Code != 500 || !strings.Contains(rec.Body.String(), `"internal_error"`) {

@@ -22,18 +22,17 @@ type Inventory interface {
 	RetireSection(ctx context.Context, name, keyID string) (domain.Section, error)
 }
 
-// InventoryRoutes adds the admin routes of the inventory, when the
-// function has an Inventory.
-func InventoryRoutes(a *API, h map[string]http.Handler) {
-	if a.cfg.Inventory == nil {
-		return
+// InventoryRoutes serves the admin routes of the inventory over inv.
+func InventoryRoutes(inv Inventory) Routes {
+	return func(a *API, h map[string]http.Handler) {
+		a.w.inventory = inv
+		h["POST /valves"] = a.idempotent(a.createValve)
+		h["POST /valves/{id}/update"] = a.idempotent(a.changeValve)
+		h["POST /valves/{id}/retire"] = a.idempotent(a.retireValve)
+		h["POST /pipeline/sections"] = a.idempotent(a.createSection)
+		h["POST /pipeline/sections/{section}/update"] = a.idempotent(a.changeSection)
+		h["POST /pipeline/sections/{section}/retire"] = a.idempotent(a.retireSection)
 	}
-	h["POST /valves"] = a.idempotent(a.createValve)
-	h["POST /valves/{id}/update"] = a.idempotent(a.changeValve)
-	h["POST /valves/{id}/retire"] = a.idempotent(a.retireValve)
-	h["POST /pipeline/sections"] = a.idempotent(a.createSection)
-	h["POST /pipeline/sections/{section}/update"] = a.idempotent(a.changeSection)
-	h["POST /pipeline/sections/{section}/retire"] = a.idempotent(a.retireSection)
 }
 
 // thresholdsBody is a valve's thresholds as a client gives them: any of
@@ -81,7 +80,7 @@ func (a *API) createValve(r *http.Request) (answer, error) {
 		p := body.Thresholds.partial()
 		n.Thresholds = &p
 	}
-	v, err := a.cfg.Inventory.CreateValve(r.Context(), n)
+	v, err := a.w.inventory.CreateValve(r.Context(), n)
 	if err != nil {
 		return answer{}, err
 	}
@@ -125,7 +124,7 @@ func (a *API) changeValve(r *http.Request) (answer, error) {
 		p := th.Value.partial()
 		c.Thresholds.Value = &p
 	}
-	v, err := a.cfg.Inventory.ChangeValve(r.Context(), c)
+	v, err := a.w.inventory.ChangeValve(r.Context(), c)
 	if err != nil {
 		return answer{}, err
 	}
@@ -140,7 +139,7 @@ func (a *API) retireValve(r *http.Request) (answer, error) {
 	if _, err := decodeBody(r, &struct{}{}, true); err != nil {
 		return answer{}, err
 	}
-	v, err := a.cfg.Inventory.RetireValve(r.Context(), id, keyID(r))
+	v, err := a.w.inventory.RetireValve(r.Context(), id, keyID(r))
 	if err != nil {
 		return answer{}, err
 	}
@@ -176,7 +175,7 @@ func (a *API) createSection(r *http.Request) (answer, error) {
 			return answer{}, err
 		}
 	}
-	s, err := a.cfg.Inventory.CreateSection(r.Context(), body.Section, body.Location, keyID(r))
+	s, err := a.w.inventory.CreateSection(r.Context(), body.Section, body.Location, keyID(r))
 	if err != nil {
 		return answer{}, err
 	}
@@ -200,7 +199,7 @@ func (a *API) changeSection(r *http.Request) (answer, error) {
 	if c.Location, err = field[string](body.Location, "location"); err != nil {
 		return answer{}, err
 	}
-	s, err := a.cfg.Inventory.ChangeSection(r.Context(), c)
+	s, err := a.w.inventory.ChangeSection(r.Context(), c)
 	if err != nil {
 		return answer{}, err
 	}
@@ -215,7 +214,7 @@ func (a *API) retireSection(r *http.Request) (answer, error) {
 	if _, err := decodeBody(r, &struct{}{}, true); err != nil {
 		return answer{}, err
 	}
-	s, err := a.cfg.Inventory.RetireSection(r.Context(), name, keyID(r))
+	s, err := a.w.inventory.RetireSection(r.Context(), name, keyID(r))
 	if err != nil {
 		return answer{}, err
 	}

@@ -11,9 +11,13 @@ import (
 	"github.com/plainview/serverless/shared/core/domain"
 )
 
-// handlers maps route patterns to their code.
-// ReadRoutes adds the public and read routes.
-func ReadRoutes(a *API, h map[string]http.Handler) { maps.Copy(h, a.readHandlers()) }
+// ReadRoutes serves the public and read routes over Config.Store, and
+// the OpenAPI document. Only the reads function names it, so only its
+// binary links the code that builds the document.
+func ReadRoutes(a *API, h map[string]http.Handler) {
+	maps.Copy(h, a.readHandlers())
+	h["GET /openapi.json"] = NewOpenAPIHandler()
+}
 
 func (a *API) readHandlers() map[string]http.Handler {
 	return map[string]http.Handler{

@@ -35,7 +35,7 @@ func newTelemetryAPI(t *testing.T) *telemetryAPI {
 	if err := ta.store.Seed(context.Background()); err != nil {
 		t.Fatalf("seed: %v", err)
 	}
-	ta.api = httpapi.New(httpapi.Config{Routes: []httpapi.Routes{httpapi.AllRoutes}, Function: routes.FuncReads, Store: ta.store, Now: func() time.Time { return ta.now }})
+	ta.api = httpapi.New(httpapi.Config{Routes: []httpapi.Routes{httpapi.ReadRoutes}, Function: routes.FuncReads, Store: ta.store, Now: func() time.Time { return ta.now }})
 	return ta
 }
 

@@ -32,22 +32,20 @@ type LeakWriter interface {
 	Resolve(ctx context.Context, id, keyID string) (domain.Alert, error)
 }
 
-// ActuationRoutes adds POST /valves/{id}/actuate, when the function has an
-// Actuator.
-func ActuationRoutes(a *API, h map[string]http.Handler) {
-	if a.cfg.Actuator != nil {
+// ActuationRoutes serves POST /valves/{id}/actuate over act.
+func ActuationRoutes(act Actuator) Routes {
+	return func(a *API, h map[string]http.Handler) {
+		a.w.actuator = act
 		h["POST /valves/{id}/actuate"] = a.idempotent(a.actuate)
 	}
 }
 
-// IncidentRoutes adds the incident and leak-alert writes, for the services
-// the function has.
-func IncidentRoutes(a *API, h map[string]http.Handler) {
-	if a.cfg.Incidents != nil {
+// IncidentRoutes serves the incident and leak-alert writes over inc and l.
+func IncidentRoutes(inc IncidentWriter, l LeakWriter) Routes {
+	return func(a *API, h map[string]http.Handler) {
+		a.w.incidents, a.w.leaks = inc, l
 		h["POST /incidents"] = a.idempotent(a.createIncident)
 		h["POST /incidents/{id}/update"] = a.idempotent(a.updateIncident)
-	}
-	if a.cfg.Leaks != nil {
 		h["POST /pipeline/alerts"] = a.idempotent(a.reportLeak)
 		h["POST /pipeline/alerts/{id}/acknowledge"] = a.idempotent(a.acknowledgeAlert)
 		h["POST /pipeline/alerts/{id}/resolve"] = a.idempotent(a.resolveAlert)
@@ -112,7 +110,7 @@ func (a *API) actuate(r *http.Request) (answer, error) {
 	if err := req.Validate(); err != nil {
 		return answer{}, err
 	}
-	act, err := a.cfg.Actuator.Actuate(r.Context(), req)
+	act, err := a.w.actuator.Actuate(r.Context(), req)
 	a.count(r, "Actuations", act.State, metrics.Dimension{Name: "Command", Value: req.Command}, err)
 	if err != nil {
 		return answer{}, err
@@ -148,7 +146,7 @@ func (a *API) createIncident(r *http.Request) (answer, error) {
 	if _, err := decodeBody(r, &body, false); err != nil {
 		return answer{}, err
 	}
-	in, timeline, err := a.cfg.Incidents.Create(r.Context(), incidents.Opening{
+	in, timeline, err := a.w.incidents.Create(r.Context(), incidents.Opening{
 		Title: body.Title, Severity: body.Severity, AffectedModules: body.AffectedModules,
 		Description: body.Description, KeyID: keyID(r),
 	})
@@ -182,7 +180,7 @@ func (a *API) updateIncident(r *http.Request) (answer, error) {
 	if _, err := decodeBody(r, &body, false); err != nil {
 		return answer{}, err
 	}
-	in, tl, err := a.cfg.Incidents.Apply(r.Context(), incidents.Update{
+	in, tl, err := a.w.incidents.Apply(r.Context(), incidents.Update{
 		ID: id, Status: body.Status, RootCause: body.RootCause, Resolution: body.Resolution,
 		Version: body.Version, KeyID: keyID(r),
 	})
@@ -213,7 +211,7 @@ func (a *API) reportLeak(r *http.Request) (answer, error) {
 			return answer{}, err
 		}
 	}
-	res, err := a.cfg.Leaks.Report(r.Context(), leaks.Report{
+	res, err := a.w.leaks.Report(r.Context(), leaks.Report{
 		Section: body.Section, Severity: body.Severity, VolumeEstimate: body.VolumeEstimate,
 		Location: body.Location, Notes: body.Notes, KeyID: keyID(r),
 	})
@@ -235,11 +233,11 @@ type reportedLeak struct {
 }
 
 func (a *API) acknowledgeAlert(r *http.Request) (answer, error) {
-	return a.moveAlert(r, a.cfg.Leaks.Acknowledge)
+	return a.moveAlert(r, a.w.leaks.Acknowledge)
 }
 
 func (a *API) resolveAlert(r *http.Request) (answer, error) {
-	return a.moveAlert(r, a.cfg.Leaks.Resolve)
+	return a.moveAlert(r, a.w.leaks.Resolve)
 }
 
 func (a *API) moveAlert(r *http.Request, move func(ctx context.Context, id, keyID string) (domain.Alert, error)) (answer, error) {

@@ -21,19 +21,15 @@ import (
 	"github.com/plainview/serverless/shared/adapters/notify"
 	"github.com/plainview/serverless/shared/adapters/publish"
 	"github.com/plainview/serverless/shared/adapters/store"
-	"github.com/plainview/serverless/shared/api/httpapi"
 	"github.com/plainview/serverless/shared/contract/metrics"
 	"github.com/plainview/serverless/shared/contract/routes"
-	"github.com/plainview/serverless/shared/core/actuation"
 	"github.com/plainview/serverless/shared/core/domain"
-	"github.com/plainview/serverless/shared/core/incidents"
-	"github.com/plainview/serverless/shared/core/inventory"
-	"github.com/plainview/serverless/shared/core/leaks"
+	"github.com/plainview/serverless/shared/lambda/apifunc"
 	"github.com/plainview/serverless/shared/lambda/config"
 	"github.com/plainview/serverless/shared/lambda/function"
-	"github.com/plainview/serverless/shared/lambda/function/functiontest"
 	"github.com/plainview/serverless/shared/local/mqttbroker"
 	"github.com/plainview/serverless/shared/testkit/dynamotest"
+	"github.com/plainview/serverless/shared/testkit/functiontest"
 )
 
 // patience bounds each wait of the contract test for the MQTT link.
@@ -42,7 +38,7 @@ const patience = 10 * time.Second
 // system is the API's functions over one seeded table, called through
 // their Lambda entry points as API Gateway calls them.
 type system struct {
-	fn    map[string]function.Handler
+	fn    map[string]apifunc.Handler
 	store *store.Store
 	calls int
 }
@@ -77,27 +73,15 @@ func newSystem(t *testing.T) *system {
 	t.Cleanup(pub.Close)
 	waitConnected(t, pub)
 
-	evs := function.APIConfig(env, routes.FuncEvents)
-	evs.Routes = []httpapi.Routes{httpapi.EventRoutes}
-	reads := function.APIConfig(env, routes.FuncReads)
-	reads.OpenAPI = httpapi.NewOpenAPIHandler()
-	reads.Routes = []httpapi.Routes{httpapi.ReadRoutes}
-	valves := function.APIConfig(env, routes.FuncValves)
-	valves.Routes = []httpapi.Routes{httpapi.ActuationRoutes, httpapi.InventoryRoutes}
-	valves.Actuator = actuation.New(env.Store, pub, nil, log)
-	valves.Inventory = inventory.New(env.Store, nil)
-	inc := function.APIConfig(env, routes.FuncIncidents)
-	inc.Routes = []httpapi.Routes{httpapi.IncidentRoutes}
+	// The functions as their main.go builds them (apifunc).
 	operators := notify.NewLog(log)
-	inc.Incidents = incidents.New(env.Store, operators, nil, log)
-	inc.Leaks = leaks.New(env.Store, operators, nil, log)
-	return &system{store: env.Store, fn: map[string]function.Handler{
-		routes.FuncReads:     function.Proxy(httpapi.New(reads)),
-		routes.FuncValves:    function.Proxy(httpapi.New(valves)),
-		routes.FuncIncidents: function.Proxy(httpapi.New(inc)),
+	return &system{store: env.Store, fn: map[string]apifunc.Handler{
+		routes.FuncReads:     apifunc.Proxy(apifunc.Reads(env, apifunc.Options{})),
+		routes.FuncValves:    apifunc.Proxy(apifunc.Valves(env, pub, 0, apifunc.Options{})),
+		routes.FuncIncidents: apifunc.Proxy(apifunc.Incidents(env, operators, apifunc.Options{})),
 		// GET /events streams: its answer read to the end, as API
 		// Gateway reads it, is what the document describes.
-		routes.FuncEvents: functiontest.Buffered(function.Stream(httpapi.New(evs), function.DefaultStall)),
+		routes.FuncEvents: functiontest.Buffered(apifunc.Stream(apifunc.Events(env, apifunc.Options{}), apifunc.DefaultStall)),
 	}}
 }
 

@@ -15,7 +15,7 @@ import (
 	"github.com/plainview/serverless/shared/core/domain"
 	"github.com/plainview/serverless/shared/core/ingest"
 	"github.com/plainview/serverless/shared/core/leaks"
-	"github.com/plainview/serverless/shared/lambda/function"
+	"github.com/plainview/serverless/shared/lambda/ingestfunc"
 	"github.com/plainview/serverless/shared/testkit/dynamotest"
 
 	"log/slog"
@@ -54,7 +54,7 @@ func TestAnOversizedMessageIsADeadLetterNotAnError(t *testing.T) {
 
 func TestTheLambdaEntryTakesDirectMessagesAndQueueBatches(t *testing.T) {
 	svc, st := service(t)
-	h := function.Ingest(svc)
+	h := ingestfunc.Ingest(svc)
 	ctx := context.Background()
 	good := iotrules.NewMessage("pipeline/pressure/C-South", "C-South", []byte(`{"kpa":2450}`), 1_795_000_000_000)
 	badOne := iotrules.NewMessage("pipeline/pressure/C-South", "C-South", []byte(`{"kpa":"x"}`), 1_795_000_000_000)

@@ -19,7 +19,7 @@ import (
 	"github.com/plainview/serverless/shared/core/domain"
 	"github.com/plainview/serverless/shared/core/ingest"
 	"github.com/plainview/serverless/shared/core/leaks"
-	"github.com/plainview/serverless/shared/lambda/function"
+	"github.com/plainview/serverless/shared/lambda/ingestfunc"
 	"github.com/plainview/serverless/shared/testkit/dynamotest"
 )
 
@@ -75,7 +75,7 @@ func TestTelemetryOutlivesATableOutage(t *testing.T) {
 	tb := newOutageTable(t)
 	note := notify.NewLog(slog.New(slog.DiscardHandler))
 	svc := ingest.New(tb.st, leaks.New(tb.st, note, nil, nil), note, nil, nil, nil)
-	lambda := function.Ingest(svc)
+	lambda := ingestfunc.Ingest(svc)
 	var deliveries atomic.Int64
 	invoke := func(ctx context.Context, raw json.RawMessage) (*events.SQSEventResponse, error) {
 		deliveries.Add(1)

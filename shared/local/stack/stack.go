@@ -29,13 +29,11 @@ import (
 	"github.com/plainview/serverless/shared/api/httpapi"
 	"github.com/plainview/serverless/shared/contract/metrics"
 	"github.com/plainview/serverless/shared/contract/routes"
-	"github.com/plainview/serverless/shared/core/actuation"
-	"github.com/plainview/serverless/shared/core/incidents"
-	"github.com/plainview/serverless/shared/core/ingest"
-	"github.com/plainview/serverless/shared/core/inventory"
-	"github.com/plainview/serverless/shared/core/leaks"
+	"github.com/plainview/serverless/shared/lambda/apifunc"
 	"github.com/plainview/serverless/shared/lambda/config"
 	"github.com/plainview/serverless/shared/lambda/function"
+	"github.com/plainview/serverless/shared/lambda/ingestfunc"
+	"github.com/plainview/serverless/shared/lambda/timeoutsfunc"
 	"github.com/plainview/serverless/shared/local/apigateway"
 	"github.com/plainview/serverless/shared/local/dynamolocal"
 	"github.com/plainview/serverless/shared/local/mqttbroker"
@@ -182,8 +180,14 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	if s.Devices, err = s.devices.sync(ctx); err != nil {
 		return nil, err
 	}
-	ingester := ingest.New(s.Store, leaks.New(s.Store, note, nil, s.log), note, emf, nil, s.log.With("component", "ingest")).WithAnomalies(s.Store)
-	s.engine = newRulesEngine(function.Ingest(ingester), ingester.DeadLetter, s.log.With("component", "rules"))
+	env := function.Env{
+		Config: config.Config{Version: cfg.Version, RequireKeyForReads: cfg.RequireKeyForReads},
+		CORS:   cfg.CORS, Logger: s.log, Metrics: emf, Store: s.Store,
+	}
+	ingestEnv := env
+	ingestEnv.Logger = s.log.With("component", "ingest")
+	ingestHandler, ingester := ingestfunc.New(ingestEnv, note)
+	s.engine = newRulesEngine(ingestHandler, ingester.DeadLetter, s.log.With("component", "rules"))
 
 	// MQTT.
 	if s.Operator, err = loadOrCreateLogin(filepath.Join(cfg.DataDir, "operator.json"), "operator"); err != nil {
@@ -209,38 +213,22 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		Password: cloud.Password, Logger: s.log.With("component", "publisher")}); err != nil {
 		return nil, fmt.Errorf("command publisher: %w", err)
 	}
-	env := function.Env{
-		Config: config.Config{Version: cfg.Version, RequireKeyForReads: cfg.RequireKeyForReads},
-		CORS:   cfg.CORS, Logger: s.log, Metrics: emf, Store: s.Store,
-	}
+	// Each function built by the same constructor as its main.go, so
+	// localhost answers what AWS does, route for route.
+	opts := apifunc.Options{MQTT: brokerPing{addr: mqLn.Addr().String()}, Stream: cfg.Stream}
 	table := routes.Table()
-	handlers := map[string]apigateway.Handler{}
-	streams := map[string]apigateway.StreamHandler{}
+	handlers := map[string]apigateway.Handler{
+		routes.FuncReads:     apifunc.Proxy(apifunc.Reads(env, opts)),
+		routes.FuncValves:    apifunc.Proxy(apifunc.Valves(env, s.pub, cfg.ActuationTimeout, opts)),
+		routes.FuncIncidents: apifunc.Proxy(apifunc.Incidents(env, note, opts)),
+	}
+	streams := map[string]apigateway.StreamHandler{
+		routes.FuncEvents: apifunc.Stream(apifunc.Events(env, opts), cfg.StreamStall),
+	}
 	for _, fn := range routes.Functions(table) {
-		// Each function gets the services of its routes, as on AWS.
-		api := function.APIConfig(env, fn)
-		api.Routes = []httpapi.Routes{httpapi.AllRoutes}
-		api.MQTT = brokerPing{addr: mqLn.Addr().String()}
-		api.Stream = cfg.Stream
-		switch fn {
-		case routes.FuncReads:
-			api.OpenAPI = httpapi.NewOpenAPIHandler()
-		case routes.FuncValves:
-			act := actuation.New(s.Store, s.pub, nil, s.log)
-			if cfg.ActuationTimeout > 0 {
-				act.WithTimeout(cfg.ActuationTimeout)
-			}
-			api.Actuator = act
-			api.Inventory = inventory.New(s.Store, nil)
-		case routes.FuncIncidents:
-			api.Incidents = incidents.New(s.Store, note, nil, s.log)
-			api.Leaks = leaks.New(s.Store, note, nil, s.log)
+		if handlers[fn] == nil && streams[fn] == nil {
+			return nil, fmt.Errorf("the route table names function %q, which the local stack does not build", fn)
 		}
-		if routes.Streams(table, fn) {
-			streams[fn] = function.Stream(httpapi.New(api), cfg.StreamStall)
-			continue
-		}
-		handlers[fn] = function.Proxy(httpapi.New(api))
 	}
 
 	// Keys: the key file, the development key, and the authorizer over them.
@@ -277,9 +265,11 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		}
 		return err
 	})
-	timeouts := actuation.NewTimeouts(s.Store, note, nil, s.log.With("component", "timeouts"))
+	timeoutsEnv := env
+	timeoutsEnv.Logger = s.log.With("component", "timeouts")
+	timeouts := timeoutsfunc.New(timeoutsEnv, note)
 	s.every(loopCtx, cfg.TimeoutEvery, "actuation timeouts", func(ctx context.Context) error {
-		_, err := timeouts.Run(ctx)
+		_, err := timeouts(ctx)
 		return err
 	})
 	return s, nil

@@ -14,7 +14,7 @@ import (
 var localOnly = []string{
 	"shared/local/stack", "shared/local/apigateway", "shared/local/dynamolocal", "shared/testkit/dynamotest",
 	"shared/local/mqttbroker", "shared/local/simulator", "shared/testkit/motoserver", "shared/testkit/rie",
-	"shared/testkit/cpuclock", "scripts/import/legacy", "shared/lambda/function/functiontest",
+	"shared/testkit/cpuclock", "scripts/import/legacy", "shared/testkit/functiontest",
 }
 
 // No function binary links the local stand-ins: what is deployed is the

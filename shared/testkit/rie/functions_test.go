@@ -30,8 +30,8 @@ import (
 	"github.com/plainview/serverless/shared/api/auth"
 	"github.com/plainview/serverless/shared/contract/routes"
 	"github.com/plainview/serverless/shared/lambda/config"
-	"github.com/plainview/serverless/shared/lambda/function/functiontest"
 	"github.com/plainview/serverless/shared/testkit/dynamotest"
+	"github.com/plainview/serverless/shared/testkit/functiontest"
 	"github.com/plainview/serverless/shared/testkit/motoserver"
 	"github.com/plainview/serverless/shared/testkit/rie"
 )

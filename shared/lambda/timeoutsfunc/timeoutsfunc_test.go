@@ -1,4 +1,4 @@
-package main
+package timeoutsfunc
 
 import (
 	"bufio"
@@ -86,7 +86,7 @@ func TestAnActuationPastItsDeadlineIsTimedOutAndFreesItsValve(t *testing.T) {
 		t.Fatal(err)
 	}
 	env, emf := newEnv(st)
-	h := handler(env, notify.NewLog(env.Logger))
+	h := New(env, notify.NewLog(env.Logger))
 
 	n, err := h(ctx)
 	if err != nil || n != 1 {
@@ -115,7 +115,7 @@ func TestEachRunEmitsOpenIncidentsAndActiveLeaks(t *testing.T) {
 		t.Fatal(err)
 	}
 	env, emf := newEnv(st)
-	h := handler(env, notify.NewLog(env.Logger))
+	h := New(env, notify.NewLog(env.Logger))
 	if _, err := h(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -149,12 +149,12 @@ func TestTheSampleScheduledEventRunsOnePass(t *testing.T) {
 	if err := st.Seed(ctx); err != nil {
 		t.Fatal(err)
 	}
-	payload, err := os.ReadFile("../../events/timeouts/schedule.json")
+	payload, err := os.ReadFile("../../../events/timeouts/schedule.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	env, _ := newEnv(st)
-	out, err := lambda.NewHandler(handler(env, notify.NewLog(env.Logger))).Invoke(ctx, payload)
+	out, err := lambda.NewHandler(New(env, notify.NewLog(env.Logger))).Invoke(ctx, payload)
 	if err != nil || string(out) != "0" {
 		t.Errorf("invoked with the sample event: %s, %v; want 0 timed out", out, err)
 	}
@@ -163,7 +163,7 @@ func TestTheSampleScheduledEventRunsOnePass(t *testing.T) {
 func TestAStoreThatCannotBeReadFailsTheRun(t *testing.T) {
 	db, table := dynamotest.Client(t) // the table is never created
 	env, emf := newEnv(store.New(db, table, nil))
-	h := handler(env, notify.NewLog(env.Logger))
+	h := New(env, notify.NewLog(env.Logger))
 
 	if _, err := h(context.Background()); err == nil {
 		t.Fatal("a run over a missing table succeeded")

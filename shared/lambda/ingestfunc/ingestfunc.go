@@ -1,4 +1,6 @@
-package function
+// Package ingestfunc is the ingest function's Lambda side: the entry point
+// that takes both of its event sources, built over the ingestion service.
+package ingestfunc
 
 import (
 	"bytes"
@@ -12,14 +14,14 @@ import (
 	"github.com/plainview/serverless/shared/core/ingest"
 )
 
-// IngestHandler is the ingest function's entry point.
-type IngestHandler = func(ctx context.Context, raw json.RawMessage) (*events.SQSEventResponse, error)
+// Handler is the ingest function's entry point.
+type Handler = func(ctx context.Context, raw json.RawMessage) (*events.SQSEventResponse, error)
 
 // Ingest is the ingest function's entry point over s. It takes both of its
 // sources: a message a topic rule delivers directly (an asynchronous
 // invoke), and a batch from the telemetry queue (an SQS event), for which
 // it reports the messages to deliver again (partial batch failures).
-func Ingest(s *ingest.Service) IngestHandler {
+func Ingest(s *ingest.Service) Handler {
 	return func(ctx context.Context, raw json.RawMessage) (*events.SQSEventResponse, error) {
 		var probe struct {
 			Records []events.SQSMessage `json:"Records"`

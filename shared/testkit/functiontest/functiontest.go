@@ -24,6 +24,7 @@ import (
 
 	"github.com/plainview/serverless/shared/contract/metrics"
 	"github.com/plainview/serverless/shared/contract/routes"
+	"github.com/plainview/serverless/shared/lambda/apifunc"
 	"github.com/plainview/serverless/shared/lambda/config"
 	"github.com/plainview/serverless/shared/lambda/function"
 	"github.com/plainview/serverless/shared/testkit/dynamotest"
@@ -37,12 +38,12 @@ const EventsDir = "../../events"
 type Fixture struct {
 	Env     function.Env
 	fn      string
-	handler func(function.Env) function.Handler
+	handler func(function.Env) apifunc.Handler
 	logs    bytes.Buffer
 	emf     bytes.Buffer
 }
 
-func New(t *testing.T, fn string, handler func(function.Env) function.Handler) *Fixture {
+func New(t *testing.T, fn string, handler func(function.Env) apifunc.Handler) *Fixture {
 	t.Helper()
 	f := &Fixture{fn: fn, handler: handler}
 	f.Env = function.Env{
@@ -57,19 +58,19 @@ func New(t *testing.T, fn string, handler func(function.Env) function.Handler) *
 	return f
 }
 
-// NewStream is New for a function whose answers stream (function.Stream):
+// NewStream is New for a function whose answers stream (apifunc.Stream):
 // Invoke reads its answer to the end, as API Gateway reads the bytes
 // Lambda streams (a JSON prelude, eight zero bytes, the body), and gives
 // it as a proxy response. Only for answers that end: a listing, an error.
-func NewStream(t *testing.T, fn string, handler func(function.Env) function.StreamHandler) *Fixture {
+func NewStream(t *testing.T, fn string, handler func(function.Env) apifunc.StreamHandler) *Fixture {
 	t.Helper()
-	return New(t, fn, func(env function.Env) function.Handler { return Buffered(handler(env)) })
+	return New(t, fn, func(env function.Env) apifunc.Handler { return Buffered(handler(env)) })
 }
 
 // Buffered is a streamed entry point as a buffered one: it reads the
 // answer to the end, as API Gateway reads the bytes Lambda streams, and
 // gives it as the proxy response they stand for (Unstream).
-func Buffered(h function.StreamHandler) function.Handler {
+func Buffered(h apifunc.StreamHandler) apifunc.Handler {
 	return func(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 		resp, err := h(ctx, ev)
 		if err != nil {

@@ -1,4 +1,4 @@
-package function_test
+package apifunc_test
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/plainview/serverless/shared/lambda/function"
+	"github.com/plainview/serverless/shared/lambda/apifunc"
 )
 
 var getEvents = events.APIGatewayProxyRequest{HTTPMethod: http.MethodGet, Path: "/events", Resource: "/events"}
@@ -19,7 +19,7 @@ var getEvents = events.APIGatewayProxyRequest{HTTPMethod: http.MethodGet, Path: 
 // The bytes Lambda streams for the answer: the prelude aws-lambda-go
 // writes, eight zero bytes, then the body as the handler wrote it.
 func TestStreamAnswersInLambdasStreamedFormat(t *testing.T) {
-	h := function.Stream(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := apifunc.Stream(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.Header().Add("Vary", "Origin")
 		w.Header().Add("Vary", "Accept")
@@ -66,7 +66,7 @@ func TestStreamAnswersInLambdasStreamedFormat(t *testing.T) {
 // cannot hold the function until its timeout.
 func TestStreamCutsOffAStalledReader(t *testing.T) {
 	done := make(chan error, 1)
-	h := function.Stream(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := apifunc.Stream(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		for {
 			if _, err := io.WriteString(w, "data: x\n\n"); err != nil {
@@ -96,7 +96,7 @@ func TestStreamCutsOffAStalledReader(t *testing.T) {
 
 // A handler that panics before it answers gives a 500, not a hung reader.
 func TestStreamPanicBeforeTheAnswerIs500(t *testing.T) {
-	h := function.Stream(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }), time.Second)
+	h := apifunc.Stream(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }), time.Second)
 	resp, err := h(context.Background(), getEvents)
 	if err != nil {
 		t.Fatal(err)
