@@ -91,8 +91,7 @@ func (s *Service) Actuate(ctx context.Context, r Request) (domain.Actuation, err
 	if err := r.Validate(); err != nil {
 		return domain.Actuation{}, err
 	}
-	var a domain.Actuation
-	for try := 0; ; try++ {
+	a, err := domain.OnConflict(attempts, func() (domain.Actuation, error) {
 		v, err := s.store.Valve(ctx, r.ValveID)
 		if err != nil {
 			return domain.Actuation{}, err
@@ -112,7 +111,7 @@ func (s *Service) Actuate(ctx context.Context, r Request) (domain.Actuation, err
 			return domain.Actuation{}, &domain.ConflictError{Code: "actuation_in_progress",
 				Message: fmt.Sprintf("valve %s is carrying out actuation %s", v.ID, v.OpenActuation)}
 		}
-		a = domain.Actuation{
+		a := domain.Actuation{
 			ID: domain.NewID("act", now), ValveID: v.ID, Command: r.Command, Params: r.Params,
 			State: domain.ActuationQueued, RequestedAt: now, Deadline: now.Add(s.timeout),
 			KeyID: r.KeyID,
@@ -121,16 +120,12 @@ func (s *Service) Actuate(ctx context.Context, r Request) (domain.Actuation, err
 			ActuationID: a.ID, Command: a.Command, Deadline: a.Deadline,
 			Override: override(r.OverrideReason), Params: a.Params,
 		})
-		err = s.store.StartActuation(ctx, a, requested, s.closing(v, a, now))
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, domain.ErrConflict) || try+1 == attempts {
-			if errors.Is(err, domain.ErrConflict) {
-				return domain.Actuation{}, &domain.ConflictError{Code: "actuation_in_progress", Message: fmt.Sprintf("valve %s changed while the actuation was being recorded; retry", v.ID)}
-			}
-			return domain.Actuation{}, err
-		}
+		return a, s.store.StartActuation(ctx, a, requested, s.closing(v, a, now))
+	}, func() error {
+		return &domain.ConflictError{Code: "actuation_in_progress", Message: fmt.Sprintf("valve %s changed while the actuation was being recorded; retry", r.ValveID)}
+	})
+	if err != nil {
+		return domain.Actuation{}, err
 	}
 	return s.send(ctx, a)
 }

@@ -5,7 +5,6 @@ package incidents
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -149,22 +148,32 @@ func (s *Service) Apply(ctx context.Context, u Update) (domain.Incident, []domai
 	if u.Version != nil && *u.Version < 1 {
 		return domain.Incident{}, nil, fmt.Errorf("%w: version must be a positive integer", domain.ErrInvalid)
 	}
-	for try := 0; ; try++ {
+	// An update that names its version is refused on any change since;
+	// one without is made again on what it finds.
+	tries := attempts
+	if u.Version != nil {
+		tries = 1
+	}
+	type result struct {
+		in       domain.Incident
+		timeline []domain.TimelineEntry
+	}
+	res, err := domain.OnConflict(tries, func() (result, error) {
 		before, timeline, err := s.store.Incident(ctx, u.ID)
 		if err != nil {
-			return domain.Incident{}, nil, err
+			return result{}, err
 		}
 		if u.Version != nil && *u.Version != before.Version {
-			return domain.Incident{}, nil, &domain.ConflictError{Code: "version_conflict",
+			return result{}, &domain.ConflictError{Code: "version_conflict",
 				Message: fmt.Sprintf("incident %s is at version %d, not %d", before.ID, before.Version, *u.Version)}
 		}
 		now := s.now().UTC()
 		after, entries, err := change(before, u, now)
 		if err != nil {
-			return domain.Incident{}, nil, err
+			return result{}, err
 		}
 		if len(entries) == 0 {
-			return before, timeline, nil
+			return result{before, timeline}, nil
 		}
 		changes := make([]string, len(entries))
 		for i, e := range entries {
@@ -172,18 +181,18 @@ func (s *Service) Apply(ctx context.Context, u Update) (domain.Incident, []domai
 		}
 		ev := Event(domain.EventIncidentUpdated, after, u.KeyID, now, map[string]any{
 			"incident_id": after.ID, "status": after.Status, "version": after.Version, "changes": changes})
-		err = s.store.UpdateIncident(ctx, before, after, entries, ev)
-		if err == nil {
-			slices.Reverse(entries)
-			return after, append(entries, timeline...), nil
+		if err := s.store.UpdateIncident(ctx, before, after, entries, ev); err != nil {
+			return result{}, err
 		}
-		if !errors.Is(err, domain.ErrConflict) || u.Version != nil || try+1 == attempts {
-			if errors.Is(err, domain.ErrConflict) {
-				return domain.Incident{}, nil, &domain.ConflictError{Code: "version_conflict", Message: fmt.Sprintf("incident %s changed meanwhile; read it and retry", u.ID)}
-			}
-			return domain.Incident{}, nil, err
-		}
+		slices.Reverse(entries)
+		return result{after, append(entries, timeline...)}, nil
+	}, func() error {
+		return &domain.ConflictError{Code: "version_conflict", Message: fmt.Sprintf("incident %s changed meanwhile; read it and retry", u.ID)}
+	})
+	if err != nil {
+		return domain.Incident{}, nil, err
 	}
+	return res.in, res.timeline, nil
 }
 
 // change computes the incident after u and a timeline entry per change.

@@ -326,19 +326,12 @@ func (c ValveChange) check() ([]string, error) {
 }
 
 // again runs attempt, which reads a record and writes a change made from
-// it, until the write lands: a change that met another (ErrConflict from
-// the write's version condition) is read and made again, up to attempts
-// times, and then answered 409.
+// it, until the write lands: a change that met another is read and made
+// again, up to attempts times, and then answered 409.
 func again[T any](kind, id string, attempt func() (T, error)) (T, error) {
-	for try := 1; ; try++ {
-		v, err := attempt()
-		if !errors.Is(err, domain.ErrConflict) {
-			return v, err
-		}
-		if try == attempts {
-			return v, &domain.ConflictError{Code: "conflict", Message: fmt.Sprintf("%s %s changed while this change was being recorded; retry", kind, id)}
-		}
-	}
+	return domain.OnConflict(attempts, attempt, func() error {
+		return &domain.ConflictError{Code: "conflict", Message: fmt.Sprintf("%s %s changed while this change was being recorded; retry", kind, id)}
+	})
 }
 
 // taken answers a registration whose id another asset has.

@@ -123,7 +123,9 @@ func (s *Service) Report(ctx context.Context, r Report) (Result, error) {
 	case sec.RetiredAt != nil:
 		return Result{}, &domain.RuleError{Code: "section_retired", Message: fmt.Sprintf("pipeline section %q is retired", r.Section)}
 	}
-	for try := 0; ; try++ {
+	try := 0
+	return domain.OnConflict(attempts, func() (Result, error) {
+		try++
 		res, leak, err := s.plan(ctx, r)
 		if err != nil {
 			return Result{}, err
@@ -136,15 +138,18 @@ func (s *Service) Report(ctx context.Context, r Report) (Result, error) {
 		if !errors.Is(err, domain.ErrConflict) {
 			return Result{}, err
 		}
+		// The same report, recorded by a delivery that got there first.
 		if a, err := s.store.Alert(ctx, res.Alert.ID); err == nil {
 			return Result{Alert: a, Duplicate: true}, nil
 		}
-		if try+1 == attempts {
-			return Result{}, &domain.ConflictError{Code: "conflict", Message: "incidents changed while the alert was being recorded; retry"}
+		if try < attempts {
+			// Spread out the reports that collided.
+			time.Sleep(time.Duration(mrand.IntN(20*try)) * time.Millisecond)
 		}
-		// Spread out the reports that collided.
-		time.Sleep(time.Duration(mrand.IntN(20*(try+1))) * time.Millisecond)
-	}
+		return Result{}, err
+	}, func() error {
+		return &domain.ConflictError{Code: "conflict", Message: "incidents changed while the alert was being recorded; retry"}
+	})
 }
 
 // plan decides what a report writes: the alert, and the incident it opens
