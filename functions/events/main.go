@@ -6,23 +6,12 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-
 	"github.com/plainview/serverless/shared/lambda/apifunc"
 	"github.com/plainview/serverless/shared/lambda/function"
 )
 
 func main() {
-	env, err := function.Setup(context.Background(), os.Getenv, os.Stdout)
-	if err != nil {
-		slog.Error("start", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(handler(env))
+	function.Start(func(env function.Env) (apifunc.StreamHandler, error) { return handler(env), nil })
 }
 
 // handler is the function's entry point, built from its environment. The

@@ -5,11 +5,7 @@
 package main
 
 import (
-	"context"
-	"log/slog"
 	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/plainview/serverless/shared/adapters/notify"
 	"github.com/plainview/serverless/shared/core/ingest"
@@ -18,16 +14,10 @@ import (
 )
 
 func main() {
-	env, err := function.Setup(context.Background(), os.Getenv, os.Stdout)
-	var operators *notify.SNS
-	if err == nil {
-		operators, err = notify.Operators(env.AWS, os.Getenv)
-	}
-	if err != nil {
-		slog.Error("start", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(handler(env, operators))
+	function.Start(func(env function.Env) (ingestfunc.Handler, error) {
+		operators, err := notify.Operators(env.AWS, os.Getenv)
+		return handler(env, operators), err
+	})
 }
 
 // handler is the function's entry point over its environment.

@@ -8,11 +8,7 @@
 package main
 
 import (
-	"context"
-	"log/slog"
 	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/plainview/serverless/shared/adapters/notify"
 	"github.com/plainview/serverless/shared/lambda/function"
@@ -20,14 +16,8 @@ import (
 )
 
 func main() {
-	env, err := function.Setup(context.Background(), os.Getenv, os.Stdout)
-	var operators *notify.SNS
-	if err == nil {
-		operators, err = notify.Operators(env.AWS, os.Getenv)
-	}
-	if err != nil {
-		slog.Error("start", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(timeoutsfunc.New(env, operators))
+	function.Start(func(env function.Env) (timeoutsfunc.Handler, error) {
+		operators, err := notify.Operators(env.AWS, os.Getenv)
+		return timeoutsfunc.New(env, operators), err
+	})
 }

@@ -3,12 +3,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"os"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iotdataplane"
 
@@ -19,23 +16,21 @@ import (
 )
 
 func main() {
-	env, err := function.Setup(context.Background(), os.Getenv, os.Stdout)
-	if err == nil && os.Getenv("IOT_ENDPOINT") == "" {
-		err = fmt.Errorf("IOT_ENDPOINT (the account's IoT data endpoint) is not set")
-	}
-	if err != nil {
-		slog.Error("start", "error", err)
-		os.Exit(1)
-	}
-	iot := iotdataplane.NewFromConfig(env.AWS, func(o *iotdataplane.Options) {
-		// The account's own endpoint, unless the SDK's endpoint settings
-		// (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_IOT_DATA_PLANE) name another,
-		// such as an emulator's in tests.
-		if o.BaseEndpoint == nil {
-			o.BaseEndpoint = aws.String("https://" + os.Getenv("IOT_ENDPOINT"))
+	function.Start(func(env function.Env) (apifunc.Handler, error) {
+		endpoint := os.Getenv("IOT_ENDPOINT")
+		if endpoint == "" {
+			return nil, fmt.Errorf("IOT_ENDPOINT (the account's IoT data endpoint) is not set")
 		}
+		iot := iotdataplane.NewFromConfig(env.AWS, func(o *iotdataplane.Options) {
+			// The account's own endpoint, unless the SDK's endpoint
+			// settings (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_IOT_DATA_PLANE)
+			// name another, such as an emulator's in tests.
+			if o.BaseEndpoint == nil {
+				o.BaseEndpoint = aws.String("https://" + endpoint)
+			}
+		})
+		return handler(env, publish.NewIoT(iot)), nil
 	})
-	lambda.Start(handler(env, publish.NewIoT(iot)))
 }
 
 // handler is the function's entry point: actuations recorded in the

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
+	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -57,4 +59,20 @@ func Setup(ctx context.Context, getenv func(string) string, out io.Writer) (Env,
 		Metrics: metrics.NewEmitter(out, Namespace),
 		Store:   store.New(store.NewClient(awsCfg, cfg.DynamoDBEndpoint), cfg.TableName, nil),
 	}, nil
+}
+
+// Start runs a function on Lambda: Setup from the process's environment,
+// then build its entry point from it. A function that cannot start logs
+// why and exits 1, which Lambda reports as an init error.
+func Start[H any](build func(Env) (H, error)) {
+	env, err := Setup(context.Background(), os.Getenv, os.Stdout)
+	var h H
+	if err == nil {
+		h, err = build(env)
+	}
+	if err != nil {
+		slog.Error("start", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(h)
 }
