@@ -112,4 +112,3 @@ func TestTheStreamEndsCleanlyBeforeTheFunctionsTimeout(t *testing.T) {
 		t.Errorf("answer %d %v %q", got.StatusCode, got.Headers, got.Body)
 	}
 }
-

@@ -79,4 +79,3 @@ func TestRouteOfAnotherFunctionIsNotFound(t *testing.T) {
 		})
 	}
 }
-

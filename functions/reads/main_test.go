@@ -94,4 +94,3 @@ func TestRouteOfAnotherFunctionIsNotFound(t *testing.T) {
 		})
 	}
 }
-

@@ -107,4 +107,3 @@ func TestRouteOfAnotherFunctionIsNotFound(t *testing.T) {
 		})
 	}
 }
-
