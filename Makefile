@@ -90,6 +90,20 @@ build-%:
 clean: ## remove build output (not the local stack's data: rm -rf .localstack for that)
 	rm -rf bin cdk.out
 
+.PHONY: generate
+
+# Every generated file, and only here: each has a test beside its generator
+# that fails while the committed copy differs from what it writes
+# (infra/samtemplate, shared/contract/openapi/openapifile,
+# shared/contract/openapi/goclient, shared/contract/routes). The client is
+# made from openapi.yaml, so it comes after it.
+generate: ## write every generated file: template.yaml, openapi.yaml, its Go client, the README's route table
+	$(GO) run ./infra/samtemplate > template.yaml.tmp
+	mv template.yaml.tmp template.yaml
+	$(GO) run ./scripts/openapi -o openapi.yaml
+	$(GO) generate ./shared/contract/openapi/goclient
+	$(GO) run ./scripts/readmeroutes -readme README.md
+
 # --- infrastructure (infra/, docs/infrastructure.md) -----------------------
 # The CDK CLI is pinned in infra/package.json and installed on first use; it
 # runs the Go app in infra/ (`go run .`), which reads the binaries that
@@ -102,7 +116,7 @@ RELEASE ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 CDK     := cd infra && CDK_DISABLE_CLI_TELEMETRY=true JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
 	./node_modules/.bin/cdk --no-notices -c version=$(RELEASE)
 
-.PHONY: synth deploy diff destroy sam-template
+.PHONY: synth deploy diff destroy
 
 synth: build ## synthesize the CDK stack into infra/cdk.out, offline (CONTEXT="-c key=value ...")
 	@test -x infra/node_modules/.bin/cdk || (cd infra && npm ci --no-audit --no-fund)
@@ -120,16 +134,6 @@ diff: build ## what a deploy would change (CONTEXT as for synth)
 destroy: ## delete the stack (production keeps its table and key secret: RETAIN)
 	@test -x infra/node_modules/.bin/cdk || (cd infra && npm ci --no-audit --no-fund)
 	$(CDK) destroy $(CONTEXT)
-
-sam-template: ## regenerate template.yaml (for sam local) from shared/contract/routes and infra/spec
-	$(GO) run ./infra/samtemplate > template.yaml.tmp
-	mv template.yaml.tmp template.yaml
-
-.PHONY: openapi
-
-openapi: ## regenerate openapi.yaml from shared/contract/routes and shared/api/httpapi/openapi*.go, and the Go client made from it
-	$(GO) run ./scripts/openapi
-	$(GO) generate ./shared/contract/openapi/goclient
 
 # --- ingestion benchmark (scripts/benchingest, docs/bench-ingest.md) --------
 .PHONY: bench-ingest
