@@ -50,6 +50,35 @@ func TestInReadme(t *testing.T) {
 	}
 }
 
+// docs/API.md, the contract in words, has a row for every route of the
+// table and none for a route the table lacks.
+func TestTheAPIContractDescribesEveryRoute(t *testing.T) {
+	b, err := os.ReadFile("../../../docs/API.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	want := map[string]bool{}
+	for _, r := range Table() {
+		row := "| " + r.Method + " | `" + r.Path + "` |"
+		want[row] = true
+		if !strings.Contains(doc, row) {
+			t.Errorf("docs/API.md has no row %q", row)
+		}
+	}
+	for _, line := range strings.Split(doc, "\n") {
+		rest, ok := strings.CutPrefix(line, "| ")
+		method, rest, ok2 := strings.Cut(rest, " | `")
+		path, _, ok3 := strings.Cut(rest, "` |")
+		if !ok || !ok2 || !ok3 || (method != "GET" && method != "POST") {
+			continue
+		}
+		if row := "| " + method + " | `" + path + "` |"; !want[row] {
+			t.Errorf("docs/API.md describes %q, which the route table does not have", row)
+		}
+	}
+}
+
 // events/README.md describes every sample event, and every function (each
 // folder of functions/) has at least one.
 func TestTheEventsReadmeDescribesEverySample(t *testing.T) {
