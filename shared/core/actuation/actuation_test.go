@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/core/actuation"
 	"github.com/plainview/serverless/shared/core/domain"
 )
@@ -33,7 +32,7 @@ type fakeStore struct {
 	// beforeStart and beforeMove, when set, run before each write with its
 	// number, as another writer would between the read and the write.
 	beforeStart func(n int)
-	beforeMove  func(t store.Transition)
+	beforeMove  func(t actuation.Transition)
 }
 
 func newStore(valves ...domain.Valve) *fakeStore {
@@ -52,7 +51,7 @@ func (f *fakeStore) Valve(_ context.Context, id string) (domain.Valve, error) {
 	return v, nil
 }
 
-func (f *fakeStore) StartActuation(_ context.Context, a domain.Actuation, requested domain.Event, closing *store.Closing) error {
+func (f *fakeStore) StartActuation(_ context.Context, a domain.Actuation, requested domain.Event, closing *actuation.Closing) error {
 	f.starts++
 	if f.beforeStart != nil {
 		f.beforeStart(f.starts)
@@ -79,7 +78,7 @@ func (f *fakeStore) StartActuation(_ context.Context, a domain.Actuation, reques
 	return nil
 }
 
-func (f *fakeStore) MoveActuation(_ context.Context, t store.Transition) error {
+func (f *fakeStore) MoveActuation(_ context.Context, t actuation.Transition) error {
 	if f.beforeMove != nil {
 		f.beforeMove(t)
 	}
@@ -341,7 +340,7 @@ func TestAnActuationThatMeetsAnotherChange(t *testing.T) {
 	})
 	t.Run("the device answered before the sending was recorded", func(t *testing.T) {
 		st := newStore(valve("v-1"))
-		st.beforeMove = func(t store.Transition) {
+		st.beforeMove = func(t actuation.Transition) {
 			if t.To == domain.ActuationSent {
 				a := st.actuations[t.ActuationID]
 				a.State = domain.ActuationInProgress

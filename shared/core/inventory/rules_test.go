@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/core/domain"
 	"github.com/plainview/serverless/shared/core/inventory"
 )
@@ -21,8 +20,8 @@ import (
 var at = time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
 
 type memStore struct {
-	valves   map[string]store.ValveRecord
-	sections map[string]store.SectionRecord
+	valves   map[string]inventory.ValveRecord
+	sections map[string]inventory.SectionRecord
 	events   []domain.Event
 	writes   int
 	// meddle, when set, runs before each versioned write with its number,
@@ -31,9 +30,9 @@ type memStore struct {
 }
 
 func newMem() *memStore {
-	m := &memStore{valves: map[string]store.ValveRecord{}, sections: map[string]store.SectionRecord{}}
-	m.valves["v-101"] = store.ValveRecord{Valve: domain.Valve{ID: "v-101", Name: "Wellhead A1"}, Version: 1}
-	m.sections["A-North"] = store.SectionRecord{Section: domain.Section{Name: "A-North"}, Version: 1}
+	m := &memStore{valves: map[string]inventory.ValveRecord{}, sections: map[string]inventory.SectionRecord{}}
+	m.valves["v-101"] = inventory.ValveRecord{Valve: domain.Valve{ID: "v-101", Name: "Wellhead A1"}, Version: 1}
+	m.sections["A-North"] = inventory.SectionRecord{Section: domain.Section{Name: "A-North"}, Version: 1}
 	return m
 }
 
@@ -61,15 +60,15 @@ func (m *memStore) CreateValve(_ context.Context, v domain.Valve, ev domain.Even
 	if m.taken(v.ID) {
 		return domain.ErrConflict
 	}
-	m.valves[v.ID] = store.ValveRecord{Valve: v, Version: 1}
+	m.valves[v.ID] = inventory.ValveRecord{Valve: v, Version: 1}
 	m.events = append(m.events, ev)
 	return nil
 }
 
-func (m *memStore) ValveRecord(_ context.Context, id string) (store.ValveRecord, error) {
+func (m *memStore) ValveRecord(_ context.Context, id string) (inventory.ValveRecord, error) {
 	r, ok := m.valves[id]
 	if !ok {
-		return store.ValveRecord{}, domain.ErrNotFound
+		return inventory.ValveRecord{}, domain.ErrNotFound
 	}
 	return r, nil
 }
@@ -78,7 +77,7 @@ func (m *memStore) UpdateValve(_ context.Context, v domain.Valve, from int, ev d
 	if err := m.versioned(func() int { return m.valves[v.ID].Version }, from); err != nil {
 		return err
 	}
-	m.valves[v.ID] = store.ValveRecord{Valve: v, Version: from + 1}
+	m.valves[v.ID] = inventory.ValveRecord{Valve: v, Version: from + 1}
 	m.events = append(m.events, ev)
 	return nil
 }
@@ -99,15 +98,15 @@ func (m *memStore) CreateSection(_ context.Context, s domain.Section, ev domain.
 	if m.taken(s.Name) {
 		return domain.ErrConflict
 	}
-	m.sections[s.Name] = store.SectionRecord{Section: s, Version: 1}
+	m.sections[s.Name] = inventory.SectionRecord{Section: s, Version: 1}
 	m.events = append(m.events, ev)
 	return nil
 }
 
-func (m *memStore) SectionRecord(_ context.Context, name string) (store.SectionRecord, error) {
+func (m *memStore) SectionRecord(_ context.Context, name string) (inventory.SectionRecord, error) {
 	r, ok := m.sections[name]
 	if !ok {
-		return store.SectionRecord{}, domain.ErrNotFound
+		return inventory.SectionRecord{}, domain.ErrNotFound
 	}
 	return r, nil
 }
@@ -116,7 +115,7 @@ func (m *memStore) UpdateSection(_ context.Context, s domain.Section, from int, 
 	if err := m.versioned(func() int { return m.sections[s.Name].Version }, from); err != nil {
 		return err
 	}
-	m.sections[s.Name] = store.SectionRecord{Section: s, Version: from + 1}
+	m.sections[s.Name] = inventory.SectionRecord{Section: s, Version: from + 1}
 	m.events = append(m.events, ev)
 	return nil
 }

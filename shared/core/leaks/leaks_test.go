@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/core/domain"
 	"github.com/plainview/serverless/shared/core/leaks"
 )
@@ -27,8 +26,8 @@ type fakeStore struct {
 	alerts    map[string]domain.Alert
 	incidents []domain.Incident // unresolved, newest first
 	version   int
-	recorded  []store.Leak
-	changes   []store.AlertChange
+	recorded  []leaks.Leak
+	changes   []leaks.AlertChange
 	// beforeRecord, when set, runs before each RecordLeak, as another
 	// writer would between the plan and the write; it gets the attempt.
 	beforeRecord func(attempt int)
@@ -64,7 +63,7 @@ func (f *fakeStore) UnresolvedIncidents(context.Context) ([]domain.Incident, err
 
 func (f *fakeStore) CorrelationVersion(context.Context) (int, error) { return f.version, nil }
 
-func (f *fakeStore) RecordLeak(_ context.Context, l store.Leak) error {
+func (f *fakeStore) RecordLeak(_ context.Context, l leaks.Leak) error {
 	f.attempts++
 	if f.beforeRecord != nil {
 		f.beforeRecord(f.attempts)
@@ -90,7 +89,7 @@ func (f *fakeStore) RecordLeak(_ context.Context, l store.Leak) error {
 	return nil
 }
 
-func (f *fakeStore) ChangeAlert(_ context.Context, c store.AlertChange) error {
+func (f *fakeStore) ChangeAlert(_ context.Context, c leaks.AlertChange) error {
 	a, ok := f.alerts[c.AlertID]
 	if !ok || !slices.Contains(c.From, a.Status) {
 		return domain.ErrConflict
@@ -434,7 +433,7 @@ func TestAnAlertMovesForwardOnly(t *testing.T) {
 // racingChange repairs the alert just before the service's change lands.
 type racingChange struct{ *fakeStore }
 
-func (r *racingChange) ChangeAlert(ctx context.Context, c store.AlertChange) error {
+func (r *racingChange) ChangeAlert(ctx context.Context, c leaks.AlertChange) error {
 	a := r.alerts[c.AlertID]
 	a.Status = domain.AlertRepaired
 	r.alerts[c.AlertID] = a
