@@ -94,7 +94,7 @@ clean: ## remove build output (not the local stack's data: rm -rf .localstack fo
 
 # Every generated file, and only here: each has a test beside its generator
 # that fails while the committed copy differs from what it writes
-# (infra/samtemplate, shared/contract/openapi/openapifile,
+# (infra/samtemplate, scripts/openapi/openapifile,
 # shared/contract/openapi/goclient, shared/contract/routes). The client is
 # made from openapi.yaml, so it comes after it.
 generate: ## write every generated file: template.yaml, openapi.yaml, its Go client, the README's route table
