@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/plainview/serverless/shared/core/domain"
 )
 
 // The README's API reference is the table, rendered by `make generate`: a
@@ -51,7 +53,7 @@ func TestInReadme(t *testing.T) {
 }
 
 // docs/API.md, the contract in words, has a row for every route of the
-// table and none for a route the table lacks.
+// table and none for a route the table lacks, and names every event type.
 func TestTheAPIContractDescribesEveryRoute(t *testing.T) {
 	b, err := os.ReadFile("../../../docs/API.md")
 	if err != nil {
@@ -64,6 +66,11 @@ func TestTheAPIContractDescribesEveryRoute(t *testing.T) {
 		want[row] = true
 		if !strings.Contains(doc, row) {
 			t.Errorf("docs/API.md has no row %q", row)
+		}
+	}
+	for _, typ := range domain.EventTypes {
+		if !strings.Contains(doc, "`"+typ+"`") {
+			t.Errorf("docs/API.md does not name the event type %s", typ)
 		}
 	}
 	for _, line := range strings.Split(doc, "\n") {
