@@ -247,7 +247,3 @@ func messageID(m iotrules.Message) string {
 	h := sha256.Sum256([]byte(m.Topic + "\x00" + m.ClientID + "\x00" + m.Payload))
 	return hex.EncodeToString(h[:10])
 }
-
-func event(typ, asset string, at time.Time, data map[string]any) domain.Event {
-	return domain.NewEvent(typ, asset, "", at, data)
-}
