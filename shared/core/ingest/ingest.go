@@ -46,7 +46,7 @@ type Notifier interface {
 	Notify(ctx context.Context, subject, message string) error
 }
 
-// Limits of API.md and IoT Core.
+// Limits of docs/API.md and IoT Core.
 const (
 	MaxPayload = 128 << 10
 	ReadingTTL = 30 * 24 * time.Hour

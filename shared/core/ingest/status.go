@@ -10,7 +10,7 @@ import (
 	"github.com/plainview/serverless/shared/core/domain"
 )
 
-// statusMessage is valves/{id}/status (API.md).
+// statusMessage is valves/{id}/status (docs/API.md).
 type statusMessage struct {
 	State      string    `json:"state"`
 	RequestID  string    `json:"request_id"`
