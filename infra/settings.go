@@ -52,7 +52,7 @@ const (
 
 // Defaults of the settings a deployment may leave out.
 const (
-	// defaultCacheTTL is API.md's lifetime of both caches: the
+	// defaultCacheTTL is docs/API.md's lifetime of both caches: the
 	// authorizer's result cache and the key secret cache, so a revoked key
 	// stops working within two minutes.
 	defaultCacheTTL = 60 * time.Second

@@ -640,7 +640,7 @@ func checkPermissions(t *testing.T, tpl template) {
 		}
 	}
 
-	// The rules of ARCHITECTURE.md, spelt out: they follow from the
+	// The rules of docs/ARCHITECTURE.md, spelt out: they follow from the
 	// exact check above, and say why it matters.
 	for fn, actions := range got {
 		for a := range actions {

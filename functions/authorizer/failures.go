@@ -37,10 +37,8 @@ func newCountingLoader(next auth.Loader, m *metrics.Emitter, now func() time.Tim
 func (c countingLoader) Load(ctx context.Context) (auth.Keyring, error) {
 	ring, err := c.next.Load(ctx)
 	if err != nil {
-		if emitErr := c.metrics.Emit(c.now(), []metrics.Dimension{{Name: "Function", Value: functionName}},
-			[]metrics.Metric{{Name: metricStoreFailure, Unit: metrics.Count, Value: 1}}, nil); emitErr != nil {
-			c.log.ErrorContext(ctx, "emit metrics", "err", emitErr)
-		}
+		c.metrics.Record(c.log, c.now(), []metrics.Dimension{{Name: "Function", Value: functionName}},
+			metrics.Metric{Name: metricStoreFailure, Unit: metrics.Count, Value: 1})
 	}
 	return ring, err
 }

@@ -42,7 +42,7 @@ type config struct {
 	cacheTTL time.Duration // KEY_CACHE_TTL: how long a loaded keyring is used, default 60s
 }
 
-// defaultCacheTTL is API.md's secret cache lifetime: with API Gateway's own
+// defaultCacheTTL is docs/API.md's secret cache lifetime: with API Gateway's own
 // result cache, a revoked key stops working within two minutes.
 const defaultCacheTTL = 60 * time.Second
 

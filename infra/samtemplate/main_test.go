@@ -22,10 +22,10 @@ func TestTemplateIsUpToDate(t *testing.T) {
 	}
 	committed, err := os.ReadFile("../../template.yaml")
 	if err != nil {
-		t.Fatalf("%v: run make sam-template", err)
+		t.Fatalf("%v: run `make generate`", err)
 	}
 	if string(committed) != b.String() {
-		t.Errorf("template.yaml is out of date with shared/contract/routes and infra/spec: run make sam-template")
+		t.Errorf("template.yaml is out of date with shared/contract/routes and infra/spec: run `make generate`")
 	}
 }
 

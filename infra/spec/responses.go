@@ -19,7 +19,7 @@ type GatewayResponse struct {
 	// header, a bad body) without saying anything about our side.
 	Message string
 	// RetryAfter is the Retry-After header in seconds, for the answers
-	// API.md promises one on (429 and 503); empty for none.
+	// docs/API.md promises one on (429 and 503); empty for none.
 	RetryAfter string
 }
 
@@ -43,7 +43,7 @@ func GatewayResponses() []GatewayResponse {
 		{Type: "ACCESS_DENIED", Status: http.StatusForbidden, Code: apierror.CodeForbidden,
 			Message: "the API key may not call this route"},
 		// API Gateway answers an unknown path or method with 403 "Missing
-		// Authentication Token"; API.md promises 404 for an unknown route.
+		// Authentication Token"; docs/API.md promises 404 for an unknown route.
 		{Type: "MISSING_AUTHENTICATION_TOKEN", Status: http.StatusNotFound, Code: apierror.CodeNotFound, Message: notFound},
 		{Type: "RESOURCE_NOT_FOUND", Status: http.StatusNotFound, Code: apierror.CodeNotFound, Message: notFound},
 		{Type: "THROTTLED", Status: http.StatusTooManyRequests, Code: apierror.CodeThrottled,
@@ -55,7 +55,7 @@ func GatewayResponses() []GatewayResponse {
 		{Type: "INTEGRATION_TIMEOUT", Status: http.StatusGatewayTimeout, Code: apierror.CodeInternal,
 			Message: "endpoint request timed out"},
 		// The authorizer fails (rather than refuses) when it cannot read
-		// the key store: that is a dependency down, which API.md answers
+		// the key store: that is a dependency down, which docs/API.md answers
 		// with 503 and Retry-After, not a 500 the client cannot act on.
 		{Type: "AUTHORIZER_FAILURE", Status: http.StatusServiceUnavailable, Code: apierror.CodeUnavailable,
 			Message: "the key store is unavailable; retry later", RetryAfter: "5"},

@@ -34,7 +34,7 @@ const (
 const FuncAuthorizer = "authorizer"
 
 // AuthorizerIdentityHeader is the header the authorizer reads the key from
-// (API.md), and the identity source API Gateway caches its answers by.
+// (docs/API.md), and the identity source API Gateway caches its answers by.
 const AuthorizerIdentityHeader = "X-API-Key"
 
 // The environment variables the functions read (see .env.example and each

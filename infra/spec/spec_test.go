@@ -160,7 +160,7 @@ func TestGatewayResponsesAnswerTheErrorShape(t *testing.T) {
 			t.Errorf("%s: message %q holds VTL syntax", g.Type, g.Message)
 		}
 		if (g.Status == 429 || g.Status == 503) != (g.RetryAfter != "") {
-			t.Errorf("%s: status %d with Retry-After %q; API.md gives 429 and 503 a Retry-After", g.Type, g.Status, g.RetryAfter)
+			t.Errorf("%s: status %d with Retry-After %q; docs/API.md gives 429 and 503 a Retry-After", g.Type, g.Status, g.RetryAfter)
 		}
 	}
 	for typ, status := range map[string]int{

@@ -1,4 +1,4 @@
-// Command keys manages the API's keys (API.md, "Keys"), in the local
+// Command keys manages the API's keys (docs/API.md, "Keys"), in the local
 // stack's key file or in the deployed stack's Secrets Manager secret:
 //
 //	go run ./scripts/keys create -scopes read,valves:actuate [-assets v-1*,A-North] [-id name]

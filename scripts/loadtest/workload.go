@@ -22,7 +22,7 @@ const (
 
 var kinds = []string{kindRead, kindActuate, kindIncident}
 
-// valves are the seed inventory's (API.md).
+// valves are the seed inventory's (docs/API.md).
 var valves = []string{"v-101", "v-102", "v-103"}
 
 // result is one request's outcome.
@@ -153,7 +153,7 @@ func (c *loadClient) actuate(ctx context.Context) {
 	c.finish(r, r.status == http.StatusAccepted || r.status == http.StatusOK)
 }
 
-// incidentSteps walk an incident forward (API.md): acknowledged,
+// incidentSteps walk an incident forward (docs/API.md): acknowledged,
 // investigating with a root cause, resolved by a resolution.
 var incidentSteps = []string{
 	`"status":"acknowledged"`,

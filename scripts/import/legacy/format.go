@@ -487,7 +487,7 @@ func parse(ps *problems, data []byte) (*node, error) {
 }
 
 // Severity maps an old severity onto ours. The old service already spoke
-// API.md's words; anything else is refused rather than guessed.
+// docs/API.md's words; anything else is refused rather than guessed.
 func Severity(old string) (string, bool) {
 	if domain.ValidSeverity(old) {
 		return old, true

@@ -38,7 +38,7 @@ func ActuationID(valveID string, requested time.Time) string {
 }
 
 // IncidentID is the id an imported incident gets: the old one when it is
-// an id by API.md's rule, otherwise one derived from it alone (the old id
+// an id by docs/API.md's rule, otherwise one derived from it alone (the old id
 // is kept on the record as legacy_id).
 func IncidentID(old string) string {
 	if domain.ValidID(old) {

@@ -12,7 +12,7 @@ import (
 
 // header starts the file: it is generated, and says how.
 const header = "# The Plainview API's OpenAPI document, generated from shared/contract/routes and\n" +
-	"# the spec table of shared/api/httpapi/openapi.go: do not edit; run `make openapi`.\n"
+	"# the spec table of shared/api/httpapi/openapi.go: do not edit; run `make generate`.\n"
 
 // Render returns the contents of openapi.yaml.
 func Render() ([]byte, error) {

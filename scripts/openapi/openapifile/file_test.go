@@ -17,9 +17,9 @@ func TestOpenAPIYAMLIsUpToDate(t *testing.T) {
 	}
 	got, err := os.ReadFile("../../../openapi.yaml")
 	if err != nil {
-		t.Fatalf("%v: run `make openapi`", err)
+		t.Fatalf("%v: run `make generate`", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("openapi.yaml is out of date with the route table and the types of shared/api/httpapi: run `make openapi` and commit it")
+		t.Errorf("openapi.yaml is out of date with the route table and the types of shared/api/httpapi: run `make generate` and commit it")
 	}
 }

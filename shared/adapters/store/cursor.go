@@ -1,11 +1,7 @@
 package store
 
 import (
-	"bytes"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -63,11 +59,7 @@ func encodeCursor(sc scope, last map[string]types.AttributeValue) (string, error
 		}
 		c.Key[k] = s.Value
 	}
-	b, err := json.Marshal(c)
-	if err != nil {
-		return "", fmt.Errorf("encode cursor: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
+	return domain.EncodeCursor(c)
 }
 
 // decodeCursor checks a client's cursor against the listing it is used
@@ -99,25 +91,12 @@ func decodeCursor(sc scope, s string) (map[string]types.AttributeValue, error) {
 	return start, nil
 }
 
-// parseCursor decodes the cursor's envelope strictly: base64url, JSON of
-// exactly the cursor shape, non-empty string values.
+// parseCursor decodes the cursor's envelope strictly (domain.DecodeCursor)
+// and requires a partition and non-empty key values.
 func parseCursor(s string) (cursor, error) {
 	var c cursor
-	if len(s) > domain.MaxCursorLen {
-		return c, fmt.Errorf("%w: too long", domain.ErrBadCursor)
-	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	if err != nil {
-		return c, fmt.Errorf("%w: not base64url", domain.ErrBadCursor)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return c, fmt.Errorf("%w: malformed", domain.ErrBadCursor)
-	}
-	// Nothing may follow the value; dec.More would miss a stray } or ].
-	if _, err := dec.Token(); err != io.EOF {
-		return c, fmt.Errorf("%w: malformed", domain.ErrBadCursor)
+	if err := domain.DecodeCursor(s, domain.MaxCursorLen, &c); err != nil {
+		return c, err
 	}
 	if c.Partition == "" || len(c.Key) == 0 {
 		return c, fmt.Errorf("%w: malformed", domain.ErrBadCursor)
@@ -147,11 +126,10 @@ func encodeShardCursor(after map[string]string) (string, error) {
 	if len(after) == 0 {
 		return "", nil
 	}
-	b, err := json.Marshal(shardCursor{After: after})
+	s, err := domain.EncodeCursor(shardCursor{After: after})
 	if err != nil {
-		return "", fmt.Errorf("encode shard cursor: %w", err)
+		return "", err
 	}
-	s := base64.RawURLEncoding.EncodeToString(b)
 	if len(s) > domain.MaxCursorLen {
 		// A cursor we would refuse on the way back in must not go out.
 		return "", fmt.Errorf("encode shard cursor: %d bytes, more than %d", len(s), domain.MaxCursorLen)
@@ -169,21 +147,9 @@ func decodeShardCursor(partitions []string, valid func(string) bool, s string) (
 	if s == "" {
 		return nil, nil
 	}
-	if len(s) > domain.MaxCursorLen {
-		return nil, fmt.Errorf("%w: too long", domain.ErrBadCursor)
-	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	if err != nil {
-		return nil, fmt.Errorf("%w: not base64url", domain.ErrBadCursor)
-	}
 	var c shardCursor
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("%w: malformed", domain.ErrBadCursor)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: malformed", domain.ErrBadCursor)
+	if err := domain.DecodeCursor(s, domain.MaxCursorLen, &c); err != nil {
+		return nil, err
 	}
 	// A cursor with no partition left is never handed out: the listing
 	// answers no cursor then.

@@ -85,7 +85,7 @@ func (s *Store) OpenActuationsDue(ctx context.Context, now time.Time, limit int)
 func (s *Store) ApplyStatus(ctx context.Context, st actuation.Progress) error {
 	var tx Tx
 	names := map[string]string{"#state": "state", "#step": "step"}
-	values := openStateValues(map[string]types.AttributeValue{":to": str(st.To), ":step": num(float64(st.Step))})
+	values := map[string]types.AttributeValue{":to": str(st.To), ":step": num(float64(st.Step))}
 	expr := "SET #state = :to, #step = :step"
 	if st.Reason != "" {
 		names["#reason"], values[":reason"] = "reason", str(st.Reason)
@@ -108,7 +108,7 @@ func (s *Store) ApplyStatus(ctx context.Context, st actuation.Progress) error {
 		expr += " REMOVE #set, #setsk" // out of the open actuations' index
 	}
 	tx.update(valvePK(st.ValveID), actuationPrefix+st.ActuationID, expr,
-		openStates+" AND (attribute_not_exists(#step) OR #step < :step)", names, values)
+		stillOpen(values)+" AND (attribute_not_exists(#step) OR #step < :step)", names, values)
 	if st.Final {
 		// An open actuation is always its valve's open one (starting,
 		// replacing and ending keep them together in one transaction), so

@@ -134,7 +134,7 @@ func (s *Store) Actuation(ctx context.Context, valveID, id string) (domain.Actua
 	return it.actuation(), nil
 }
 
-// Seed creates the seed inventory of API.md where it is missing. Existing
+// Seed creates the seed inventory of docs/API.md where it is missing. Existing
 // valves and sections are left as they are, so seeding again at every
 // start changes nothing.
 func (s *Store) Seed(ctx context.Context) error {

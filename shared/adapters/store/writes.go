@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -20,14 +19,10 @@ func num(n float64) types.AttributeValue {
 
 func timeValue(t time.Time) types.AttributeValue { return str(t.UTC().Format(time.RFC3339Nano)) }
 
-// openStates is the condition "the actuation is still under way".
-const openStates = "#state IN (:queued, :sent, :in_progress)"
-
-func openStateValues(v map[string]types.AttributeValue) map[string]types.AttributeValue {
-	v[":queued"] = str(domain.ActuationQueued)
-	v[":sent"] = str(domain.ActuationSent)
-	v[":in_progress"] = str(domain.ActuationInProgress)
-	return v
+// stillOpen is the condition "the actuation is still under way" (its
+// #state one of domain.OpenActuationStates), with its values put in values.
+func stillOpen(values map[string]types.AttributeValue) string {
+	return isOneOf("#state", "open", domain.OpenActuationStates, values)
 }
 
 // StartActuation records a new actuation as the valve's open one, with its
@@ -58,10 +53,11 @@ func (s *Store) StartActuation(ctx context.Context, a domain.Actuation, requeste
 }
 
 func (tx *Tx) closeActuation(c actuation.Closing) {
+	values := map[string]types.AttributeValue{":to": str(c.State), ":reason": str(c.Reason), ":at": timeValue(c.At)}
 	tx.update(valvePK(c.ValveID), actuationPrefix+c.ActuationID,
-		"SET #state = :to, #reason = :reason, #completed = :at REMOVE #set, #setsk", openStates,
+		"SET #state = :to, #reason = :reason, #completed = :at REMOVE #set, #setsk", stillOpen(values),
 		map[string]string{"#state": "state", "#reason": "reason", "#completed": "completed_at", "#set": attrGSI2PK, "#setsk": attrGSI2SK},
-		openStateValues(map[string]types.AttributeValue{":to": str(c.State), ":reason": str(c.Reason), ":at": timeValue(c.At)}))
+		values)
 }
 
 // The gsi2 partition of the open actuations, by deadline. An actuation
@@ -78,16 +74,7 @@ func (s *Store) MoveActuation(ctx context.Context, t actuation.Transition) error
 	names := map[string]string{"#state": "state"}
 	values := map[string]types.AttributeValue{":to": str(t.To)}
 	expr := "SET #state = :to"
-	cond := "#state IN ("
-	for i, st := range t.From {
-		k := fmt.Sprintf(":from%d", i)
-		values[k] = str(st)
-		if i > 0 {
-			cond += ", "
-		}
-		cond += k
-	}
-	cond += ")"
+	cond := isOneOf("#state", "from", t.From, values)
 	if t.Reason != "" {
 		names["#reason"], values[":reason"] = "reason", str(t.Reason)
 		expr += ", #reason = :reason"
@@ -219,16 +206,7 @@ func (s *Store) ChangeAlert(ctx context.Context, c leaks.AlertChange) error {
 		values[":closed"] = str(repairedAlertsPartition)
 		expr += ", #resolved = :at, #set = :closed"
 	}
-	cond := "#status IN ("
-	for i, st := range c.From {
-		k := fmt.Sprintf(":from%d", i)
-		values[k] = str(st)
-		if i > 0 {
-			cond += ", "
-		}
-		cond += k
-	}
-	tx.update("ALERT#"+c.AlertID, metaSK, expr, cond+")", names, values)
+	tx.update("ALERT#"+c.AlertID, metaSK, expr, isOneOf("#status", "from", c.From, values), names, values)
 	tx.PutEvent(c.Event)
 	return s.Commit(ctx, &tx)
 }

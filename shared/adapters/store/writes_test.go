@@ -80,6 +80,12 @@ func TestARepairedAlertLeavesTheActiveSet(t *testing.T) {
 	if got.Status != domain.AlertRepaired || got.ResolvedAt == nil {
 		t.Errorf("alert = %+v", got)
 	}
+	// Forward only: a repaired alert is not acknowledged afterwards.
+	err = s.ChangeAlert(ctx, leaks.AlertChange{AlertID: "leak-1", From: []string{domain.AlertActive},
+		To: domain.AlertAcknowledged, At: now, Event: ev(domain.EventAlertAcknowledged, "A-North", now)})
+	if !errors.Is(err, domain.ErrConflict) {
+		t.Errorf("acknowledging a repaired alert: err = %v, want ErrConflict", err)
+	}
 }
 
 func TestUpdatingAnIncidentChecksItsVersionAndResolvingLeavesTheUnresolvedSet(t *testing.T) {

@@ -1,4 +1,4 @@
-// Package auth is the API's key authentication (API.md, "Keys"): the key
+// Package auth is the API's key authentication (docs/API.md, "Keys"): the key
 // format, the keyring that stores only hashes of keys, where the keyring
 // is kept (a file locally, a Secrets Manager secret on AWS), and the API
 // Gateway authorizer that checks the X-API-Key header against it.
@@ -142,7 +142,7 @@ func hashKey(plaintext string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// knownScope reports whether s is one of API.md's scopes. The route table
+// knownScope reports whether s is one of docs/API.md's scopes. The route table
 // declares them, so a scope added there is known here.
 func knownScope(s string) bool {
 	switch routes.Scope(s) {

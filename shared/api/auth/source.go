@@ -111,7 +111,7 @@ func NewCache(src Loader, ttl time.Duration, now func() time.Time) *Cache {
 //
 // When that load fails, Load fails too, even though an older keyring is at
 // hand. Serving the stale one would keep a revoked key working for as long
-// as the source stays unreachable, while API.md promises revocation within
+// as the source stays unreachable, while docs/API.md promises revocation within
 // the cache lifetime; refusing every request for a while (API Gateway
 // answers 500) is the lesser harm. The failure is not cached: the next
 // call tries again.

@@ -21,7 +21,7 @@ type Idempotency interface {
 	ReleaseIdempotency(ctx context.Context, key, claim string) error
 }
 
-// Idempotency settings: answers are kept 24 hours (API.md); a claim whose
+// Idempotency settings: answers are kept 24 hours (docs/API.md); a claim whose
 // holder has not answered within staleClaim (past any Lambda timeout) is
 // taken over, so a crashed first attempt does not block retries for a day.
 const (

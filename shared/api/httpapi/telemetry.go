@@ -1,13 +1,10 @@
 package httpapi
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -49,25 +46,18 @@ type telemetryCursor struct {
 }
 
 func encodeTelemetryCursor(c telemetryCursor) string {
-	b, _ := json.Marshal(c) // a struct of strings and integers always marshals
-	return base64.RawURLEncoding.EncodeToString(b)
+	s, _ := domain.EncodeCursor(c) // a struct of strings and integers always marshals
+	return s
 }
 
+// decodeTelemetryCursor reads a cursor of encodeTelemetryCursor's. It holds
+// the store's cursor, so it may be up to twice as long as one.
 func decodeTelemetryCursor(s string) (telemetryCursor, error) {
 	var c telemetryCursor
-	if len(s) > 2*domain.MaxCursorLen {
-		return c, fmt.Errorf("%w: too long", domain.ErrBadCursor)
+	if err := domain.DecodeCursor(s, 2*domain.MaxCursorLen, &c); err != nil {
+		return c, err
 	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	if err != nil {
-		return c, fmt.Errorf("%w: not base64url", domain.ErrBadCursor)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil || c.Store == "" {
-		return c, fmt.Errorf("%w: malformed", domain.ErrBadCursor)
-	}
-	if _, err := dec.Token(); err != io.EOF {
+	if c.Store == "" {
 		return c, fmt.Errorf("%w: malformed", domain.ErrBadCursor)
 	}
 	return c, nil

@@ -121,7 +121,7 @@ func (a *API) actuate(r *http.Request) (answer, error) {
 	}}, nil
 }
 
-// accepted is the 202 of an actuation (API.md).
+// accepted is the 202 of an actuation (docs/API.md).
 type accepted struct {
 	ActuationID string `json:"actuation_id"`
 	Command     string `json:"command"`

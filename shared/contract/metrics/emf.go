@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"sync"
 	"time"
@@ -154,6 +155,22 @@ func (e *Emitter) Emit(t time.Time, dims []Dimension, ms []Metric, props map[str
 		return err
 	}
 	return e.WriteLine(line)
+}
+
+// Record writes one document, as Emit does, for work that is already
+// done: a document it cannot write is logged on log rather than returned,
+// because a lost metric must not fail (and so retry) the work it counts.
+// A nil Emitter records nothing, so a service built without metrics needs
+// no check of its own. The functions' counts outside a request (ingest,
+// the authorizer's key store, the timeouts run) go through here; a
+// request's own metrics are the request log's (shared/api/httpapi).
+func (e *Emitter) Record(log *slog.Logger, t time.Time, dims []Dimension, ms ...Metric) {
+	if e == nil {
+		return
+	}
+	if err := e.Emit(t, dims, ms, nil); err != nil {
+		log.Error("emit metrics", "error", err)
+	}
 }
 
 type metadata struct {

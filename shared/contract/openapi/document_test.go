@@ -19,7 +19,7 @@ func apiDocument(t *testing.T) []byte {
 	doc, err := httpapi.OpenAPI()
 	if err != nil {
 		t.Fatalf("%v\n\nAdd an entry for each route named above to openAPISpecs in shared/api/httpapi/openapi.go "+
-			"(its comment shows one), then run `make openapi`.", err)
+			"(its comment shows one), then run `make generate`.", err)
 	}
 	b, err := doc.JSON()
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 // Scope is the permission a key needs to call a route.
 type Scope string
 
-// The scopes of API.md. Public routes need no key at all.
+// The scopes of docs/API.md. Public routes need no key at all.
 const (
 	Public         Scope = ""
 	Read           Scope = "read"
@@ -86,7 +86,7 @@ func (r Route) Pattern() string {
 	return r.Method + " " + r.Path
 }
 
-// Table returns every route of the API, in the order of API.md.
+// Table returns every route of the API, in the order of docs/API.md.
 func Table() []Route {
 	get := func(path, fn string, s Scope, summary string) Route {
 		t := ReadThrottle

@@ -62,7 +62,7 @@ func New(st Store, pub Publisher, now func() time.Time, log *slog.Logger) *Servi
 	return &Service{store: st, pub: pub, now: now, log: log, timeout: domain.ActuationTimeout}
 }
 
-// WithTimeout sets how long a device has to report DONE (API.md's 30 s by
+// WithTimeout sets how long a device has to report DONE (docs/API.md's 30 s by
 // default); tests shorten it.
 func (s *Service) WithTimeout(d time.Duration) *Service {
 	s.timeout = d
@@ -177,7 +177,7 @@ func (s *Service) closing(v domain.Valve, a domain.Actuation, now time.Time) *Cl
 	return c
 }
 
-// command is the payload of valves/{id}/command (API.md).
+// command is the payload of valves/{id}/command (docs/API.md).
 type command struct {
 	Command   string                 `json:"command"`
 	Params    domain.ActuationParams `json:"params"`

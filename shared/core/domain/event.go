@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Event types of API.md.
+// Event types of docs/API.md.
 const (
 	EventActuationRequested = "valve.actuation.requested"
 	EventActuationSent      = "valve.actuation.sent"

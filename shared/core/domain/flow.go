@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Telemetry metrics: the readings a device may report (API.md).
+// Telemetry metrics: the readings a device may report (docs/API.md).
 const (
 	MetricTemperature = "temperature_c"
 	MetricPressure    = "pressure_pa"
@@ -57,7 +57,7 @@ func AnomalyID(device, metric string, at time.Time) string {
 	return fmt.Sprintf("%s-%s-%d", device, metric, at.UnixMilli())
 }
 
-// Anomaly detection (API.md): a reading is compared with the mean of up to
+// Anomaly detection (docs/API.md): a reading is compared with the mean of up to
 // the AnomalyWindow previous readings of its device and metric, once there
 // are at least AnomalyMinHistory of them.
 const (
@@ -72,7 +72,7 @@ type anomalyRule struct {
 	percent      bool // deviations are in percent of the mean
 }
 
-// anomalyRules are the limits of API.md; metrics without one (torque) are
+// anomalyRules are the limits of docs/API.md; metrics without one (torque) are
 // not checked. Pressure limits are 100 kPa and 200 kPa in either unit.
 var anomalyRules = map[string]anomalyRule{
 	MetricFlowRate:    {medium: 25, high: 50, percent: true},

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// ValidID reports whether s is an id as API.md defines them: letters,
+// ValidID reports whether s is an id as docs/API.md defines them: letters,
 // digits, - and _, 1 to 64 characters.
 // A byte loop rather than a regexp: every request checks its path ids, and
 // this is a tenth of the cost (docs/benchmarks.md).

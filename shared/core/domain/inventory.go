@@ -11,7 +11,7 @@ type SeedValve struct {
 	MaintenanceIn time.Duration
 }
 
-// SeedInventory is what a new deployment starts with (API.md).
+// SeedInventory is what a new deployment starts with (docs/API.md).
 func SeedInventory() (valves []SeedValve, sections []string) {
 	const day = 24 * time.Hour
 	valves = []SeedValve{

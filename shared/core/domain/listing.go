@@ -15,7 +15,7 @@ var (
 	ErrInvalid = errors.New("invalid")
 )
 
-// RuleError is a request that is well formed but that a rule of API.md
+// RuleError is a request that is well formed but that a rule of docs/API.md
 // refuses (HTTP 422): a command to an unavailable valve, a status that
 // would go backwards.
 type RuleError struct {
@@ -37,7 +37,7 @@ func (e *ConflictError) Error() string { return e.Message }
 // Is makes every ConflictError match ErrConflict.
 func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 
-// Listing limits of API.md.
+// Listing limits of docs/API.md.
 const (
 	DefaultLimit = 50
 	MaxLimit     = 200

@@ -44,7 +44,7 @@ func TestIntegrity(t *testing.T) {
 }
 
 func TestRiskLevel(t *testing.T) {
-	// API.md: medium over 2 active leaks, high over 5.
+	// docs/API.md: medium over 2 active leaks, high over 5.
 	want := []string{
 		0: domain.RiskLow, 1: domain.RiskLow, 2: domain.RiskLow,
 		3: domain.RiskMedium, 4: domain.RiskMedium, 5: domain.RiskMedium,

@@ -1,4 +1,4 @@
-// Package domain holds Plainview's records and the rules of API.md that
+// Package domain holds Plainview's records and the rules of docs/API.md that
 // decide them: valve status and health, pipeline integrity and risk,
 // incident statistics. It knows nothing of HTTP or DynamoDB.
 package domain
@@ -25,7 +25,7 @@ const (
 // ValveStatuses lists the valve statuses.
 var ValveStatuses = []string{string(StatusOffline), string(StatusMaintenance), string(StatusWarning), string(StatusOK), string(StatusRetired)}
 
-// Thresholds of API.md. A reading strictly over a threshold crosses it.
+// Thresholds of docs/API.md. A reading strictly over a threshold crosses it.
 type Thresholds struct {
 	TemperatureWarningC float64 `json:"temperature_warning_c"`
 	TemperatureOfflineC float64 `json:"temperature_offline_c"`
@@ -33,7 +33,7 @@ type Thresholds struct {
 	PressureOfflinePa   float64 `json:"pressure_offline_pa"`
 }
 
-// DefaultThresholds are the limits of API.md, which a valve is judged by
+// DefaultThresholds are the limits of docs/API.md, which a valve is judged by
 // unless the inventory gives it its own.
 func DefaultThresholds() Thresholds {
 	return Thresholds{
@@ -121,8 +121,8 @@ func (v Valve) Busy(now time.Time) bool {
 	return v.OpenActuation != "" && v.OpenDeadline != nil && now.Before(*v.OpenDeadline)
 }
 
-// Status applies the rules of API.md: offline, then maintenance, then
-// warning, then ok. The old service let maintenance hide offline; API.md
+// Status applies the rules of docs/API.md: offline, then maintenance, then
+// warning, then ok. The old service let maintenance hide offline; docs/API.md
 // decides offline wins.
 func (v Valve) Status(now time.Time) ValveStatus {
 	t, p := v.TemperatureC, v.PressurePa

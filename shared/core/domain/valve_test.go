@@ -9,7 +9,7 @@ import (
 	"github.com/plainview/serverless/shared/core/domain"
 )
 
-// The limits of API.md, written out here rather than read from
+// The limits of docs/API.md, written out here rather than read from
 // domain.DefaultThresholds(), so that a changed threshold fails a test.
 const (
 	tempWarningC     = 60.0
@@ -102,7 +102,7 @@ func TestValveHealthScore(t *testing.T) {
 		{"hot and high pressure cost 40", domain.Valve{TemperatureC: ptr(61.0), PressurePa: ptr(2_900_000.0)}, 60},
 		{"hot and maintenance due cost 50", domain.Valve{TemperatureC: ptr(61.0), EstimatedMaintenance: &past}, 50},
 		// The largest deduction is 70, so the floor at 0 cannot be reached
-		// with the rules of API.md.
+		// with the rules of docs/API.md.
 		{"everything at once costs 70", domain.Valve{TemperatureC: ptr(90.0), PressurePa: ptr(3_500_000.0), EstimatedMaintenance: &past}, 30},
 	}
 	for _, tt := range tests {
@@ -125,7 +125,7 @@ func TestValveConnected(t *testing.T) {
 		{"never seen is not connected", nil, false},
 		{"seen just now is connected", at(0), true},
 		{"seen a minute ago is connected", at(time.Minute), true},
-		// API.md: connected is false once the device "has sent nothing for
+		// docs/API.md: connected is false once the device "has sent nothing for
 		// 5 minutes": at exactly five minutes it is no longer connected.
 		{"seen just under 5 minutes ago is connected", at(connectedTimeout - time.Nanosecond), true},
 		{"seen exactly 5 minutes ago is not connected", at(connectedTimeout), false},

@@ -46,7 +46,7 @@ type Notifier interface {
 	Notify(ctx context.Context, subject, message string) error
 }
 
-// Limits of API.md and IoT Core.
+// Limits of docs/API.md and IoT Core.
 const (
 	MaxPayload = 128 << 10
 	ReadingTTL = 30 * 24 * time.Hour
@@ -146,13 +146,8 @@ func (s *Service) DeadLetter(ctx context.Context, m iotrules.Message, reason str
 }
 
 func (s *Service) count(name string, n float64) {
-	if s.metrics == nil {
-		return
-	}
-	if err := s.metrics.Emit(s.now(), []metrics.Dimension{{Name: "Function", Value: "ingest"}},
-		[]metrics.Metric{{Name: name, Unit: metrics.Count, Value: n}}, nil); err != nil {
-		s.log.Error("emit metrics", "error", err)
-	}
+	s.metrics.Record(s.log, s.now(), []metrics.Dimension{{Name: "Function", Value: "ingest"}},
+		metrics.Metric{Name: name, Unit: metrics.Count, Value: n})
 }
 
 func (s *Service) handle(ctx context.Context, m iotrules.Message) error {

@@ -9,7 +9,7 @@ import (
 	"github.com/plainview/serverless/shared/core/leaks"
 )
 
-// leakMessage is plainview/leaks (API.md).
+// leakMessage is plainview/leaks (docs/API.md).
 type leakMessage struct {
 	ID             string           `json:"id"`
 	TS             *float64         `json:"ts"`

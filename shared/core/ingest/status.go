@@ -10,7 +10,7 @@ import (
 	"github.com/plainview/serverless/shared/core/domain"
 )
 
-// statusMessage is valves/{id}/status (API.md).
+// statusMessage is valves/{id}/status (docs/API.md).
 type statusMessage struct {
 	State      string    `json:"state"`
 	RequestID  string    `json:"request_id"`
@@ -63,14 +63,8 @@ func (s *Service) status(ctx context.Context, dev domain.Device, valveID string,
 // Command and Result, so the dashboard's "actuations by result" shows
 // succeeded and failed too.
 func (s *Service) ended(command, result string) {
-	if s.metrics == nil {
-		return
-	}
-	err := s.metrics.Emit(s.now(), []metrics.Dimension{{Name: "Function", Value: "ingest"}, {Name: "Command", Value: command}, {Name: "Result", Value: result}},
-		[]metrics.Metric{{Name: "Actuations", Unit: metrics.Count, Value: 1}}, nil)
-	if err != nil {
-		s.log.Error("emit metrics", "error", err)
-	}
+	s.metrics.Record(s.log, s.now(), []metrics.Dimension{{Name: "Function", Value: "ingest"}, {Name: "Command", Value: command}, {Name: "Result", Value: result}},
+		metrics.Metric{Name: "Actuations", Unit: metrics.Count, Value: 1})
 }
 
 func (s *Service) tell(ctx context.Context, subject, msg string) {

@@ -11,7 +11,7 @@ import (
 )
 
 // telemetryMessage is plainview/devices/{id}/telemetry and
-// pipeline/pressure/{segment} (API.md): a time and readings.
+// pipeline/pressure/{segment} (docs/API.md): a time and readings.
 type telemetryMessage struct {
 	TS           *float64 `json:"ts"`
 	TemperatureC *float64 `json:"temperature_c"`

@@ -13,6 +13,10 @@ import (
 	"github.com/plainview/serverless/shared/testkit/dynamotest"
 )
 
+// These tests run the service over the real store on DynamoDB Local (what
+// a version condition does there); rules_test.go runs the rules case by
+// case over an in-memory store.
+
 func seeded(t *testing.T) *store.Store {
 	t.Helper()
 	s := dynamotest.Store(t)

@@ -63,10 +63,5 @@ func New(env function.Env, n actuation.Notifier) Handler {
 // emit writes one EMF document; a metric that cannot be written is logged,
 // never a failed run (the work it measures is done).
 func emit(env function.Env, ms ...metrics.Metric) {
-	if env.Metrics == nil {
-		return
-	}
-	if err := env.Metrics.Emit(time.Now(), []metrics.Dimension{{Name: "Function", Value: functionName}}, ms, nil); err != nil {
-		env.Logger.Error("emit metrics", "error", err)
-	}
+	env.Metrics.Record(env.Logger, time.Now(), []metrics.Dimension{{Name: "Function", Value: functionName}}, ms...)
 }

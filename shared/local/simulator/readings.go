@@ -9,7 +9,7 @@ import (
 	"github.com/plainview/serverless/shared/core/domain"
 )
 
-// telemetry is plainview/devices/{id}/telemetry (API.md).
+// telemetry is plainview/devices/{id}/telemetry (docs/API.md).
 type telemetry struct {
 	TS           float64 `json:"ts"`
 	TemperatureC float64 `json:"temperature_c"`
@@ -18,13 +18,13 @@ type telemetry struct {
 	TorqueNm     float64 `json:"torque_nm"`
 }
 
-// pressure is pipeline/pressure/{segment_id} (API.md).
+// pressure is pipeline/pressure/{segment_id} (docs/API.md).
 type pressure struct {
 	TS  float64 `json:"ts"`
 	KPa float64 `json:"kpa"`
 }
 
-// leak is plainview/leaks (API.md).
+// leak is plainview/leaks (docs/API.md).
 type leak struct {
 	ID             string          `json:"id"`
 	TS             float64         `json:"ts"`
@@ -39,7 +39,7 @@ type leak struct {
 // The daily curves: a valve's readings swing this far either side of its
 // mean over a day, and the noise on each reading is this wide (one
 // standard deviation). The noise stays well inside the anomaly rules of
-// API.md (pressure off by 100 kPa, flow by 25 %, temperature by 10 °C
+// docs/API.md (pressure off by 100 kPa, flow by 25 %, temperature by 10 °C
 // from the mean of the last ten readings), so a quiet simulator raises no
 // anomalies of its own.
 const (
@@ -66,7 +66,7 @@ func daily(t time.Time) float64 {
 	return math.Sin(2 * math.Pi * (h - 9) / 24)
 }
 
-// unixSeconds is ts as API.md has it: Unix seconds, to the millisecond so
+// unixSeconds is ts as docs/API.md has it: Unix seconds, to the millisecond so
 // that readings a few milliseconds apart keep their order.
 func unixSeconds(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }
 
@@ -150,7 +150,7 @@ func (s *Simulator) leakFrom(d *device, now time.Time, seq int64) leak {
 	}
 }
 
-// leakID is "leak-<device>-<seq>", cut to API.md's 64 characters: seq
+// leakID is "leak-<device>-<seq>", cut to docs/API.md's 64 characters: seq
 // starts from the Clock's Unix milliseconds when Run starts, so a
 // restarted simulator does not repeat the ids of the last run (ingestion
 // takes a repeated id for a duplicate).

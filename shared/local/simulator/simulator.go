@@ -1,7 +1,7 @@
 // Package simulator stands in for Plainview's field devices: valves that
 // carry out commands and report telemetry, pressure gauges, and now and
 // then a leak. Each device has its own MQTT connection, as the real ones
-// have to AWS IoT Core, and speaks the topics and payloads of API.md's MQTT
+// have to AWS IoT Core, and speaks the topics and payloads of docs/API.md's MQTT
 // section, so the local stack (or IoT Core itself) cannot tell it from the
 // field.
 package simulator

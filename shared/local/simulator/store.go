@@ -20,7 +20,7 @@ const (
 	kindLeak
 )
 
-// kindOf sorts a topic of API.md's MQTT section.
+// kindOf sorts a topic of docs/API.md's MQTT section.
 func kindOf(topic string) kind {
 	parts := strings.Split(topic, "/")
 	switch {

@@ -13,14 +13,14 @@ import (
 	"github.com/plainview/serverless/shared/core/domain"
 )
 
-// command is valves/{id}/command (API.md).
+// command is valves/{id}/command (docs/API.md).
 type command struct {
 	Command   string                 `json:"command"`
 	Params    domain.ActuationParams `json:"params"`
 	RequestID string                 `json:"request_id"`
 }
 
-// status is valves/{id}/status (API.md).
+// status is valves/{id}/status (docs/API.md).
 type status struct {
 	State       string     `json:"state"`
 	RequestID   string     `json:"request_id"`
@@ -37,7 +37,7 @@ type interlocks struct {
 	OverTemp   bool `json:"over_temp"`
 }
 
-// Valve states of API.md.
+// Valve states of docs/API.md.
 const (
 	stateAligning  = "ALIGNING"
 	stateActuating = "ACTUATING"

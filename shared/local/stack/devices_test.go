@@ -19,6 +19,11 @@ import (
 	"github.com/plainview/serverless/shared/local/stack"
 )
 
+// End-to-end tests of device traffic: real MQTT clients against the local
+// broker, the topic rules, ingestion and DynamoDB Local, and the API to
+// read what came of it. The rules the messages meet are tested case by
+// case beside their packages (shared/core/ingest, actuation, leaks).
+
 func deviceStack(t *testing.T) *stack.Stack {
 	t.Helper()
 	cfg := testConfig(t, t.TempDir())

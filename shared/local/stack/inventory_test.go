@@ -13,6 +13,10 @@ import (
 	"github.com/plainview/serverless/shared/local/stack"
 )
 
+// End-to-end tests of the inventory: registrations, changes and retirements
+// through the API, seen by the broker's logins and by the devices. The
+// inventory's rules are tested case by case in shared/core/inventory.
+
 // inventoryDevice connects as a device registered after the stack
 // started: the stack syncs its logins from the inventory, as it does every
 // few seconds on its own.

@@ -72,7 +72,7 @@ type Config struct {
 	CORS                            cors.Policy
 	// DisableThrottling turns the route throttles off (load tests).
 	DisableThrottling bool
-	// ActuationTimeout is how long a device has to report DONE; API.md's
+	// ActuationTimeout is how long a device has to report DONE; docs/API.md's
 	// 30 s when zero (tests shorten it).
 	ActuationTimeout time.Duration
 	// TimeoutEvery is how often open actuations past their deadline are
@@ -405,7 +405,7 @@ func (s *Stack) RestartBroker() error {
 // devScopes are the development key's: everything.
 var devScopes = []string{"read", "valves:actuate", "valves:override", "incidents:write", "alerts:write", "admin"}
 
-// ensureDevKey gives a new key file its development key (API.md): the
+// ensureDevKey gives a new key file its development key (docs/API.md): the
 // given one, or a generated one that is returned to be shown this once. A
 // key file that has keys already is left alone, except that a given key
 // missing from it is added, and a given key whose id the file holds with

@@ -23,6 +23,14 @@ import (
 	"github.com/plainview/serverless/shared/local/stack"
 )
 
+// End-to-end tests of the write routes: each request goes through the local
+// API Gateway, the authorizer and the functions' handlers into DynamoDB
+// Local, and commands out through the MQTT broker, as on AWS. The business
+// rules they meet (one open actuation per valve, STOP, an unavailable
+// valve, leak correlation, incident updates) are tested case by case over
+// in-memory stores beside their packages: shared/core/actuation, leaks,
+// incidents; these check that the pieces carry them end to end.
+
 // writeStack starts a stack for the write tests: throttles off (the tests
 // fire bursts on purpose), CORS for one origin.
 func writeStack(t *testing.T) *stack.Stack {

@@ -65,7 +65,7 @@ func TestTheClientIsWhatOAPICodegenGenerates(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(fresh, committed) {
-		t.Fatal("client.gen.go is stale: run `make openapi` (it runs go generate ./shared/contract/openapi/goclient) and commit it")
+		t.Fatal("client.gen.go is stale: run `make generate` (it runs go generate ./shared/contract/openapi/goclient) and commit it")
 	}
 }
 

@@ -4,7 +4,8 @@
 // and fails while this copy is stale, then uses it against the local stack:
 // the document is checked by a client nobody here wrote by hand.
 //
-// Regenerate with `make openapi` (which runs go generate here).
+// Regenerate with `make generate` (which runs go generate here after it
+// writes openapi.yaml).
 package goclient
 
 //go:generate go tool oapi-codegen -generate types,client -package goclient -o client.gen.go ../../../../openapi.yaml
