@@ -101,16 +101,17 @@ func readsOf(t *testing.T, path string) []string {
 	return names
 }
 
-// Each function gets exactly the variables its code reads: a variable
-// read and not set is a function that cannot start; one set and not read
-// is an ARN or a setting where it does not belong.
+// Each function gets exactly the variables its code reads (function.Start
+// runs function.Setup): a variable read and not set is a function that
+// cannot start; one set and not read is an ARN or a setting where it does
+// not belong.
 func TestEnvironmentIsWhatTheCodeReads(t *testing.T) {
 	shared := readsOf(t, "../../shared/lambda/config/config.go")
 	for _, f := range Functions() {
 		main := filepath.Join("../../functions", f.Name, "main.go")
 		reads := readsOf(t, main)
 		b, _ := os.ReadFile(main)
-		if strings.Contains(string(b), "function.Setup(") {
+		if strings.Contains(string(b), "function.Setup(") || strings.Contains(string(b), "function.Start(") {
 			reads = append(reads, shared...)
 		}
 		// notify.Operators reads the operators' topic for it.
