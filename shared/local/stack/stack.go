@@ -29,6 +29,7 @@ import (
 	"github.com/plainview/serverless/shared/api/httpapi"
 	"github.com/plainview/serverless/shared/contract/metrics"
 	"github.com/plainview/serverless/shared/contract/routes"
+	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/lambda/apifunc"
 	"github.com/plainview/serverless/shared/lambda/config"
 	"github.com/plainview/serverless/shared/lambda/function"
@@ -38,6 +39,12 @@ import (
 	"github.com/plainview/serverless/shared/local/dynamolocal"
 	"github.com/plainview/serverless/shared/local/mqttbroker"
 )
+
+// Environment is the local stack's environment name: it names its topic
+// rules as the CDK stack names an environment's (topics.RuleName), so a
+// device sends telemetry through Basic Ingest to
+// $aws/rules/plainview_local_device_telemetry/plainview/devices/<id>/telemetry.
+const Environment = topics.LocalEnvironment
 
 // Config says where the stack listens and keeps its data.
 type Config struct {
