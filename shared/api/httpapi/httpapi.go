@@ -29,7 +29,7 @@ import (
 type Reader interface {
 	Ping(ctx context.Context) error
 	Valves(ctx context.Context) ([]domain.Valve, error)
-	AllValves(ctx context.Context) ([]domain.Valve, error)
+	ValvesPage(ctx context.Context, retired bool, p domain.Page) ([]domain.Valve, string, error)
 	Valve(ctx context.Context, id string) (domain.Valve, error)
 	Actuations(ctx context.Context, valveID string, p domain.Page) ([]domain.Actuation, string, error)
 	Actuation(ctx context.Context, valveID, id string) (domain.Actuation, error)

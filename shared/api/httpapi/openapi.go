@@ -74,8 +74,13 @@ func openAPISpecs() map[string]openapi.Op {
 
 		"GET /valves": {
 			Query: []openapi.Param{{Name: "retired", Description: "true: the retired valves too (default false: those in service)",
-				Schema: openapi.Schema{"type": "string", "enum": []any{"true", "false"}}}},
-			Responses: openapi.OK([]valveView{}),
+				Schema: openapi.Schema{"type": "string", "enum": []any{"true", "false"}}},
+				{Name: "limit", Description: "page size, 1 to 200 (default 200); a page may hold fewer while a Link names the next",
+					Schema: openapi.Schema{"type": "integer", "minimum": 1, "maximum": 200}},
+				{Name: "cursor", Description: "the cursor of the Link header's next page", Schema: openapi.Schema{"type": "string", "minLength": 1}}},
+			// A plain array, as the first service answered; the next
+			// page is in the Link header.
+			Responses: []openapi.Response{{Status: http.StatusOK, Body: []valveView{}, Link: true}},
 		},
 		"GET /valves/{id}":                           {Responses: openapi.OK(valveView{})},
 		"GET /valves/{id}/health":                    {Responses: openapi.OK(valveHealthReport{})},

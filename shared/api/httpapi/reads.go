@@ -5,6 +5,8 @@ import (
 	"errors"
 	"maps"
 	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/plainview/serverless/shared/contract/apierror"
@@ -26,7 +28,7 @@ func (a *API) readHandlers() map[string]http.Handler {
 		"GET /livez":                  a.strict(func(*http.Request) (any, error) { return probe{Status: "ok"}, nil }),
 		"GET /readyz":                 http.HandlerFunc(a.readyz),
 		"GET /modules":                a.strict(func(*http.Request) (any, error) { return domain.Modules(), nil }),
-		"GET /valves":                 handler(a.valves),
+		"GET /valves":                 http.HandlerFunc(a.valves),
 		"GET /valves/{id}":            a.strict(a.valve),
 		"GET /valves/{id}/health":     a.strict(a.valveHealth),
 		"GET /valves/{id}/actuations": handler(a.actuations),
@@ -164,32 +166,67 @@ func viewValve(v domain.Valve, now time.Time) valveView {
 	}
 }
 
-// valves is GET /valves: the valves in service, a plain array as the
-// first service answered (its clients read that shape); with
-// ?retired=true the retired ones too.
-func (a *API) valves(r *http.Request) (any, error) {
-	q, err := query(r, "retired")
+// valves is GET /valves: a page of the valves in service (with
+// ?retired=true the retired ones too) in id order, as a plain array, the
+// shape the first service answered and its clients read. A page holds up
+// to limit valves (1 to 200; 200 when absent, so a client that knows no
+// paging still gets a fleet of up to 200 whole); while more follow, a Link
+// header names the next page (rel="next", RFC 8288) with its opaque
+// cursor, as a reference relative to this request, so it holds behind any
+// stage prefix. No request reads the whole fleet (docs/PERFORMANCE.md).
+func (a *API) valves(w http.ResponseWriter, r *http.Request) {
+	out, next, err := a.valvesPage(r)
 	if err != nil {
-		return nil, err
+		fail(w, r, err)
+		return
 	}
-	list := a.cfg.Store.Valves
+	if next.Get("cursor") != "" {
+		w.Header().Set("Link", "<?"+next.Encode()+`>; rel="next"`)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// valvesLimit is GET /valves's default page: the most a page may hold.
+const valvesLimit = domain.MaxLimit
+
+// valvesPage reads GET /valves's query and page; next is the query of the
+// next page, with no cursor after the last.
+func (a *API) valvesPage(r *http.Request) (out []valveView, next url.Values, err error) {
+	q, err := query(r, "retired", "limit", "cursor")
+	if err != nil {
+		return nil, nil, err
+	}
+	retired := false
 	switch q.Get("retired") {
 	case "", "false":
 	case "true":
-		list = a.cfg.Store.AllValves
+		retired = true
 	default:
-		return nil, badRequest("retired must be true or false")
+		return nil, nil, badRequest("retired must be true or false")
 	}
-	vs, err := list(r.Context())
+	p, err := page(q)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if q.Get("limit") == "" {
+		p.Limit = valvesLimit
+	}
+	vs, cursor, err := a.cfg.Store.ValvesPage(r.Context(), retired, p)
+	if err != nil {
+		return nil, nil, err
 	}
 	now := a.cfg.Now()
-	out := make([]valveView, len(vs))
+	out = make([]valveView, len(vs))
 	for i, v := range vs {
 		out[i] = viewValve(v, now)
 	}
-	return out, nil
+	next = url.Values{}
+	if retired {
+		next.Set("retired", "true")
+	}
+	next.Set("limit", strconv.Itoa(p.Limit))
+	next.Set("cursor", cursor)
+	return out, next, nil
 }
 
 func (a *API) loadValve(r *http.Request) (domain.Valve, error) {

@@ -109,7 +109,7 @@ func Table() []Route {
 		get("/readyz", FuncReads, Public, "readiness: 503 while the database is unreachable"),
 		get("/modules", FuncReads, Public, "the product modules"),
 		get("/openapi.json", FuncReads, Public, "this API's OpenAPI 3.1 document"),
-		get("/valves", FuncReads, Read, "the valves in service with their current state; ?retired=true adds the retired"),
+		get("/valves", FuncReads, Read, "a page of the valves in service with their current state, a plain array (limit, cursor; the next page in the Link header); ?retired=true adds the retired"),
 		get("/valves/{id}", FuncReads, Read, "one valve"),
 		get("/valves/{id}/health", FuncReads, Read, "a valve's readings, thresholds and health score"),
 		get("/valves/{id}/actuations", FuncReads, Read, "a valve's actuation history"),

@@ -1483,6 +1483,12 @@ type GetTelemetryParams struct {
 type GetValvesParams struct {
 	// Retired true: the retired valves too (default false: those in service)
 	Retired *GetValvesParamsRetired `form:"retired,omitempty" json:"retired,omitempty"`
+
+	// Limit page size, 1 to 200 (default 200); a page may hold fewer while a Link names the next
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the cursor of the Link header's next page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // GetValvesParamsRetired defines parameters for GetValves.
@@ -1898,7 +1904,7 @@ type ClientInterface interface {
 	// Corresponds with GET /telemetry (the `GetTelemetry` operationId).
 	GetTelemetry(ctx context.Context, params *GetTelemetryParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetValves the valves in service with their current state; ?retired=true adds the retired
+	// GetValves a page of the valves in service with their current state, a plain array (limit, cursor; the next page in the Link header); ?retired=true adds the retired
 	//
 	// Corresponds with GET /valves (the `GetValves` operationId).
 	GetValves(ctx context.Context, params *GetValvesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2522,7 +2528,7 @@ func (c *Client) GetTelemetry(ctx context.Context, params *GetTelemetryParams, r
 	return c.Client.Do(req)
 }
 
-// GetValves the valves in service with their current state; ?retired=true adds the retired
+// GetValves a page of the valves in service with their current state, a plain array (limit, cursor; the next page in the Link header); ?retired=true adds the retired
 //
 // Corresponds with GET /valves (the `GetValves` operationId).
 func (c *Client) GetValves(ctx context.Context, params *GetValvesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3971,6 +3977,30 @@ func NewGetValvesRequest(server string, params *GetValvesParams) (*http.Request,
 
 		}
 
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -4690,7 +4720,7 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /telemetry (the `GetTelemetry` operationId).
 	GetTelemetryWithResponse(ctx context.Context, params *GetTelemetryParams, reqEditors ...RequestEditorFn) (*GetTelemetryResponse, error)
 
-	// GetValvesWithResponse the valves in service with their current state; ?retired=true adds the retired
+	// GetValvesWithResponse a page of the valves in service with their current state, a plain array (limit, cursor; the next page in the Link header); ?retired=true adds the retired
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -7208,6 +7238,11 @@ func (r GetTelemetryResponse) ContentType() string {
 	return ""
 }
 
+// GetValvesResponse200Headers the declared response headers of an HTTP 200 response for GetValves
+type GetValvesResponse200Headers struct {
+	Link *string
+}
+
 // GetValvesResponse429Headers the declared response headers of an HTTP 429 response for GetValves
 type GetValvesResponse429Headers struct {
 	RetryAfter *string
@@ -7228,6 +7263,8 @@ type GetValvesResponse struct {
 	JSON429 *TooManyRequests
 	// JSONDefault the response for an HTTP default `application/json` response
 	JSONDefault *OtherError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetValvesResponse200Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *GetValvesResponse429Headers
 }
@@ -8602,7 +8639,7 @@ func (c *ClientWithResponses) GetTelemetryWithResponse(ctx context.Context, para
 	return ParseGetTelemetryResponse(rsp)
 }
 
-// GetValvesWithResponse the valves in service with their current state; ?retired=true adds the retired
+// GetValvesWithResponse a page of the valves in service with their current state, a plain array (limit, cursor; the next page in the Link header); ?retired=true adds the retired
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -11064,6 +11101,16 @@ func ParseGetValvesResponse(rsp *http.Response) (*GetValvesResponse, error) {
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers GetValvesResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
+		response.Headers200 = &headers
 	case rsp.StatusCode == 429:
 		var headers GetValvesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
