@@ -183,7 +183,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 
 	// Devices: the inventory's logins, and ingestion behind the rules.
 	s.DevicesFile = filepath.Join(cfg.DataDir, "devices.json")
-	s.devices = &deviceRegistry{inventory: s.Store, path: s.DevicesFile}
+	s.devices = &deviceRegistry{inventory: s.Store, path: s.DevicesFile, now: time.Now}
 	if s.Devices, err = s.devices.sync(ctx); err != nil {
 		return nil, err
 	}
@@ -266,8 +266,8 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	loopCtx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	s.every(loopCtx, deviceSyncEvery, "device inventory", func(ctx context.Context) error {
-		logins, err := s.devices.sync(ctx)
-		if err == nil {
+		logins, err := s.devices.follow(ctx)
+		if err == nil && logins != nil {
 			s.offerDeviceSync(logins)
 		}
 		return err
@@ -324,7 +324,7 @@ func (s *Stack) SyncDevices(ctx context.Context) ([]DeviceLogin, error) {
 }
 
 // DeviceSyncs delivers the inventory's devices with their logins after
-// each periodic sync (every deviceSyncEvery), so that a follower such as
+// each change the registry follows (checked every deviceSyncEvery), so that a follower such as
 // the simulator need not read the whole inventory again. It holds only
 // the latest: a reader that falls behind gets the newest.
 func (s *Stack) DeviceSyncs() <-chan []DeviceLogin { return s.deviceSyncs }
