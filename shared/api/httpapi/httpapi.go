@@ -39,7 +39,7 @@ type Reader interface {
 	IncidentCounts(ctx context.Context) (domain.IncidentCounts, error)
 	ActiveAlerts(ctx context.Context, section string) ([]domain.Alert, error)
 	RecentAlerts(ctx context.Context, limit int) ([]domain.Alert, error)
-	Sections(ctx context.Context) ([]domain.Section, error)
+	SectionsPage(ctx context.Context, p domain.Page) ([]domain.Section, string, error)
 	Section(ctx context.Context, name string) (domain.Section, error)
 	Events(ctx context.Context, f domain.EventFilter, p domain.Page) ([]domain.Event, string, error)
 	EventsSince(ctx context.Context, f domain.EventFilter, cursor string, limit int) ([]domain.Event, string, error)

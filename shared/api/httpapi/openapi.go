@@ -99,8 +99,10 @@ func openAPISpecs() map[string]openapi.Op {
 		"POST /pipeline/alerts":                  post(leakBody{}, http.StatusCreated, reportedLeak{}),
 		"POST /pipeline/alerts/{id}/acknowledge": moveAlert,
 		"POST /pipeline/alerts/{id}/resolve":     moveAlert,
-		"GET /pipeline/health":                   {Responses: openapi.OK(pipelineReport{})},
-		"GET /pipeline/sections/{section}":       {Responses: openapi.OK(sectionDetail{})},
+		"GET /pipeline/health": {Query: []openapi.Param{
+			{Name: "limit", Description: "sections in pressure_profile, 1 to 200 (default 200)", Schema: openapi.Schema{"type": "integer", "minimum": 1, "maximum": 200}},
+			openapi.Cursor()}, Responses: openapi.OK(pipelineReport{})},
+		"GET /pipeline/sections/{section}": {Responses: openapi.OK(sectionDetail{})},
 
 		"POST /valves":                             created(newValveBody{}, valveView{}),
 		"POST /valves/{id}/update":                 post(valveChangeBody{}, http.StatusOK, valveView{}),

@@ -38,7 +38,7 @@ func (a *API) readHandlers() map[string]http.Handler {
 		"GET /incidents/{id}":              a.strict(a.incident),
 		"GET /incidents/{id}/timeline":     a.strict(a.timeline),
 		"GET /pipeline/alerts":             a.strict(a.alerts),
-		"GET /pipeline/health":             a.strict(a.pipelineHealth),
+		"GET /pipeline/health":             handler(a.pipelineHealth),
 		"GET /pipeline/sections/{section}": a.strict(a.section),
 		"GET /telemetry":                   handler(a.telemetry),
 		"GET /flow/metrics":                a.strict(a.flowMetrics),
@@ -466,20 +466,35 @@ type sectionPressure struct {
 	RiskLevel   string     `json:"risk_level"`
 }
 
-// pipelineReport is GET /pipeline/health.
+// pipelineReport is GET /pipeline/health. The pressure profile is a page
+// of the sections (limit and cursor, 200 when no limit is given), so the
+// answer grows with its page, not with the pipeline; NextCursor names the
+// next page. The leak figures cover every active leak.
 type pipelineReport struct {
 	ActiveLeaks         int                        `json:"active_leaks"`
 	EstimatedVolumeLost float64                    `json:"estimated_volume_lost"`
 	IntegrityScore      int                        `json:"integrity_score"`
+	NextCursor          *string                    `json:"next_cursor"`
 	PressureProfile     map[string]sectionPressure `json:"pressure_profile"`
 }
 
 func (a *API) pipelineHealth(r *http.Request) (any, error) {
+	q, err := query(r, "limit", "cursor")
+	if err != nil {
+		return nil, err
+	}
+	p, err := page(q)
+	if err != nil {
+		return nil, err
+	}
+	if q.Get("limit") == "" {
+		p.Limit = domain.MaxLimit
+	}
 	active, err := a.cfg.Store.ActiveAlerts(r.Context(), "")
 	if err != nil {
 		return nil, err
 	}
-	sections, err := a.cfg.Store.Sections(r.Context())
+	sections, next, err := a.cfg.Store.SectionsPage(r.Context(), p)
 	if err != nil {
 		return nil, err
 	}
@@ -493,12 +508,16 @@ func (a *API) pipelineHealth(r *http.Request) (any, error) {
 	for _, s := range sections {
 		profile[s.Name] = sectionPressure{PressureKPa: s.PressureKPa, LastSeen: s.LastSeen, ActiveLeaks: leaks[s.Name], RiskLevel: domain.RiskLevel(leaks[s.Name])}
 	}
-	return pipelineReport{
+	report := pipelineReport{
 		IntegrityScore:      domain.Integrity(active),
 		ActiveLeaks:         len(active),
 		EstimatedVolumeLost: lost,
 		PressureProfile:     profile,
-	}, nil
+	}
+	if next != "" {
+		report.NextCursor = &next
+	}
+	return report, nil
 }
 
 func deref(f *float64) float64 {

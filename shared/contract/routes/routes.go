@@ -128,7 +128,7 @@ func Table() []Route {
 		post("/pipeline/alerts", FuncIncidents, AlertsWrite, WriteThrottle, "report a leak by hand"),
 		post("/pipeline/alerts/{id}/acknowledge", FuncIncidents, AlertsWrite, WriteThrottle, "acknowledge a leak"),
 		post("/pipeline/alerts/{id}/resolve", FuncIncidents, AlertsWrite, WriteThrottle, "mark a leak repaired"),
-		get("/pipeline/health", FuncReads, Read, "integrity, active leaks, volume lost, pressure per section"),
+		get("/pipeline/health", FuncReads, Read, "integrity, active leaks, volume lost, pressure per section (a page of sections: limit, cursor)"),
 		get("/pipeline/sections/{section}", FuncReads, Read, "one pipeline section"),
 		post("/pipeline/sections", FuncValves, Admin, WriteThrottle, "register a pipeline section, and its gauge"),
 		post("/pipeline/sections/{section}/update", FuncValves, Admin, WriteThrottle, "change a section's location"),

@@ -3,6 +3,7 @@ package stack_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -340,6 +341,36 @@ func TestValvesArePagedThroughTheLinkHeader(t *testing.T) {
 	// Without paging parameters: the first page of up to 200, here all.
 	if a := call(t, http.MethodGet, st.APIURL+"/valves"); a.header.Get("Link") != "" || len(listedValves(t, st)) != 6 {
 		t.Errorf("GET /valves: Link %q and %d valves, want no Link and the 6 in service", a.header.Get("Link"), len(listedValves(t, st)))
+	}
+
+	// GET /pipeline/health's pressure profile pages the same way, with
+	// next_cursor in the answer; the leak figures are the pipeline's.
+	for _, name := range []string{"F-1", "F-2", "F-3"} {
+		want(t, post(t, st, admin, "/pipeline/sections", `{"section":"`+name+`","location":"spur"}`), 201)
+	}
+	want(t, post(t, st, admin, "/pipeline/sections/F-2/retire", ""), 200)
+	var sections []string
+	for q, pages := "?limit=2", 0; ; pages++ {
+		h := getJSON(t, st, "/pipeline/health"+q)
+		profile := h["pressure_profile"].(map[string]any)
+		if len(profile) > 2 || pages > 10 {
+			t.Fatalf("page %d of /pipeline/health?limit=2: %d sections", pages, len(profile))
+		}
+		sections = append(sections, slices.Sorted(maps.Keys(profile))...)
+		next, ok := h["next_cursor"].(string)
+		if !ok {
+			break
+		}
+		q = "?limit=2&cursor=" + url.QueryEscape(next)
+	}
+	if want := []string{"A-North", "B-Central", "C-South", "D-East", "E-West", "F-1", "F-3"}; !slices.Equal(sections, want) {
+		t.Errorf("the pressure profile over its pages = %v, want %v", sections, want)
+	}
+	if h := getJSON(t, st, "/pipeline/health"); len(h["pressure_profile"].(map[string]any)) != 7 || h["next_cursor"] != nil {
+		t.Errorf("GET /pipeline/health = %v, want the 7 sections in service on one page", h)
+	}
+	if a := call(t, http.MethodGet, st.APIURL+"/pipeline/health?limit=0"); a.status != 400 {
+		t.Errorf("GET /pipeline/health?limit=0: %d, want 400", a.status)
 	}
 
 	// A cursor of another listing, a made-up one and a bad limit are the

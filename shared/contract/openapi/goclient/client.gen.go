@@ -1020,7 +1020,10 @@ type PipelineReport struct {
 	// IntegrityScore 0-100, as AlertsOverview.integrity
 	IntegrityScore int64 `json:"integrity_score"`
 
-	// PressureProfile each registered section, by name
+	// NextCursor the cursor of pressure_profile's next page; null on the last
+	NextCursor *string `json:"next_cursor"`
+
+	// PressureProfile a page of the sections in service (limit, cursor), by name
 	PressureProfile map[string]SectionPressure `json:"pressure_profile"`
 }
 
@@ -1437,6 +1440,15 @@ type PostPipelineAlertsByIdResolveParams struct {
 	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 }
 
+// GetPipelineHealthParams defines parameters for GetPipelineHealth.
+type GetPipelineHealthParams struct {
+	// Limit sections in pressure_profile, 1 to 200 (default 200)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // PostPipelineSectionsParams defines parameters for PostPipelineSections.
 type PostPipelineSectionsParams struct {
 	// IdempotencyKey the first accepted answer to this key is replayed for 24 hours
@@ -1842,10 +1854,10 @@ type ClientInterface interface {
 	// Corresponds with POST /pipeline/alerts/{id}/resolve (the `PostPipelineAlertsByIdResolve` operationId).
 	PostPipelineAlertsByIdResolve(ctx context.Context, id string, params *PostPipelineAlertsByIdResolveParams, body PostPipelineAlertsByIdResolveJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetPipelineHealth integrity, active leaks, volume lost, pressure per section
+	// GetPipelineHealth integrity, active leaks, volume lost, pressure per section (a page of sections: limit, cursor)
 	//
 	// Corresponds with GET /pipeline/health (the `GetPipelineHealth` operationId).
-	GetPipelineHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetPipelineHealth(ctx context.Context, params *GetPipelineHealthParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PostPipelineSectionsWithBody register a pipeline section, and its gauge
 	//
@@ -2366,11 +2378,11 @@ func (c *Client) PostPipelineAlertsByIdResolve(ctx context.Context, id string, p
 	return c.Client.Do(req)
 }
 
-// GetPipelineHealth integrity, active leaks, volume lost, pressure per section
+// GetPipelineHealth integrity, active leaks, volume lost, pressure per section (a page of sections: limit, cursor)
 //
 // Corresponds with GET /pipeline/health (the `GetPipelineHealth` operationId).
-func (c *Client) GetPipelineHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetPipelineHealthRequest(c.Server)
+func (c *Client) GetPipelineHealth(ctx context.Context, params *GetPipelineHealthParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetPipelineHealthRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3557,7 +3569,7 @@ func NewPostPipelineAlertsByIdResolveRequestWithBody(server string, id string, p
 }
 
 // NewGetPipelineHealthRequest constructs an http.Request for the GetPipelineHealth method
-func NewGetPipelineHealthRequest(server string) (*http.Request, error) {
+func NewGetPipelineHealthRequest(server string, params *GetPipelineHealthParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -3573,6 +3585,45 @@ func NewGetPipelineHealthRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -4650,12 +4701,12 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /pipeline/alerts/{id}/resolve (the `PostPipelineAlertsByIdResolve` operationId).
 	PostPipelineAlertsByIdResolveWithResponse(ctx context.Context, id string, params *PostPipelineAlertsByIdResolveParams, body PostPipelineAlertsByIdResolveJSONRequestBody, reqEditors ...RequestEditorFn) (*PostPipelineAlertsByIdResolveResponse, error)
 
-	// GetPipelineHealthWithResponse integrity, active leaks, volume lost, pressure per section
+	// GetPipelineHealthWithResponse integrity, active leaks, volume lost, pressure per section (a page of sections: limit, cursor)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /pipeline/health (the `GetPipelineHealth` operationId).
-	GetPipelineHealthWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetPipelineHealthResponse, error)
+	GetPipelineHealthWithResponse(ctx context.Context, params *GetPipelineHealthParams, reqEditors ...RequestEditorFn) (*GetPipelineHealthResponse, error)
 
 	// PostPipelineSectionsWithBodyWithResponse register a pipeline section, and its gauge
 	//
@@ -8509,13 +8560,13 @@ func (c *ClientWithResponses) PostPipelineAlertsByIdResolveWithResponse(ctx cont
 	return ParsePostPipelineAlertsByIdResolveResponse(rsp)
 }
 
-// GetPipelineHealthWithResponse integrity, active leaks, volume lost, pressure per section
+// GetPipelineHealthWithResponse integrity, active leaks, volume lost, pressure per section (a page of sections: limit, cursor)
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /pipeline/health (the `GetPipelineHealth` operationId).
-func (c *ClientWithResponses) GetPipelineHealthWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetPipelineHealthResponse, error) {
-	rsp, err := c.GetPipelineHealth(ctx, reqEditors...)
+func (c *ClientWithResponses) GetPipelineHealthWithResponse(ctx context.Context, params *GetPipelineHealthParams, reqEditors ...RequestEditorFn) (*GetPipelineHealthResponse, error) {
+	rsp, err := c.GetPipelineHealth(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
