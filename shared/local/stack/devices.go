@@ -104,6 +104,19 @@ func (r *deviceRegistry) sync(ctx context.Context) ([]DeviceLogin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("device inventory: %w", err)
 	}
+	logins, err := r.set(ctx, devices)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.after = domain.IDAt("evt", started.Add(-followLookback))
+	r.mu.Unlock()
+	return logins, nil
+}
+
+// set makes devices the registry's, each with its token (kept, or new),
+// in the devices file too.
+func (r *deviceRegistry) set(ctx context.Context, devices []domain.Device) ([]DeviceLogin, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	logins, err := loadOrCreateDevices(ctx, r.path, devices)
@@ -114,7 +127,6 @@ func (r *deviceRegistry) sync(ctx context.Context) ([]DeviceLogin, error) {
 	for _, d := range logins {
 		r.logins[d.ID] = d
 	}
-	r.after = domain.IDAt("evt", started.Add(-followLookback))
 	return logins, nil
 }
 
@@ -177,18 +189,7 @@ func (r *deviceRegistry) follow(ctx context.Context) ([]DeviceLogin, error) {
 	if !differs {
 		return nil, nil
 	}
-	list := slices.SortedFunc(maps.Values(devices), func(a, b domain.Device) int { return strings.Compare(a.ID, b.ID) })
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	logins, err := loadOrCreateDevices(ctx, r.path, list)
-	if err != nil {
-		return nil, err
-	}
-	r.logins = make(map[string]DeviceLogin, len(logins))
-	for _, d := range logins {
-		r.logins[d.ID] = d
-	}
-	return logins, nil
+	return r.set(ctx, slices.SortedFunc(maps.Values(devices), func(a, b domain.Device) int { return strings.Compare(a.ID, b.ID) }))
 }
 
 // device is the login of a device in the inventory.
