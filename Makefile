@@ -11,7 +11,7 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 # The size goal of a function binary (issue 6): 9 MB, uncompressed, arm64.
 MAX_BINARY := 9000000
 
-.PHONY: run test lint fmt vet staticcheck tidy bench bench-load bench-cold fuzz build clean help dynamodb-local
+.PHONY: run test lint fmt vet staticcheck tidy bench bench-load bench-scale bench-cold fuzz build clean help dynamodb-local
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ bench: ## benchmarks: ns/op, B/op and allocs/op
 
 bench-load: ## mixed API load on the local stack, and the gateway's ceiling (ARGS="-clients 16 -duration 20s"; docs/PERFORMANCE.md)
 	$(GO) run ./scripts/loadtest $(ARGS)
+
+bench-scale: ## GET routes' medians as the fleet and its readings grow, on the local stack (ARGS="-valves 3,3000 -readings 0,500000"; docs/PERFORMANCE.md)
+	$(GO) run ./scripts/benchscale $(ARGS)
 
 bench-cold: ## cold starts as Lambda reports them, each function against a hello-world floor (ARGS="-n 10 -only reads")
 	$(GO) run ./scripts/coldstart $(ARGS)

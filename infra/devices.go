@@ -16,8 +16,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/plainview/serverless/infra/spec"
-	"github.com/plainview/serverless/shared/contract/deviceacl"
-	"github.com/plainview/serverless/shared/contract/iotrules"
+	"github.com/plainview/serverless/shared/contract/topics"
 )
 
 // The device traffic's settings; docs/infrastructure.md gives the reasons.
@@ -44,7 +43,7 @@ const (
 )
 
 // addDevices declares the device traffic of docs/ARCHITECTURE.md:
-// the topic rules of shared/contract/iotrules, the telemetry queue and its dead-letter
+// the topic rules of shared/contract/topics, the telemetry queue and its dead-letter
 // queue, the ingest function's two sources, the devices' IoT policy and
 // the actuation timeout schedule. The functions exist already
 // (addFunctions); their roles get the queues' actions here.
@@ -107,7 +106,7 @@ func (st *stack) addDevices() error {
 			Conditions: &map[string]any{
 				"StringEquals": map[string]any{"aws:SourceAccount": awscdk.Aws_ACCOUNT_ID()},
 				"ArnLike": map[string]any{"aws:SourceArn": fmt.Sprintf("arn:%s:iot:%s:%s:rule/%s*",
-					*awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *awscdk.Aws_ACCOUNT_ID(), topicRuleName(st.settings.environment, iotrules.Rule{}))},
+					*awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *awscdk.Aws_ACCOUNT_ID(), topics.RuleName(st.settings.environment, ""))},
 			},
 		}),
 		Description: jsii.String("Plainview IoT topic rules: send to the telemetry and dead-letter queues"),
@@ -118,15 +117,15 @@ func (st *stack) addDevices() error {
 		Resources: &[]*string{st.telemetry.QueueArn(), st.deadLetters.QueueArn()},
 	}))
 
-	for _, r := range iotrules.Table() {
+	for _, r := range topics.Table() {
 		id := "Rule" + spec.LogicalID(r.Name)
 		var action *awsiot.CfnTopicRule_ActionProperty
 		switch r.Target {
-		case iotrules.Direct:
+		case topics.Direct:
 			action = &awsiot.CfnTopicRule_ActionProperty{
 				Lambda: &awsiot.CfnTopicRule_LambdaActionProperty{FunctionArn: ingest.FunctionArn()},
 			}
-		case iotrules.Queue:
+		case topics.Queue:
 			action = &awsiot.CfnTopicRule_ActionProperty{
 				Sqs: &awsiot.CfnTopicRule_SqsActionProperty{QueueUrl: st.telemetry.QueueUrl(), RoleArn: iotRole.RoleArn()},
 			}
@@ -136,7 +135,7 @@ func (st *stack) addDevices() error {
 		rule := awsiot.NewCfnTopicRule(st.scope, jsii.String(id), &awsiot.CfnTopicRuleProps{
 			// Rule names are per account and region: the environment in
 			// the name lets development and production share an account.
-			RuleName: jsii.String(topicRuleName(st.settings.environment, r)),
+			RuleName: jsii.String(topics.RuleName(st.settings.environment, r.Name)),
 			TopicRulePayload: &awsiot.CfnTopicRule_TopicRulePayloadProperty{
 				Sql:              jsii.String(r.SQL()),
 				AwsIotSqlVersion: jsii.String(iotSQLVersion),
@@ -148,7 +147,7 @@ func (st *stack) addDevices() error {
 				},
 			},
 		})
-		if r.Target == iotrules.Direct {
+		if r.Target == topics.Direct {
 			ingest.AddPermission(jsii.String(id+"Invoke"), &awslambda.Permission{
 				Principal:     awsiam.NewServicePrincipal(jsii.String("iot.amazonaws.com"), nil),
 				Action:        jsii.String("lambda:InvokeFunction"),
@@ -176,14 +175,8 @@ func (st *stack) addDevices() error {
 	return nil
 }
 
-// topicRuleName is the IoT rule name of r in an environment: letters,
-// digits and _ only.
-func topicRuleName(environment string, r iotrules.Rule) string {
-	return "plainview_" + environment + "_" + r.Name
-}
-
 // addDevicePolicy declares the IoT policy every device certificate gets,
-// from the table the local broker enforces too (shared/contract/deviceacl): each
+// from the table the local broker enforces too (shared/contract/topics): each
 // thing connects as itself, and each grant applies to the things of its
 // kind (the thing attribute provisioning sets), on topics named by the
 // thing's name or its asset attribute.
@@ -193,14 +186,14 @@ func (st *stack) addDevicePolicy() {
 	}
 	statements := []any{map[string]any{"Sid": "ConnectAsItself", "Effect": "Allow", "Action": "iot:Connect",
 		"Resource": []string{arn("client", policyThingName)}}}
-	for _, g := range deviceacl.Grants() {
+	for _, g := range topics.Grants() {
 		resource := "topic"
-		if g.Action == deviceacl.Subscribe {
+		if g.Action == topics.Subscribe {
 			resource = "topicfilter"
 		}
 		statements = append(statements, map[string]any{
 			"Sid": g.Sid, "Effect": "Allow", "Action": string(g.Action),
-			"Resource":  []string{arn(resource, policyTopic(g))},
+			"Resource":  []string{arn(resource, policyTopic(g, st.settings.environment))},
 			"Condition": map[string]any{"StringEquals": map[string]any{policyThingAttribute(spec.ThingAttrKind): g.Kind}},
 		})
 	}
@@ -221,10 +214,11 @@ const policyThingName = "${iot:Connection.Thing.ThingName}"
 func policyThingAttribute(name string) string { return "iot:Connection.Thing.Attributes[" + name + "]" }
 
 // policyTopic is a grant's topic with the device's own names as policy
-// variables.
-func policyTopic(g deviceacl.Grant) string {
-	return strings.NewReplacer(deviceacl.DeviceID, policyThingName,
-		deviceacl.Asset, "${"+policyThingAttribute(spec.ThingAttrAsset)+"}").Replace(g.Topic)
+// variables, in the environment's rule names (a device's Basic Ingest
+// topic names the telemetry rule).
+func policyTopic(g topics.Grant, environment string) string {
+	return strings.NewReplacer(topics.DeviceID, policyThingName,
+		topics.Asset, "${"+policyThingAttribute(spec.ThingAttrAsset)+"}", topics.Environment, environment).Replace(g.Topic)
 }
 
 // addThingType declares the thing type every device is registered with

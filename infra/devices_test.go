@@ -8,8 +8,7 @@ import (
 	"testing"
 
 	"github.com/plainview/serverless/infra/spec"
-	"github.com/plainview/serverless/shared/contract/deviceacl"
-	"github.com/plainview/serverless/shared/contract/iotrules"
+	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/core/domain"
 )
 
@@ -105,7 +104,7 @@ func checkIngestSources(t *testing.T, tpl template) {
 	}
 }
 
-// checkTopicRules: one topic rule per rule of shared/contract/iotrules, delivering
+// checkTopicRules: one topic rule per rule of shared/contract/topics, delivering
 // where its target says, with its failures to the dead-letter queue. A
 // rule added to the table and not to the stack fails here.
 func checkTopicRules(t *testing.T, tpl template, ctx map[string]any) {
@@ -118,8 +117,8 @@ func checkTopicRules(t *testing.T, tpl template, ctx map[string]any) {
 	for _, id := range tpl.ofType("AWS::IoT::TopicRule") {
 		byName[render(tpl.Resources[id].Properties["RuleName"])] = id
 	}
-	if len(byName) != len(iotrules.Table()) {
-		t.Errorf("%d topic rules %v, want the %d of shared/contract/iotrules", len(byName), slices.Sorted(maps.Keys(byName)), len(iotrules.Table()))
+	if len(byName) != len(topics.Table()) {
+		t.Errorf("%d topic rules %v, want the %d of shared/contract/topics", len(byName), slices.Sorted(maps.Keys(byName)), len(topics.Table()))
 	}
 	invokers := map[string]bool{} // rule ARNs allowed to invoke ingest
 	for _, id := range tpl.ofType("AWS::Lambda::Permission") {
@@ -130,7 +129,7 @@ func checkTopicRules(t *testing.T, tpl template, ctx map[string]any) {
 		}
 	}
 	direct := 0
-	for _, r := range iotrules.Table() {
+	for _, r := range topics.Table() {
 		name := "plainview_" + env + "_" + r.Name
 		id, ok := byName[name]
 		if !ok {
@@ -150,13 +149,13 @@ func checkTopicRules(t *testing.T, tpl template, ctx map[string]any) {
 		}
 		var want string
 		switch r.Target {
-		case iotrules.Direct:
+		case topics.Direct:
 			direct++
 			want = `{"Lambda":{"FunctionArn":"` + ingestArn + `"}}`
 			if !invokers["${"+id+".Arn}"] {
 				t.Errorf("%s: IoT may not invoke ingest for this rule", r.Name)
 			}
-		case iotrules.Queue:
+		case topics.Queue:
 			want = `{"Sqs":{"QueueUrl":"` + telemetry + `","RoleArn":"` + role + `"}}`
 		default:
 			t.Errorf("%s: target %q", r.Name, r.Target)
@@ -183,7 +182,7 @@ func checkTopicRules(t *testing.T, tpl template, ctx map[string]any) {
 	} else {
 		// Only this account's rules of this environment may take it.
 		account, arn := render(get(trust[0], "Condition", "StringEquals", "aws:SourceAccount")), render(get(trust[0], "Condition", "ArnLike", "aws:SourceArn"))
-		if wantARN := "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:rule/" + topicRuleName(env, iotrules.Rule{}) + "*"; account != "${AWS::AccountId}" || arn != wantARN {
+		if wantARN := "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:rule/" + topics.RuleName(env, "") + "*"; account != "${AWS::AccountId}" || arn != wantARN {
 			t.Errorf("the topic rules' role: aws:SourceAccount %q, aws:SourceArn %q; want %q and %q", account, arn, "${AWS::AccountId}", wantARN)
 		}
 	}
@@ -238,7 +237,7 @@ func actionsOf(v any) string {
 
 // checkDevicePolicy: the synthesized IoT policy grants each device
 // exactly what the local broker grants it. The broker's ACL is
-// shared/contract/deviceacl.Allowed; here the policy is evaluated as IoT Core
+// shared/contract/topics.Allowed; here the policy is evaluated as IoT Core
 // would (policy variables of the connected thing, StringEquals
 // conditions on its attributes) for a valve, a gauge named after its
 // section and a gauge that is not, on every topic either side names and
@@ -257,12 +256,24 @@ func checkDevicePolicy(t *testing.T, tpl template, environment string) {
 		{ID: "A-North", Kind: domain.DeviceGauge, Asset: "A-North"},
 		{ID: "g-7", Kind: domain.DeviceGauge, Asset: "F-Spur"},
 	}
-	topics := []string{"valves/+/command", "valves/#", "#", "plainview/leaks/A-North", "pipeline/pressure/+", "$aws/things/v-101/shadow/update"}
-	for _, g := range deviceacl.Grants() {
+	// Besides every granted topic of every device: other rules, other
+	// environments and wildcards under $aws/rules, which must all be
+	// refused (a device may send only its own telemetry through Basic
+	// Ingest, to the telemetry rule of its environment).
+	names := []string{"valves/+/command", "valves/#", "#", "plainview/leaks/A-North", "pipeline/pressure/+", "$aws/things/v-101/shadow/update",
+		"$aws/rules/*", "$aws/rules/#", "$aws/rules/" + topics.RuleName(environment, topics.TelemetryRule) + "/#",
+		topics.BasicIngest(topics.RuleName("other", topics.TelemetryRule), topics.TelemetryOf("v-101")),
+		topics.BasicIngest(topics.RuleName(environment, "valve_status"), topics.StatusOf("v-101")),
+		topics.BasicIngest(topics.RuleName(environment, "pipeline_pressure"), topics.PressureOf("A-North")),
+		topics.BasicIngest(topics.RuleName(environment, topics.TelemetryRule), topics.StatusOf("v-101"))}
+	for _, g := range topics.Grants() {
 		for _, d := range devices {
-			topics = append(topics, g.Resolve(d))
+			names = append(names, g.Resolve(d, environment))
 		}
 	}
+	slices.Sort(names)
+	names = slices.Compact(names) // the valves' and the gauges' grants name the same topics
+	basicIngest := 0
 	granted := 0
 	for _, d := range devices {
 		for _, other := range devices {
@@ -270,24 +281,30 @@ func checkDevicePolicy(t *testing.T, tpl template, environment string) {
 				t.Errorf("%s may connect as %s: %v", d.ID, other.ID, got)
 			}
 		}
-		for _, a := range []deviceacl.Action{deviceacl.Publish, deviceacl.Subscribe, deviceacl.Receive} {
+		for _, a := range []topics.Action{topics.Publish, topics.Subscribe, topics.Receive} {
 			resource := "topic/"
-			if a == deviceacl.Subscribe {
+			if a == topics.Subscribe {
 				resource = "topicfilter/"
 			}
-			for _, topic := range topics {
-				got, want := policyAllows(t, statements, d, string(a), resource+topic), deviceacl.Allowed(d, a, topic)
+			for _, topic := range names {
+				got, want := policyAllows(t, statements, d, string(a), resource+topic), topics.Allowed(d, environment, a, topic)
 				if got != want {
 					t.Errorf("%s %s %s: the IoT policy says %v, the local broker %v", d.ID, a, topic, got, want)
 				}
 				if got {
 					granted++
+					if strings.HasPrefix(topic, topics.BasicIngestPrefix) {
+						basicIngest++
+					}
 				}
 			}
 		}
 	}
 	if granted < len(devices)*2 {
 		t.Errorf("only %d rights granted in all: the comparison compared nothing", granted)
+	}
+	if basicIngest != len(devices) {
+		t.Errorf("%d Basic Ingest rights granted, want one per device (its own telemetry)", basicIngest)
 	}
 }
 

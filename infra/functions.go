@@ -14,6 +14,7 @@ import (
 
 	"github.com/plainview/serverless/infra/spec"
 	"github.com/plainview/serverless/shared/contract/routes"
+	"github.com/plainview/serverless/shared/contract/topics"
 )
 
 // logRetention is how long function and access logs are kept: long enough
@@ -132,7 +133,7 @@ func (st *stack) grant(name string, role awsiam.Role) error {
 		allow("PublishCommands", []string{"iot:Publish"}, &[]*string{st.scope.FormatArn(&awscdk.ArnComponents{
 			Service:      jsii.String("iot"),
 			Resource:     jsii.String("topic"),
-			ResourceName: jsii.String("valves/*/command"),
+			ResourceName: jsii.String(topics.CommandOf("*")),
 			ArnFormat:    awscdk.ArnFormat_SLASH_RESOURCE_NAME,
 		})})
 	case routes.FuncIncidents:

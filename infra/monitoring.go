@@ -12,8 +12,8 @@ import (
 
 	"github.com/plainview/serverless/infra/spec"
 	"github.com/plainview/serverless/shared/adapters/store"
-	"github.com/plainview/serverless/shared/contract/iotrules"
 	"github.com/plainview/serverless/shared/contract/routes"
+	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/core/domain"
 	"github.com/plainview/serverless/shared/lambda/function"
 )
@@ -290,8 +290,8 @@ func iot(name string, dims map[string]*string, label string, every awscdk.Durati
 func (st *stack) deviceMessagesIn(every awscdk.Duration) []awscloudwatch.IMetric {
 	mqtt := map[string]*string{"Protocol": jsii.String("MQTT")}
 	out := []awscloudwatch.IMetric{iot("PublishIn.Success", mqtt, "published (MQTT)", every)}
-	for _, r := range iotrules.Table() {
-		name := topicRuleName(st.settings.environment, r)
+	for _, r := range topics.Table() {
+		name := topics.RuleName(st.settings.environment, r.Name)
 		out = append(out, iot("TopicMatch", map[string]*string{"RuleName": jsii.String(name)}, "rule "+r.Name, every))
 	}
 	return out

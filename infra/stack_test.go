@@ -22,8 +22,8 @@ import (
 	"github.com/plainview/serverless/infra/spec"
 	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/api/auth"
-	"github.com/plainview/serverless/shared/contract/iotrules"
 	"github.com/plainview/serverless/shared/contract/routes"
+	"github.com/plainview/serverless/shared/contract/topics"
 )
 
 // Each synthesis runs in the jsii Node process this binary starts once;
@@ -1160,8 +1160,8 @@ func checkDashboard(t *testing.T, tpl template, environment string) {
 		`"AWS/IoT","PublishIn.AuthError","Protocol","MQTT"`, `"AWS/IoT","Connect.AuthError","Protocol","MQTT"`,
 		`"Plainview","DeadLetters","Function","ingest"`,
 	}
-	for _, r := range iotrules.Table() {
-		want = append(want, `"AWS/IoT","TopicMatch","RuleName","`+topicRuleName(environment, r)+`"`)
+	for _, r := range topics.Table() {
+		want = append(want, `"AWS/IoT","TopicMatch","RuleName","`+topics.RuleName(environment, r.Name)+`"`)
 	}
 	for _, f := range spec.Functions() {
 		fn := "${" + tpl.at(t, spec.LogicalID(f.Name)) + "}"

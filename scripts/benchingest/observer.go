@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/core/domain"
 )
 
@@ -25,7 +26,7 @@ import (
 const observerID = "bench-observer"
 
 // telemetryFilters are the topics the telemetry rules take.
-var telemetryFilters = map[string]byte{"plainview/devices/+/telemetry": 0, "pipeline/pressure/+": 0}
+var telemetryFilters = map[string]byte{topics.TelemetryFilter: 0, topics.PressureFilter: 0}
 
 // reading is where ingestion stores a telemetry message: the keys that
 // shared/adapters/store gives it, from the id that shared/core/ingest derives from the
@@ -62,9 +63,9 @@ type observer struct {
 func observe(url, username, password string, devices []domain.Device, probeEvery time.Duration) (*observer, error) {
 	o := &observer{devices: map[string]string{}, probeEvery: probeEvery, readings: map[string]struct{}{}}
 	for _, d := range devices {
-		o.devices["plainview/devices/"+d.ID+"/telemetry"] = d.ID
+		o.devices[topics.TelemetryOf(d.ID)] = d.ID
 		if d.Kind == domain.DeviceGauge {
-			o.devices["pipeline/pressure/"+d.Asset] = d.ID
+			o.devices[topics.PressureOf(d.Asset)] = d.ID
 		}
 	}
 	opts := paho.NewClientOptions().AddBroker(url).SetClientID(observerID).

@@ -15,7 +15,7 @@ import (
 
 	"github.com/plainview/serverless/shared/adapters/notify"
 	"github.com/plainview/serverless/shared/adapters/store"
-	"github.com/plainview/serverless/shared/contract/iotrules"
+	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/core/domain"
 	"github.com/plainview/serverless/shared/core/ingest"
 	"github.com/plainview/serverless/shared/core/leaks"
@@ -43,8 +43,8 @@ func TestMessagesOfAnUnknownDeviceAreRedrivenOnceItIsInTheInventory(t *testing.T
 	note := notify.NewLog(slog.New(slog.DiscardHandler))
 	ing := ingest.New(st.Store, leaks.New(st.Store, note, nil, nil), note, nil, nil, nil)
 	for _, p := range []string{`{"temperature_c":41}`, `{"temperature_c":42}`, `{"temperature_c":43}`} {
-		m := iotrules.NewMessage("plainview/devices/v-104/telemetry", "v-104", []byte(p), time.Now().UnixMilli())
-		if failed := ing.HandleBatch(ctx, []iotrules.Message{m}); len(failed) != 0 {
+		m := topics.NewMessage("plainview/devices/v-104/telemetry", "v-104", []byte(p), time.Now().UnixMilli())
+		if failed := ing.HandleBatch(ctx, []topics.Message{m}); len(failed) != 0 {
 			t.Fatalf("ingest failed %s", p)
 		}
 	}

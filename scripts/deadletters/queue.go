@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/plainview/serverless/shared/contract/iotrules"
+	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/core/domain"
 )
 
@@ -41,9 +41,9 @@ const (
 type queued struct {
 	ID      string // SQS message id
 	Shape   string
-	Message iotrules.Message // the device message, as a rule hands it to ingest
-	Reason  string           // why it failed, as far as the record says
-	handle  string           // the receipt handle of this receive
+	Message topics.Message // the device message, as a rule hands it to ingest
+	Reason  string         // why it failed, as far as the record says
+	handle  string         // the receipt handle of this receive
 }
 
 // ruleErrorRecord is IoT Core's error action message
@@ -118,7 +118,7 @@ func classify(body string, sentMs int64) (queued, error) {
 		if _, err := base64.StdEncoding.DecodeString(r.Base64OriginalPayload); err != nil {
 			return queued{}, fmt.Errorf("rule error record: base64OriginalPayload: %w", err)
 		}
-		m := iotrules.Message{Payload: r.Base64OriginalPayload, Topic: r.Topic, ClientID: r.ClientID, ReceivedMs: sentMs}
+		m := topics.Message{Payload: r.Base64OriginalPayload, Topic: r.Topic, ClientID: r.ClientID, ReceivedMs: sentMs}
 		if err := checkMessage(m); err != nil {
 			return queued{}, fmt.Errorf("rule error record: %w", err)
 		}
@@ -138,8 +138,8 @@ func classify(body string, sentMs int64) (queued, error) {
 
 // ruleMessage decodes a rule's message strictly: the four fields a rule's
 // SQL selects, nothing else.
-func ruleMessage(raw json.RawMessage) (iotrules.Message, error) {
-	var m iotrules.Message
+func ruleMessage(raw json.RawMessage) (topics.Message, error) {
+	var m topics.Message
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
@@ -152,8 +152,8 @@ func ruleMessage(raw json.RawMessage) (iotrules.Message, error) {
 }
 
 // checkMessage requires a topic a rule selects and a payload in base64.
-func checkMessage(m iotrules.Message) error {
-	if _, ok := iotrules.Match(iotrules.Table(), m.Topic); !ok {
+func checkMessage(m topics.Message) error {
+	if topics.TargetOf(m.Topic) == "" {
 		return fmt.Errorf("topic %q is no topic a rule selects", m.Topic)
 	}
 	if _, err := m.Bytes(); err != nil {

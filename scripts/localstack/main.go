@@ -20,6 +20,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/plainview/serverless/shared/api/cors"
+	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/lambda/config"
 	"github.com/plainview/serverless/shared/local/simulator"
 	"github.com/plainview/serverless/shared/local/stack"
@@ -111,7 +112,8 @@ Development API key (shown this once; only its hash is kept):
 	if !*noSim {
 		sim, err := simulator.New(simulator.Options{
 			URL: st.MQTTURL, Devices: simDevices(st.Devices), LeakEvery: 10 * time.Minute,
-			Logger: cfg.Logger.With("component", "simulator"),
+			TelemetryRule: topics.RuleName(stack.Environment, topics.TelemetryRule),
+			Logger:        cfg.Logger.With("component", "simulator"),
 		})
 		if err != nil {
 			return fmt.Errorf("simulator: %w", err)

@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/local/simulator"
 )
 
@@ -47,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	leakEvery := fs.Duration("leak-every", 10*time.Minute, "mean time between leaks over all devices; 0: none")
 	rate := fs.Float64("rate", 0, "readings per second over all devices, instead of -telemetry-every (load tests)")
 	duration := fs.Duration("duration", 0, "stop after this long; 0: at Ctrl-C")
+	environment := fs.String("environment", topics.LocalEnvironment, "the environment whose telemetry rule valves send to through Basic Ingest (the CDK stack's -c environment; local: make run's)")
+	basicIngest := fs.Bool("basic-ingest", true, "valves send telemetry through Basic Ingest ($aws/rules/plainview_<environment>_device_telemetry/...); false: on plainview/devices/<id>/telemetry")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,6 +58,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if *duration < 0 {
 		return errors.New("-duration must not be negative")
+	}
+	telemetryRule := ""
+	if *basicIngest {
+		if !validEnvironment(*environment) {
+			return fmt.Errorf("-environment %q: letters, digits and _ only (it is part of an IoT rule name)", *environment)
+		}
+		telemetryRule = topics.RuleName(*environment, topics.TelemetryRule)
 	}
 	devices, err := loadDevices(*devicesFile)
 	if err != nil {
@@ -65,7 +75,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	sim, err := simulator.New(simulator.Options{
-		URL: *url, Devices: devices, TLS: tlsConfig,
+		URL: *url, Devices: devices, TLS: tlsConfig, TelemetryRule: telemetryRule,
 		TelemetryEvery: *telemetryEvery, LeakEvery: *leakEvery, Rate: *rate,
 		Logger: slog.New(slog.NewTextHandler(stderr, nil)),
 	})
@@ -84,6 +94,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 	err = sim.Run(ctx)
 	fmt.Fprintln(stdout, sim.Stats())
 	return err
+}
+
+// validEnvironment: what an IoT rule name may hold, and not empty.
+func validEnvironment(env string) bool {
+	for _, c := range env {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return env != ""
 }
 
 // devicesFile is the local stack's list of devices and their logins.

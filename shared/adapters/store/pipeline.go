@@ -29,19 +29,38 @@ func (it sectionItem) section() domain.Section {
 func sectionPK(name string) string { return "SECTION#" + name }
 
 // Sections returns every pipeline section in service, ordered by name; a
-// retired one is still there by its name (Section).
+// retired one is still there by its name (Section). It reads the whole
+// inventory: for jobs over the fleet, never for a request (SectionsPage).
 func (s *Store) Sections(ctx context.Context) ([]domain.Section, error) {
-	items, err := queryAll[sectionItem](ctx, s, query{index: indexGSI1, sc: gsiScope(indexGSI1, "SECTIONS"), forward: true}, 0)
+	items, err := queryAll[sectionItem](ctx, s, sectionsQuery(), 0)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]domain.Section, 0, len(items))
-	for _, it := range items {
-		if it.RetiredAt == nil {
-			out = append(out, it.section())
-		}
+	return sectionsOf(items), nil
+}
+
+// SectionsPage returns a page of the sections in service in name order,
+// and the cursor of the next page ("" after the last). The retired are
+// filtered out after the read, so a page may hold fewer than page.Limit.
+func (s *Store) SectionsPage(ctx context.Context, page domain.Page) ([]domain.Section, string, error) {
+	items, next, err := queryPage[sectionItem](ctx, s, sectionsQuery(), page)
+	if err != nil {
+		return nil, "", err
 	}
-	return out, nil
+	return sectionsOf(items), next, nil
+}
+
+func sectionsQuery() query {
+	return query{index: indexGSI1, sc: gsiScope(indexGSI1, "SECTIONS"), forward: true,
+		filter: "attribute_not_exists(#retired)", names: map[string]string{"#retired": "retired_at"}}
+}
+
+func sectionsOf(items []sectionItem) []domain.Section {
+	out := make([]domain.Section, len(items))
+	for i, it := range items {
+		out[i] = it.section()
+	}
+	return out
 }
 
 // Section returns one section, or domain.ErrNotFound.

@@ -47,28 +47,44 @@ func (it valveItem) valve() domain.Valve {
 func valvePK(id string) string { return "VALVE#" + id }
 
 // Valves returns every valve in service, ordered by id; a retired valve
-// is still there by its id (Valve), with its history.
+// is still there by its id (Valve), with its history. It reads the whole
+// inventory: for jobs over the fleet, never for a request (ValvesPage).
 func (s *Store) Valves(ctx context.Context) ([]domain.Valve, error) {
-	return s.valves(ctx, false)
-}
-
-// AllValves returns every valve, the retired ones too, in id order.
-func (s *Store) AllValves(ctx context.Context) ([]domain.Valve, error) {
-	return s.valves(ctx, true)
-}
-
-func (s *Store) valves(ctx context.Context, retired bool) ([]domain.Valve, error) {
-	items, err := queryAll[valveItem](ctx, s, query{index: indexGSI1, sc: gsiScope(indexGSI1, "VALVES"), forward: true}, 0)
+	items, err := queryAll[valveItem](ctx, s, valvesQuery(false), 0)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]domain.Valve, 0, len(items))
-	for _, it := range items {
-		if retired || it.RetiredAt == nil {
-			out = append(out, it.valve())
-		}
+	return valvesOf(items), nil
+}
+
+// ValvesPage returns a page of the valves in id order, the retired ones
+// too when retired is set, and the cursor of the next page ("" after the
+// last). The retired are filtered out after the read, so a page may hold
+// fewer than page.Limit valves with a next cursor still to follow.
+func (s *Store) ValvesPage(ctx context.Context, retired bool, page domain.Page) ([]domain.Valve, string, error) {
+	items, next, err := queryPage[valveItem](ctx, s, valvesQuery(retired), page)
+	if err != nil {
+		return nil, "", err
 	}
-	return out, nil
+	return valvesOf(items), next, nil
+}
+
+// valvesQuery reads the valves' index partition in id order; without
+// retired, a filter drops the retired valves.
+func valvesQuery(retired bool) query {
+	q := query{index: indexGSI1, sc: gsiScope(indexGSI1, "VALVES"), forward: true}
+	if !retired {
+		q.filter, q.names = "attribute_not_exists(#retired)", map[string]string{"#retired": "retired_at"}
+	}
+	return q
+}
+
+func valvesOf(items []valveItem) []domain.Valve {
+	out := make([]domain.Valve, len(items))
+	for i, it := range items {
+		out[i] = it.valve()
+	}
+	return out
 }
 
 // Valve returns one valve, or domain.ErrNotFound.

@@ -29,7 +29,7 @@ import (
 type Reader interface {
 	Ping(ctx context.Context) error
 	Valves(ctx context.Context) ([]domain.Valve, error)
-	AllValves(ctx context.Context) ([]domain.Valve, error)
+	ValvesPage(ctx context.Context, retired bool, p domain.Page) ([]domain.Valve, string, error)
 	Valve(ctx context.Context, id string) (domain.Valve, error)
 	Actuations(ctx context.Context, valveID string, p domain.Page) ([]domain.Actuation, string, error)
 	Actuation(ctx context.Context, valveID, id string) (domain.Actuation, error)
@@ -39,7 +39,7 @@ type Reader interface {
 	IncidentCounts(ctx context.Context) (domain.IncidentCounts, error)
 	ActiveAlerts(ctx context.Context, section string) ([]domain.Alert, error)
 	RecentAlerts(ctx context.Context, limit int) ([]domain.Alert, error)
-	Sections(ctx context.Context) ([]domain.Section, error)
+	SectionsPage(ctx context.Context, p domain.Page) ([]domain.Section, string, error)
 	Section(ctx context.Context, name string) (domain.Section, error)
 	Events(ctx context.Context, f domain.EventFilter, p domain.Page) ([]domain.Event, string, error)
 	EventsSince(ctx context.Context, f domain.EventFilter, cursor string, limit int) ([]domain.Event, string, error)

@@ -74,8 +74,13 @@ func openAPISpecs() map[string]openapi.Op {
 
 		"GET /valves": {
 			Query: []openapi.Param{{Name: "retired", Description: "true: the retired valves too (default false: those in service)",
-				Schema: openapi.Schema{"type": "string", "enum": []any{"true", "false"}}}},
-			Responses: openapi.OK([]valveView{}),
+				Schema: openapi.Schema{"type": "string", "enum": []any{"true", "false"}}},
+				{Name: "limit", Description: "page size, 1 to 200 (default 200); a page may hold fewer while a Link names the next",
+					Schema: openapi.Schema{"type": "integer", "minimum": 1, "maximum": 200}},
+				{Name: "cursor", Description: "the cursor of the Link header's next page", Schema: openapi.Schema{"type": "string", "minLength": 1}}},
+			// A plain array, as the first service answered; the next
+			// page is in the Link header.
+			Responses: []openapi.Response{{Status: http.StatusOK, Body: []valveView{}, Link: true}},
 		},
 		"GET /valves/{id}":                           {Responses: openapi.OK(valveView{})},
 		"GET /valves/{id}/health":                    {Responses: openapi.OK(valveHealthReport{})},
@@ -94,8 +99,10 @@ func openAPISpecs() map[string]openapi.Op {
 		"POST /pipeline/alerts":                  post(leakBody{}, http.StatusCreated, reportedLeak{}),
 		"POST /pipeline/alerts/{id}/acknowledge": moveAlert,
 		"POST /pipeline/alerts/{id}/resolve":     moveAlert,
-		"GET /pipeline/health":                   {Responses: openapi.OK(pipelineReport{})},
-		"GET /pipeline/sections/{section}":       {Responses: openapi.OK(sectionDetail{})},
+		"GET /pipeline/health": {Query: []openapi.Param{
+			{Name: "limit", Description: "sections in pressure_profile, 1 to 200 (default 200)", Schema: openapi.Schema{"type": "integer", "minimum": 1, "maximum": 200}},
+			openapi.Cursor()}, Responses: openapi.OK(pipelineReport{})},
+		"GET /pipeline/sections/{section}": {Responses: openapi.OK(sectionDetail{})},
 
 		"POST /valves":                             created(newValveBody{}, valveView{}),
 		"POST /valves/{id}/update":                 post(valveChangeBody{}, http.StatusOK, valveView{}),

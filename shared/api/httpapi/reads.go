@@ -5,6 +5,8 @@ import (
 	"errors"
 	"maps"
 	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/plainview/serverless/shared/contract/apierror"
@@ -26,7 +28,7 @@ func (a *API) readHandlers() map[string]http.Handler {
 		"GET /livez":                  a.strict(func(*http.Request) (any, error) { return probe{Status: "ok"}, nil }),
 		"GET /readyz":                 http.HandlerFunc(a.readyz),
 		"GET /modules":                a.strict(func(*http.Request) (any, error) { return domain.Modules(), nil }),
-		"GET /valves":                 handler(a.valves),
+		"GET /valves":                 http.HandlerFunc(a.valves),
 		"GET /valves/{id}":            a.strict(a.valve),
 		"GET /valves/{id}/health":     a.strict(a.valveHealth),
 		"GET /valves/{id}/actuations": handler(a.actuations),
@@ -36,7 +38,7 @@ func (a *API) readHandlers() map[string]http.Handler {
 		"GET /incidents/{id}":              a.strict(a.incident),
 		"GET /incidents/{id}/timeline":     a.strict(a.timeline),
 		"GET /pipeline/alerts":             a.strict(a.alerts),
-		"GET /pipeline/health":             a.strict(a.pipelineHealth),
+		"GET /pipeline/health":             handler(a.pipelineHealth),
 		"GET /pipeline/sections/{section}": a.strict(a.section),
 		"GET /telemetry":                   handler(a.telemetry),
 		"GET /flow/metrics":                a.strict(a.flowMetrics),
@@ -164,32 +166,67 @@ func viewValve(v domain.Valve, now time.Time) valveView {
 	}
 }
 
-// valves is GET /valves: the valves in service, a plain array as the
-// first service answered (its clients read that shape); with
-// ?retired=true the retired ones too.
-func (a *API) valves(r *http.Request) (any, error) {
-	q, err := query(r, "retired")
+// valves is GET /valves: a page of the valves in service (with
+// ?retired=true the retired ones too) in id order, as a plain array, the
+// shape the first service answered and its clients read. A page holds up
+// to limit valves (1 to 200; 200 when absent, so a client that knows no
+// paging still gets a fleet of up to 200 whole); while more follow, a Link
+// header names the next page (rel="next", RFC 8288) with its opaque
+// cursor, as a reference relative to this request, so it holds behind any
+// stage prefix. No request reads the whole fleet (docs/PERFORMANCE.md).
+func (a *API) valves(w http.ResponseWriter, r *http.Request) {
+	out, next, err := a.valvesPage(r)
 	if err != nil {
-		return nil, err
+		fail(w, r, err)
+		return
 	}
-	list := a.cfg.Store.Valves
+	if next.Get("cursor") != "" {
+		w.Header().Set("Link", "<?"+next.Encode()+`>; rel="next"`)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// valvesLimit is GET /valves's default page: the most a page may hold.
+const valvesLimit = domain.MaxLimit
+
+// valvesPage reads GET /valves's query and page; next is the query of the
+// next page, with no cursor after the last.
+func (a *API) valvesPage(r *http.Request) (out []valveView, next url.Values, err error) {
+	q, err := query(r, "retired", "limit", "cursor")
+	if err != nil {
+		return nil, nil, err
+	}
+	retired := false
 	switch q.Get("retired") {
 	case "", "false":
 	case "true":
-		list = a.cfg.Store.AllValves
+		retired = true
 	default:
-		return nil, badRequest("retired must be true or false")
+		return nil, nil, badRequest("retired must be true or false")
 	}
-	vs, err := list(r.Context())
+	p, err := page(q)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if q.Get("limit") == "" {
+		p.Limit = valvesLimit
+	}
+	vs, cursor, err := a.cfg.Store.ValvesPage(r.Context(), retired, p)
+	if err != nil {
+		return nil, nil, err
 	}
 	now := a.cfg.Now()
-	out := make([]valveView, len(vs))
+	out = make([]valveView, len(vs))
 	for i, v := range vs {
 		out[i] = viewValve(v, now)
 	}
-	return out, nil
+	next = url.Values{}
+	if retired {
+		next.Set("retired", "true")
+	}
+	next.Set("limit", strconv.Itoa(p.Limit))
+	next.Set("cursor", cursor)
+	return out, next, nil
 }
 
 func (a *API) loadValve(r *http.Request) (domain.Valve, error) {
@@ -429,20 +466,35 @@ type sectionPressure struct {
 	RiskLevel   string     `json:"risk_level"`
 }
 
-// pipelineReport is GET /pipeline/health.
+// pipelineReport is GET /pipeline/health. The pressure profile is a page
+// of the sections (limit and cursor, 200 when no limit is given), so the
+// answer grows with its page, not with the pipeline; NextCursor names the
+// next page. The leak figures cover every active leak.
 type pipelineReport struct {
 	ActiveLeaks         int                        `json:"active_leaks"`
 	EstimatedVolumeLost float64                    `json:"estimated_volume_lost"`
 	IntegrityScore      int                        `json:"integrity_score"`
+	NextCursor          *string                    `json:"next_cursor"`
 	PressureProfile     map[string]sectionPressure `json:"pressure_profile"`
 }
 
 func (a *API) pipelineHealth(r *http.Request) (any, error) {
+	q, err := query(r, "limit", "cursor")
+	if err != nil {
+		return nil, err
+	}
+	p, err := page(q)
+	if err != nil {
+		return nil, err
+	}
+	if q.Get("limit") == "" {
+		p.Limit = domain.MaxLimit
+	}
 	active, err := a.cfg.Store.ActiveAlerts(r.Context(), "")
 	if err != nil {
 		return nil, err
 	}
-	sections, err := a.cfg.Store.Sections(r.Context())
+	sections, next, err := a.cfg.Store.SectionsPage(r.Context(), p)
 	if err != nil {
 		return nil, err
 	}
@@ -456,12 +508,16 @@ func (a *API) pipelineHealth(r *http.Request) (any, error) {
 	for _, s := range sections {
 		profile[s.Name] = sectionPressure{PressureKPa: s.PressureKPa, LastSeen: s.LastSeen, ActiveLeaks: leaks[s.Name], RiskLevel: domain.RiskLevel(leaks[s.Name])}
 	}
-	return pipelineReport{
+	report := pipelineReport{
 		IntegrityScore:      domain.Integrity(active),
 		ActiveLeaks:         len(active),
 		EstimatedVolumeLost: lost,
 		PressureProfile:     profile,
-	}, nil
+	}
+	if next != "" {
+		report.NextCursor = &next
+	}
+	return report, nil
 }
 
 func deref(f *float64) float64 {

@@ -68,6 +68,9 @@ type Response struct {
 	Body any
 	// Location: the answer has a Location header naming what it made.
 	Location bool
+	// Link: the answer is one page of a listing, and while more pages
+	// follow a Link header names the next (rel="next").
+	Link bool
 	// EventStream, when set, describes the same answer as server-sent
 	// events (text/event-stream), for a client that accepts them.
 	EventStream string
@@ -284,6 +287,10 @@ func response(s *schemas, resp Response, idempotent bool) (*Object, error) {
 	if resp.Location {
 		headers.Set("Location", obj("description", "the path of what the request made", "required", true,
 			"schema", obj("type", "string", "format", "uri-reference")))
+	}
+	if resp.Link {
+		headers.Set("Link", obj("description", `while more pages follow: <?...&cursor=...>; rel="next", the next page's query (a reference relative to the request; the cursor is opaque)`,
+			"schema", obj("type", "string")))
 	}
 	if idempotent {
 		headers.Set("Idempotent-Replayed", obj("description", "true when this is the kept answer to an earlier request with the same Idempotency-Key",

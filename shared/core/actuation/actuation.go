@@ -13,6 +13,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/core/domain"
 )
 
@@ -190,7 +191,7 @@ func (s *Service) send(ctx context.Context, a domain.Actuation) (domain.Actuatio
 	if err != nil {
 		return a, fmt.Errorf("encode command: %w", err)
 	}
-	pubErr := s.pub.Publish(ctx, "valves/"+a.ValveID+"/command", payload)
+	pubErr := s.pub.Publish(ctx, topics.CommandOf(a.ValveID), payload)
 	now := s.now().UTC()
 	if pubErr != nil {
 		s.log.Warn("command not delivered", "valve_id", a.ValveID, "actuation_id", a.ID, "error", pubErr)

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/plainview/serverless/shared/adapters/notify"
-	"github.com/plainview/serverless/shared/contract/iotrules"
+	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/core/domain"
 	"github.com/plainview/serverless/shared/core/ingest"
 	"github.com/plainview/serverless/shared/core/leaks"
@@ -24,9 +24,9 @@ func TestAFlowAnomalyBecomesOneAnomalyDetectedEvent(t *testing.T) {
 	svc := ingest.New(st, leaks.New(st, n, nil, nil), n, nil, nil, nil).WithAnomalies(st)
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Second)
-	reading := func(i int, flow float64) iotrules.Message {
+	reading := func(i int, flow float64) topics.Message {
 		ts := now.Add(time.Duration(i-20) * time.Second).Unix()
-		return iotrules.NewMessage("plainview/devices/v-101/telemetry", "v-101",
+		return topics.NewMessage("plainview/devices/v-101/telemetry", "v-101",
 			fmt.Appendf(nil, `{"ts":%d,"flow_rate_lpm":%g}`, ts, flow), now.UnixMilli())
 	}
 	anomalies := func() []domain.Event {
@@ -39,16 +39,16 @@ func TestAFlowAnomalyBecomesOneAnomalyDetectedEvent(t *testing.T) {
 	}
 
 	// History in one batch, then an ordinary reading: nothing to report.
-	if failed := svc.HandleBatch(ctx, []iotrules.Message{reading(0, 100), reading(1, 102), reading(2, 98), reading(3, 100)}); len(failed) != 0 {
+	if failed := svc.HandleBatch(ctx, []topics.Message{reading(0, 100), reading(1, 102), reading(2, 98), reading(3, 100)}); len(failed) != 0 {
 		t.Fatalf("failed = %v", failed)
 	}
-	svc.HandleBatch(ctx, []iotrules.Message{reading(4, 104)})
+	svc.HandleBatch(ctx, []topics.Message{reading(4, 104)})
 	if got := anomalies(); len(got) != 0 {
 		t.Fatalf("after ordinary readings: %d anomaly events", len(got))
 	}
 
 	// 160 L/min against a mean of 100.8: 58.7 % off, over the high limit.
-	spike := []iotrules.Message{reading(5, 160)}
+	spike := []topics.Message{reading(5, 160)}
 	svc.HandleBatch(ctx, spike)
 	svc.HandleBatch(ctx, spike) // the queue delivers it again
 	got := anomalies()

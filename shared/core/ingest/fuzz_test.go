@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plainview/serverless/shared/contract/iotrules"
+	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/core/actuation"
 	"github.com/plainview/serverless/shared/core/domain"
 	"github.com/plainview/serverless/shared/core/leaks"
@@ -82,9 +82,9 @@ func FuzzIngest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, topic, client string, payload []byte) {
 		mem, reported := &memory{}, &acceptLeaks{}
 		svc := New(mem, reported, nil, nil, func() time.Time { return time.Unix(1_795_000_000, 0) }, nil)
-		m := iotrules.NewMessage(topic, client, payload, 1_795_000_000_000)
-		if r, ok := iotrules.Match(iotrules.Table(), topic); ok && r.Target == iotrules.Queue {
-			if failed := svc.HandleBatch(context.Background(), []iotrules.Message{m}); len(failed) != 0 {
+		m := topics.NewMessage(topic, client, payload, 1_795_000_000_000)
+		if topics.TargetOf(topic) == topics.Queue {
+			if failed := svc.HandleBatch(context.Background(), []topics.Message{m}); len(failed) != 0 {
 				t.Fatalf("a batch failed with a store that cannot fail: %v", failed)
 			}
 			if mem.readings+mem.dead != 1 {

@@ -16,11 +16,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"strings"
 	"time"
 
-	"github.com/plainview/serverless/shared/contract/iotrules"
 	"github.com/plainview/serverless/shared/contract/metrics"
+	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/core/actuation"
 	"github.com/plainview/serverless/shared/core/domain"
 	"github.com/plainview/serverless/shared/core/leaks"
@@ -87,11 +86,11 @@ func bad(format string, args ...any) error { return &badMessage{fmt.Sprintf(form
 // Handle ingests one message delivered directly (statuses, leaks). It
 // returns an error only when a retry may succeed (a dependency failed); a
 // bad message is dead-lettered and answered nil.
-func (s *Service) Handle(ctx context.Context, m iotrules.Message) error {
-	if r, ok := iotrules.Match(iotrules.Table(), m.Topic); ok && r.Target == iotrules.Queue {
+func (s *Service) Handle(ctx context.Context, m topics.Message) error {
+	if topics.TargetOf(m.Topic) == topics.Queue {
 		// Telemetry normally comes in batches; one alone (a redrive) is a
 		// batch of one.
-		if failed := s.HandleBatch(ctx, []iotrules.Message{m}); len(failed) > 0 {
+		if failed := s.HandleBatch(ctx, []topics.Message{m}); len(failed) > 0 {
 			return fmt.Errorf("telemetry on %s was not stored; retry", m.Topic)
 		}
 		return nil
@@ -101,7 +100,7 @@ func (s *Service) Handle(ctx context.Context, m iotrules.Message) error {
 }
 
 // settle turns a bad message into a dead letter; other errors stay errors.
-func (s *Service) settle(ctx context.Context, m iotrules.Message, err error) error {
+func (s *Service) settle(ctx context.Context, m topics.Message, err error) error {
 	var b *badMessage
 	if !errors.As(err, &b) {
 		return err
@@ -112,9 +111,9 @@ func (s *Service) settle(ctx context.Context, m iotrules.Message, err error) err
 // Redrive ingests a dead letter again, after a fix. A message that is
 // still bad is an error with the reason, and stays where it is.
 func (s *Service) Redrive(ctx context.Context, d domain.DeadLetter) error {
-	m := iotrules.Message{Payload: d.Payload, Topic: d.Topic, ClientID: d.ClientID, ReceivedMs: d.ReceivedMs}
+	m := topics.Message{Payload: d.Payload, Topic: d.Topic, ClientID: d.ClientID, ReceivedMs: d.ReceivedMs}
 	var err error
-	if r, ok := iotrules.Match(iotrules.Table(), m.Topic); ok && r.Target == iotrules.Queue {
+	if topics.TargetOf(m.Topic) == topics.Queue {
 		_, rd, rerr := s.reading(ctx, m, s.store.Device)
 		err = rerr
 		if err == nil {
@@ -133,7 +132,7 @@ func (s *Service) Redrive(ctx context.Context, d domain.DeadLetter) error {
 }
 
 // DeadLetter keeps a message with the reason it could not be ingested.
-func (s *Service) DeadLetter(ctx context.Context, m iotrules.Message, reason string) error {
+func (s *Service) DeadLetter(ctx context.Context, m topics.Message, reason string) error {
 	now := s.now().UTC()
 	d := domain.DeadLetter{ID: domain.NewID("dl", now), Reason: reason, Topic: m.Topic, ClientID: m.ClientID,
 		Payload: m.Payload, ReceivedMs: m.ReceivedMs, At: now}
@@ -150,16 +149,16 @@ func (s *Service) count(name string, n float64) {
 		metrics.Metric{Name: name, Unit: metrics.Count, Value: n})
 }
 
-func (s *Service) handle(ctx context.Context, m iotrules.Message) error {
+func (s *Service) handle(ctx context.Context, m topics.Message) error {
 	dev, payload, err := s.admit(ctx, m, s.store.Device)
 	if err != nil {
 		return err
 	}
-	parts := strings.Split(m.Topic, "/")
-	switch {
-	case len(parts) == 3 && parts[0] == "valves" && parts[2] == "status":
-		return s.status(ctx, dev, parts[1], payload, m)
-	case m.Topic == "plainview/leaks":
+	t, _ := topics.Parse(m.Topic)
+	switch t.Kind {
+	case topics.Status:
+		return s.status(ctx, dev, t.ID, payload, m)
+	case topics.Leak:
 		return s.leak(ctx, dev, payload)
 	}
 	return bad("topic %q is not one ingestion takes directly", m.Topic)
@@ -194,7 +193,7 @@ func oncePerBatch(lookup deviceLookup) deviceLookup {
 
 // admit checks what every message must be: a topic, a payload of at most
 // 128 KB that is a JSON object, from a device of the inventory.
-func (s *Service) admit(ctx context.Context, m iotrules.Message, device deviceLookup) (domain.Device, []byte, error) {
+func (s *Service) admit(ctx context.Context, m topics.Message, device deviceLookup) (domain.Device, []byte, error) {
 	payload, err := m.Bytes()
 	if err != nil {
 		return domain.Device{}, nil, bad("payload: %v", err)
@@ -243,7 +242,7 @@ func inRange(name string, v *float64, lo, hi float64) error {
 
 // messageID is a message's identity for deduplication: repeated
 // deliveries of one publish carry the same bytes.
-func messageID(m iotrules.Message) string {
+func messageID(m topics.Message) string {
 	h := sha256.Sum256([]byte(m.Topic + "\x00" + m.ClientID + "\x00" + m.Payload))
 	return hex.EncodeToString(h[:10])
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/plainview/serverless/shared/adapters/notify"
 	"github.com/plainview/serverless/shared/adapters/store"
-	"github.com/plainview/serverless/shared/contract/iotrules"
+	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/core/domain"
 	"github.com/plainview/serverless/shared/core/ingest"
 	"github.com/plainview/serverless/shared/core/leaks"
@@ -42,7 +42,7 @@ func deadLetters(t *testing.T, st *store.Store) []domain.DeadLetter {
 
 func TestAnOversizedMessageIsADeadLetterNotAnError(t *testing.T) {
 	svc, st := service(t)
-	big := iotrules.NewMessage("plainview/leaks", "v-101", []byte(`{"id":"x","pad":"`+strings.Repeat("x", 130<<10)+`"}`), 1)
+	big := topics.NewMessage("plainview/leaks", "v-101", []byte(`{"id":"x","pad":"`+strings.Repeat("x", 130<<10)+`"}`), 1)
 	if err := svc.Handle(context.Background(), big); err != nil {
 		t.Fatalf("Handle: %v", err)
 	}
@@ -56,8 +56,8 @@ func TestTheLambdaEntryTakesDirectMessagesAndQueueBatches(t *testing.T) {
 	svc, st := service(t)
 	h := ingestfunc.Ingest(svc)
 	ctx := context.Background()
-	good := iotrules.NewMessage("pipeline/pressure/C-South", "C-South", []byte(`{"kpa":2450}`), 1_795_000_000_000)
-	badOne := iotrules.NewMessage("pipeline/pressure/C-South", "C-South", []byte(`{"kpa":"x"}`), 1_795_000_000_000)
+	good := topics.NewMessage("pipeline/pressure/C-South", "C-South", []byte(`{"kpa":2450}`), 1_795_000_000_000)
+	badOne := topics.NewMessage("pipeline/pressure/C-South", "C-South", []byte(`{"kpa":"x"}`), 1_795_000_000_000)
 	ev, _ := json.Marshal(map[string]any{"Records": []map[string]any{
 		{"messageId": "1", "body": string(good.JSON())},
 		{"messageId": "2", "body": string(badOne.JSON())},
@@ -99,13 +99,13 @@ func TestABatchLooksEachDeviceUpOnce(t *testing.T) {
 	svc := ingest.New(counting, leaks.New(st, n, nil, nil), n, nil, nil, nil)
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Second)
-	var batch []iotrules.Message
+	var batch []topics.Message
 	for i := range 3 {
 		ts := now.Add(time.Duration(i-10) * time.Second).Unix()
 		batch = append(batch,
-			iotrules.NewMessage("plainview/devices/v-101/telemetry", "v-101", fmt.Appendf(nil, `{"ts":%d,"temperature_c":4%d}`, ts, i), now.UnixMilli()),
-			iotrules.NewMessage("pipeline/pressure/C-South", "C-South", fmt.Appendf(nil, `{"ts":%d,"kpa":245%d}`, ts, i), now.UnixMilli()),
-			iotrules.NewMessage("plainview/devices/v-999/telemetry", "v-999", fmt.Appendf(nil, `{"ts":%d,"temperature_c":4%d}`, ts, i), now.UnixMilli()),
+			topics.NewMessage("plainview/devices/v-101/telemetry", "v-101", fmt.Appendf(nil, `{"ts":%d,"temperature_c":4%d}`, ts, i), now.UnixMilli()),
+			topics.NewMessage("pipeline/pressure/C-South", "C-South", fmt.Appendf(nil, `{"ts":%d,"kpa":245%d}`, ts, i), now.UnixMilli()),
+			topics.NewMessage("plainview/devices/v-999/telemetry", "v-999", fmt.Appendf(nil, `{"ts":%d,"temperature_c":4%d}`, ts, i), now.UnixMilli()),
 		)
 	}
 	if failed := svc.HandleBatch(ctx, batch); len(failed) != 0 {
@@ -130,5 +130,38 @@ func TestABatchLooksEachDeviceUpOnce(t *testing.T) {
 	svc.HandleBatch(ctx, batch[:1])
 	if counting.lookups["v-101"] != 2 {
 		t.Errorf("v-101 looked up %d times over two batches, want 2", counting.lookups["v-101"])
+	}
+}
+
+// A rule hands ingest the topic without the Basic Ingest prefix (IoT
+// Core's topic()), but a message that still carries it (a dead letter
+// kept with it, a redrive) is read the same way: the device is the one the
+// topic names, and it must be the publisher.
+func TestTelemetryThroughBasicIngestIsTheDevicesOwn(t *testing.T) {
+	svc, st := service(t)
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Second)
+	raw := func(topic, client string, v int) topics.Message {
+		m := topics.NewMessage(topic, client, fmt.Appendf(nil, `{"ts":%d,"temperature_c":%d}`, now.Unix(), v), now.UnixMilli())
+		m.Topic = topic // as sent, prefix and all
+		return m
+	}
+	own := raw("$aws/rules/plainview_dev_device_telemetry/plainview/devices/v-101/telemetry", "v-101", 41)
+	other := raw("$aws/rules/plainview_dev_device_telemetry/plainview/devices/v-102/telemetry", "v-101", 42)
+	if failed := svc.HandleBatch(ctx, []topics.Message{own, other}); len(failed) != 0 {
+		t.Fatalf("failed = %v", failed)
+	}
+	got, _, err := st.Readings(ctx, "v-101", now.Add(-time.Minute), now.Add(time.Minute), domain.Page{Limit: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Values["temperature_c"] != 41 {
+		t.Errorf("v-101's readings = %+v, want the one it sent as itself", got)
+	}
+	if got, _, _ := st.Readings(ctx, "v-102", now.Add(-time.Minute), now.Add(time.Minute), domain.Page{Limit: 50}); len(got) != 0 {
+		t.Errorf("v-102's readings = %+v, but v-102 sent none", got)
+	}
+	if dl := deadLetters(t, st); len(dl) != 1 || !strings.Contains(dl[0].Reason, `may not publish telemetry as "v-102"`) {
+		t.Errorf("dead letters = %+v, want v-101's telemetry as v-102", dl)
 	}
 }

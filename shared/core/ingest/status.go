@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 
-	"github.com/plainview/serverless/shared/contract/iotrules"
 	"github.com/plainview/serverless/shared/contract/metrics"
+	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/core/actuation"
 	"github.com/plainview/serverless/shared/core/domain"
 )
@@ -25,7 +25,7 @@ type statusMessage struct {
 	Notes string `json:"notes"`
 }
 
-func (s *Service) status(ctx context.Context, dev domain.Device, valveID string, payload []byte, m iotrules.Message) error {
+func (s *Service) status(ctx context.Context, dev domain.Device, valveID string, payload []byte, m topics.Message) error {
 	if dev.Kind != domain.DeviceValve || dev.Asset != valveID {
 		return bad("client %q may not report for valve %q", dev.ID, valveID)
 	}

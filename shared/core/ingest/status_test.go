@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/plainview/serverless/shared/adapters/notify"
-	"github.com/plainview/serverless/shared/contract/iotrules"
 	"github.com/plainview/serverless/shared/contract/metrics"
+	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/core/domain"
 	"github.com/plainview/serverless/shared/core/ingest"
 	"github.com/plainview/serverless/shared/core/leaks"
@@ -38,7 +38,7 @@ func TestAnActuationTheDeviceEndsIsCountedByItsResult(t *testing.T) {
 		status := []byte(`{"state":"` + c.state + `","request_id":"` + a.ID + `","torque_nm":48.5}`)
 		// Twice: a repeated delivery changes nothing and counts nothing.
 		for range 2 {
-			if err := svc.Handle(ctx, iotrules.NewMessage("valves/"+c.valve+"/status", c.valve, status, now.UnixMilli())); err != nil {
+			if err := svc.Handle(ctx, topics.NewMessage("valves/"+c.valve+"/status", c.valve, status, now.UnixMilli())); err != nil {
 				t.Fatal(err)
 			}
 		}

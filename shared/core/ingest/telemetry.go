@@ -6,12 +6,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/plainview/serverless/shared/contract/iotrules"
+	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/core/domain"
 )
 
-// telemetryMessage is plainview/devices/{id}/telemetry and
-// pipeline/pressure/{segment} (docs/API.md): a time and readings.
+// telemetryMessage is plainview/devices/{id}/telemetry (directly or
+// through Basic Ingest) and pipeline/pressure/{segment} (docs/devices.md): a time and readings.
 type telemetryMessage struct {
 	TS           *float64 `json:"ts"`
 	TemperatureC *float64 `json:"temperature_c"`
@@ -25,20 +25,21 @@ type telemetryMessage struct {
 const maxSkew = 24 * time.Hour
 
 // reading validates a telemetry message into a reading.
-func (s *Service) reading(ctx context.Context, m iotrules.Message, lookup deviceLookup) (domain.Device, domain.Reading, error) {
+func (s *Service) reading(ctx context.Context, m topics.Message, lookup deviceLookup) (domain.Device, domain.Reading, error) {
 	dev, payload, err := s.admit(ctx, m, lookup)
 	if err != nil {
 		return dev, domain.Reading{}, err
 	}
-	parts := strings.Split(m.Topic, "/")
-	pressure := len(parts) == 3 && parts[0] == "pipeline" && parts[1] == "pressure"
-	device := len(parts) == 4 && parts[0] == "plainview" && parts[1] == "devices" && parts[3] == "telemetry"
+	// The topic names whose readings these are: the device's own (a
+	// Basic Ingest topic names it the same way), or its section's.
+	topic, _ := topics.Parse(m.Topic)
+	pressure := topic.Kind == topics.Pressure
 	switch {
-	case pressure && (dev.Kind != domain.DeviceGauge || dev.Asset != parts[2]):
-		return dev, domain.Reading{}, bad("client %q may not report pressure for %q", dev.ID, parts[2])
-	case device && parts[2] != dev.ID:
-		return dev, domain.Reading{}, bad("client %q may not publish telemetry as %q", dev.ID, parts[2])
-	case !pressure && !device:
+	case pressure && (dev.Kind != domain.DeviceGauge || dev.Asset != topic.ID):
+		return dev, domain.Reading{}, bad("client %q may not report pressure for %q", dev.ID, topic.ID)
+	case topic.Kind == topics.Telemetry && topic.ID != dev.ID:
+		return dev, domain.Reading{}, bad("client %q may not publish telemetry as %q", dev.ID, topic.ID)
+	case !pressure && topic.Kind != topics.Telemetry:
 		return dev, domain.Reading{}, bad("topic %q is not a telemetry topic", m.Topic)
 	}
 	var t telemetryMessage
@@ -91,7 +92,7 @@ func (s *Service) reading(ctx context.Context, m iotrules.Message, lookup device
 // them. Bad messages are dead-lettered; it returns the indexes of the
 // messages to deliver again (a dependency failed), so the queue retries
 // those alone.
-func (s *Service) HandleBatch(ctx context.Context, batch []iotrules.Message) []int {
+func (s *Service) HandleBatch(ctx context.Context, batch []topics.Message) []int {
 	var (
 		readings []domain.Reading
 		devices  []domain.Device

@@ -10,7 +10,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/plainview/serverless/shared/contract/iotrules"
+	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/core/ingest"
 )
 
@@ -32,7 +32,7 @@ func Ingest(s *ingest.Service) Handler {
 		m, ok := message([]byte(raw))
 		if !ok {
 			// Not what a rule sends: keep it, whole, for a person to see.
-			return nil, s.DeadLetter(ctx, iotrules.Message{Payload: base64.StdEncoding.EncodeToString(raw)}, "not a topic rule message")
+			return nil, s.DeadLetter(ctx, topics.Message{Payload: base64.StdEncoding.EncodeToString(raw)}, "not a topic rule message")
 		}
 		return nil, s.Handle(ctx, m)
 	}
@@ -40,12 +40,12 @@ func Ingest(s *ingest.Service) Handler {
 
 func sqs(ctx context.Context, s *ingest.Service, records []events.SQSMessage) *events.SQSEventResponse {
 	resp := &events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
-	var batch []iotrules.Message
+	var batch []topics.Message
 	var ids []string
 	for _, r := range records {
 		m, ok := message([]byte(r.Body))
 		if !ok {
-			if err := s.DeadLetter(ctx, iotrules.Message{Payload: base64.StdEncoding.EncodeToString([]byte(r.Body))}, "not a topic rule message"); err != nil {
+			if err := s.DeadLetter(ctx, topics.Message{Payload: base64.StdEncoding.EncodeToString([]byte(r.Body))}, "not a topic rule message"); err != nil {
 				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: r.MessageId})
 			}
 			continue
@@ -59,12 +59,12 @@ func sqs(ctx context.Context, s *ingest.Service, records []events.SQSMessage) *e
 }
 
 // message decodes a rule's message strictly.
-func message(b []byte) (iotrules.Message, bool) {
-	var m iotrules.Message
+func message(b []byte) (topics.Message, bool) {
+	var m topics.Message
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil || m.Topic == "" {
-		return iotrules.Message{}, false
+		return topics.Message{}, false
 	}
 	return m, true
 }

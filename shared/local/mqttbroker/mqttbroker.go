@@ -15,6 +15,8 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/plainview/serverless/shared/contract/topics"
 )
 
 // Broker is a running embedded broker.
@@ -137,10 +139,13 @@ func refusal(pk packets.Packet) string {
 	return ""
 }
 
-// publishable: a topic name without wildcards, outside $SYS. (An empty
-// name with a topic alias is MQTT 5's way to repeat the last topic.)
+// publishable: a topic name without wildcards, outside the reserved $
+// topics except Basic Ingest's ($aws/rules/..., which IoT Core hands to a
+// rule; the client's rights decide whether it may). (An empty name with a
+// topic alias is MQTT 5's way to repeat the last topic.)
 func publishable(topic string) bool {
-	return topic == "" || (mqtt.IsValidFilter(topic, true) && !strings.HasPrefix(topic, "$"))
+	return topic == "" || (mqtt.IsValidFilter(topic, true) &&
+		(!strings.HasPrefix(topic, "$") || strings.HasPrefix(topic, topics.BasicIngestPrefix)))
 }
 
 // AllowAll admits every client to every topic: for tests and benchmarks,

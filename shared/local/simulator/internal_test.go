@@ -10,6 +10,7 @@ import (
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
+	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/core/domain"
 )
 
@@ -146,8 +147,8 @@ func TestDueSendsOnePerIntervalAndSkipsAStall(t *testing.T) {
 }
 
 func TestAckStoreCountsAMessageWhenItsPubackTakesItOut(t *testing.T) {
-	acked := map[kind]int{}
-	st := newAckStore(func(k kind) { acked[k]++ })
+	acked := map[topics.Kind]int{}
+	st := newAckStore(func(k topics.Kind) { acked[k]++ })
 	st.Open()
 	publish := func(topic string, id uint16) packets.ControlPacket {
 		p := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
@@ -164,7 +165,7 @@ func TestAckStoreCountsAMessageWhenItsPubackTakesItOut(t *testing.T) {
 	st.Del("o.3") // SUBACK
 	st.Del("o.1") // PUBACK
 	st.Del("o.1") // a second PUBACK for a message sent twice
-	if acked[kindTelemetry] != 1 || acked[kindStatus] != 0 || st.size() != 1 {
+	if acked[topics.Telemetry] != 1 || acked[topics.Status] != 0 || st.size() != 1 {
 		t.Errorf("acked %v with %d pending, want one telemetry message and the status pending", acked, st.size())
 	}
 
@@ -176,7 +177,7 @@ func TestAckStoreCountsAMessageWhenItsPubackTakesItOut(t *testing.T) {
 }
 
 func TestAckStoreHandsResumeACopyItMayMarkDuplicate(t *testing.T) {
-	st := newAckStore(func(kind) {})
+	st := newAckStore(func(topics.Kind) {})
 	st.Open()
 	sent := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
 	sent.TopicName, sent.MessageID, sent.Qos, sent.Payload = "plainview/leaks", 1, 1, []byte(`{}`)
@@ -203,7 +204,7 @@ func TestAckStoreHandsResumeACopyItMayMarkDuplicate(t *testing.T) {
 // store and marks what it got Dup to send it again. Run with -race (make
 // test does): the two must touch no memory in common.
 func TestAckStoreSharesNoPacketBetweenTheWriterAndResume(t *testing.T) {
-	st := newAckStore(func(kind) {})
+	st := newAckStore(func(topics.Kind) {})
 	st.Open()
 	sent := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
 	sent.TopicName, sent.MessageID, sent.Qos, sent.Payload = "plainview/leaks", 1, 1, []byte(`{}`)
@@ -228,12 +229,14 @@ func TestAckStoreSharesNoPacketBetweenTheWriterAndResume(t *testing.T) {
 }
 
 func TestKindOfTopic(t *testing.T) {
-	for topic, want := range map[string]kind{
-		"plainview/devices/v-101/telemetry": kindTelemetry,
-		"pipeline/pressure/A-North":         kindPressure,
-		"valves/v-101/status":               kindStatus,
-		"plainview/leaks":                   kindLeak,
-		"valves/v-101/command":              kindOther,
+	for topic, want := range map[string]topics.Kind{
+		"plainview/devices/v-101/telemetry":                                             topics.Telemetry,
+		"$aws/rules/plainview_local_device_telemetry/plainview/devices/v-101/telemetry": topics.Telemetry,
+		"pipeline/pressure/A-North":                                                     topics.Pressure,
+		"valves/v-101/status":                                                           topics.Status,
+		"plainview/leaks":                                                               topics.Leak,
+		"valves/v-101/command":                                                          topics.Command,
+		"a/b":                                                                           topics.Unknown,
 	} {
 		if got := kindOf(topic); got != want {
 			t.Errorf("kindOf(%q) = %d, want %d", topic, got, want)

@@ -127,7 +127,7 @@ func (s *Simulator) pick(choices []weighted) string {
 }
 
 // leakFrom is a leak reported by d, a gauge, on its own section: the only
-// leak reports the broker and ingestion take (shared/contract/deviceacl).
+// leak reports the broker and ingestion take (shared/contract/topics).
 func (s *Simulator) leakFrom(d *device, now time.Time, seq int64) leak {
 	section := d.Asset
 	// Most leaks are small: mostly LOW, and the volume (litres) grows

@@ -23,6 +23,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/core/domain"
 )
 
@@ -41,6 +42,12 @@ type Options struct {
 	// TLS carries the client certificate for IoT Core; nil for the local
 	// broker.
 	TLS *tls.Config
+	// TelemetryRule, when set, is the deployed name of the telemetry
+	// topic rule (topics.RuleName): valves then send their telemetry
+	// through Basic Ingest, $aws/rules/<it>/plainview/devices/<id>/telemetry.
+	// Empty: on the plain topic. Gauges' pressure always goes on its own
+	// topic (the policy grants Basic Ingest for telemetry alone).
+	TelemetryRule string
 	// TelemetryEvery is how often each device reports. Default 5s.
 	TelemetryEvery time.Duration
 	// LeakEvery is the mean time between leaks, over all devices; they
@@ -147,15 +154,15 @@ type counters struct {
 	failed, reconnects, commands       atomic.Int64
 }
 
-func (c *counters) acked(k kind) {
+func (c *counters) acked(k topics.Kind) {
 	switch k {
-	case kindTelemetry:
+	case topics.Telemetry:
 		c.telemetry.Add(1)
-	case kindPressure:
+	case topics.Pressure:
 		c.pressure.Add(1)
-	case kindStatus:
+	case topics.Status:
 		c.status.Add(1)
-	case kindLeak:
+	case topics.Leak:
 		c.leaks.Add(1)
 	}
 }
@@ -478,7 +485,7 @@ func (s *Simulator) onConnect(d *device, c paho.Client) {
 	if d.valve == nil {
 		return
 	}
-	topic := commandTopic(d.ID)
+	topic := topics.CommandOf(d.ID)
 	tok := c.Subscribe(topic, 1, s.onCommand(d))
 	if !tok.WaitTimeout(connectTimeout) {
 		s.log.Error("no answer to subscribe", "device", d.ID, "topic", topic)
@@ -561,10 +568,20 @@ func due(elapsed, every, tick time.Duration, sent int64) (send, skip int64) {
 func (s *Simulator) sendReading(d *device) {
 	now := s.opts.Clock()
 	if d.valve != nil {
-		s.publish(d, "plainview/devices/"+d.ID+"/telemetry", s.valveTelemetry(d, now))
+		s.publish(d, s.telemetryTopic(d.ID), s.valveTelemetry(d, now))
 		return
 	}
-	s.publish(d, "pipeline/pressure/"+d.Asset, s.gaugePressure(now))
+	s.publish(d, topics.PressureOf(d.Asset), s.gaugePressure(now))
+}
+
+// telemetryTopic is where a device sends its telemetry: through Basic
+// Ingest to the telemetry rule when one is named, as devices on IoT Core
+// should (no messaging charge), else the plain topic.
+func (s *Simulator) telemetryTopic(id string) string {
+	if s.opts.TelemetryRule == "" {
+		return topics.TelemetryOf(id)
+	}
+	return topics.BasicIngest(s.opts.TelemetryRule, topics.TelemetryOf(id))
 }
 
 // runLeaks has a random gauge report a leak on its section, LeakEvery
@@ -592,7 +609,7 @@ func (s *Simulator) runLeaks(ctx context.Context) {
 		d := gauges[s.intN(len(gauges))]
 		l := s.leakFrom(d, s.opts.Clock(), s.leakSeq.Add(1))
 		s.log.Info("leak", "device", d.ID, "id", l.ID, "section", l.AssetID, "severity", l.Severity)
-		s.publish(d, "plainview/leaks", l)
+		s.publish(d, topics.Leaks, l)
 	}
 }
 

@@ -7,33 +7,15 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/plainview/serverless/shared/contract/topics"
 )
 
-// kind is what a topic carries, as Stats counts it.
-type kind int
-
-const (
-	kindOther kind = iota
-	kindTelemetry
-	kindPressure
-	kindStatus
-	kindLeak
-)
-
-// kindOf sorts a topic of docs/API.md's MQTT section.
-func kindOf(topic string) kind {
-	parts := strings.Split(topic, "/")
-	switch {
-	case len(parts) == 4 && parts[0] == "plainview" && parts[1] == "devices" && parts[3] == "telemetry":
-		return kindTelemetry
-	case len(parts) == 3 && parts[0] == "pipeline" && parts[1] == "pressure":
-		return kindPressure
-	case len(parts) == 3 && parts[0] == "valves" && parts[2] == "status":
-		return kindStatus
-	case topic == "plainview/leaks":
-		return kindLeak
-	}
-	return kindOther
+// kindOf is what a topic carries, as Stats counts it: its kind, whether
+// sent directly or through Basic Ingest.
+func kindOf(topic string) topics.Kind {
+	t, _ := topics.Parse(topic)
+	return t.Kind
 }
 
 // ackStore is paho's ordered in-memory store, watched so that Stats can
@@ -54,14 +36,14 @@ func kindOf(topic string) kind {
 // ALIGNING before DONE.
 type ackStore struct {
 	*paho.OrderedMemoryStore
-	acked func(kind) // called once per acknowledged message
+	acked func(topics.Kind) // called once per acknowledged message
 
 	mu      sync.Mutex
-	pending map[string]kind // store key ("o.<message id>") → kind
+	pending map[string]topics.Kind // store key ("o.<message id>") → kind
 }
 
-func newAckStore(acked func(kind)) *ackStore {
-	return &ackStore{OrderedMemoryStore: paho.NewOrderedMemoryStore(), acked: acked, pending: map[string]kind{}}
+func newAckStore(acked func(topics.Kind)) *ackStore {
+	return &ackStore{OrderedMemoryStore: paho.NewOrderedMemoryStore(), acked: acked, pending: map[string]topics.Kind{}}
 }
 
 // The store and paho share no PUBLISH packet: Put keeps a copy of its

@@ -10,6 +10,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/core/domain"
 )
 
@@ -105,7 +106,7 @@ func (v *valve) firstTime(id string) bool {
 // in a goroutine of its own (OrderMatters false) and acknowledges the
 // command when it returns, so it only hands moves to the valve's worker.
 func (s *Simulator) onCommand(d *device) paho.MessageHandler {
-	topic := commandTopic(d.ID)
+	topic := topics.CommandOf(d.ID)
 	return func(_ paho.Client, m paho.Message) {
 		if m.Topic() != topic {
 			// Only reachable through the default handler, which catches
@@ -149,7 +150,7 @@ func (s *Simulator) stop(d *device, c command) {
 		v.cancel()
 		v.cancel = nil
 	}
-	s.publish(d, statusTopic(d.ID), status{State: stateDone, RequestID: c.RequestID, AngleDeg: v.angle})
+	s.publish(d, topics.StatusOf(d.ID), status{State: stateDone, RequestID: c.RequestID, AngleDeg: v.angle})
 }
 
 // runValve carries out the valve's moves one after the other until ctx
@@ -235,7 +236,7 @@ func (s *Simulator) report(ctx context.Context, d *device, st status) bool {
 	if st.State == stateDone || st.State == stateError {
 		v.cancel = nil
 	}
-	s.publish(d, statusTopic(d.ID), st)
+	s.publish(d, topics.StatusOf(d.ID), st)
 	return true
 }
 
@@ -278,6 +279,3 @@ func (s *Simulator) torqueCurve(peak float64) []float64 {
 	curve[points-1] = peak
 	return curve
 }
-
-func commandTopic(id string) string { return "valves/" + id + "/command" }
-func statusTopic(id string) string  { return "valves/" + id + "/status" }

@@ -10,8 +10,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/plainview/serverless/shared/contract/deviceacl"
-	"github.com/plainview/serverless/shared/core/domain"
+	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/local/mqttbroker"
 )
 
@@ -26,7 +25,7 @@ type Login struct {
 // and event log), the cloud side (the functions), which may publish
 // commands to valves as the valves function's IAM role may through the IoT
 // data plane, and the devices of the inventory, with the rights of the IoT
-// policy (shared/contract/deviceacl).
+// policy (shared/contract/topics), in the local Environment.
 type authHook struct {
 	mqtt.HookBase
 	operator Login
@@ -66,6 +65,12 @@ func (h *authHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 	if err := h.published(cl.ID, pk.TopicName, pk.Payload); err != nil {
 		return pk, packets.ErrRejectPacket
 	}
+	if strings.HasPrefix(pk.TopicName, topics.BasicIngestPrefix) {
+		// Basic Ingest goes to the rule alone, as on IoT Core: the
+		// publish is acknowledged, retained nowhere and delivered to no
+		// subscriber.
+		return pk, packets.CodeSuccessIgnore
+	}
 	return pk, nil
 }
 
@@ -102,19 +107,19 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return write && isCommandTopic(topic)
 	}
 	if d, ok := h.devices.device(string(cl.Properties.Username)); ok && cl.ID == d.ID {
-		action := deviceacl.Subscribe
+		action := topics.Subscribe
 		if write {
-			action = deviceacl.Publish
+			action = topics.Publish
 		}
-		return deviceacl.Allowed(d.Device, action, topic)
+		return topics.Allowed(d.Device, Environment, action, topic)
 	}
 	return false
 }
 
 // isCommandTopic matches valves/{id}/command.
 func isCommandTopic(topic string) bool {
-	parts := strings.Split(topic, "/")
-	return len(parts) == 3 && parts[0] == "valves" && domain.ValidID(parts[1]) && parts[2] == "command"
+	t, ok := topics.Parse(topic)
+	return ok && t.Kind == topics.Command && t.Rule == ""
 }
 
 // newBroker returns the embedded broker serving ln with the stack's logins

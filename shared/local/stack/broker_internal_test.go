@@ -12,7 +12,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/plainview/serverless/shared/contract/deviceacl"
+	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/core/domain"
 )
 
@@ -136,7 +136,7 @@ func FuzzConnectWill(f *testing.F) {
 			t.Errorf("the cloud admitted with a will on %q", topic)
 		case user != testCloud.Username:
 			d, ok := h.devices.device(user)
-			if !ok || !deviceacl.Allowed(d.Device, deviceacl.Publish, topic) {
+			if !ok || !topics.Allowed(d.Device, Environment, topics.Publish, topic) {
 				t.Errorf("%s admitted with a will on %q", user, topic)
 			}
 		}

@@ -3,7 +3,10 @@ package stack_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -286,6 +289,107 @@ func TestAValveRegisteredThroughTheAPIComesInTheNextDeviceSync(t *testing.T) {
 			}
 		case <-deadline:
 			t.Fatal("no device sync with v-201 within 30 s")
+		}
+	}
+}
+
+// GET /valves pages: a plain array of at most limit valves, the next
+// page named by the Link header, followed here as a client would (a
+// reference relative to the request), until the last page has none.
+func TestValvesArePagedThroughTheLinkHeader(t *testing.T) {
+	st := deviceStack(t)
+	admin := newKey(t, st, "admin", []string{"admin", "read"})
+	for _, id := range []string{"v-201", "v-202", "v-203", "v-204"} {
+		want(t, post(t, st, admin, "/valves", `{"id":"`+id+`","name":"Valve `+id+`","location":"km 1"}`), 201)
+	}
+	want(t, post(t, st, admin, "/valves/v-202/retire", ""), 200)
+
+	walk := func(first string) (ids []string, pages int) {
+		t.Helper()
+		u, _ := url.Parse(st.APIURL + first)
+		for u != nil {
+			a := call(t, http.MethodGet, u.String())
+			var vs []map[string]any
+			if a.status != 200 || json.Unmarshal(a.body, &vs) != nil {
+				t.Fatalf("GET %s: %d %s", u, a.status, a.body)
+			}
+			if len(vs) > 2 {
+				t.Errorf("GET %s: %d valves, over the limit of 2", u, len(vs))
+			}
+			for _, v := range vs {
+				ids = append(ids, v["id"].(string))
+			}
+			pages++
+			link := a.header.Get("Link")
+			if link == "" {
+				break
+			}
+			ref, ok := strings.CutSuffix(link, `>; rel="next"`)
+			if !ok || !strings.HasPrefix(ref, "<?") {
+				t.Fatalf("Link %q, want <?...>; rel=\"next\"", link)
+			}
+			if u, _ = u.Parse(ref[1:]); pages > 10 {
+				t.Fatal("more than 10 pages of 2 for 7 valves")
+			}
+		}
+		return ids, pages
+	}
+	inService, pages := walk("/valves?limit=2")
+	if want := []string{"v-101", "v-102", "v-103", "v-201", "v-203", "v-204"}; !slices.Equal(inService, want) || pages < 3 {
+		t.Errorf("the valves in service over %d pages = %v, want %v in id order over 3 or more", pages, inService, want)
+	}
+	all, _ := walk("/valves?retired=true&limit=2")
+	if want := []string{"v-101", "v-102", "v-103", "v-201", "v-202", "v-203", "v-204"}; !slices.Equal(all, want) {
+		t.Errorf("every valve = %v, want %v", all, want)
+	}
+	// Without paging parameters: the first page of up to 200, here all.
+	if a := call(t, http.MethodGet, st.APIURL+"/valves"); a.header.Get("Link") != "" || len(listedValves(t, st)) != 6 {
+		t.Errorf("GET /valves: Link %q and %d valves, want no Link and the 6 in service", a.header.Get("Link"), len(listedValves(t, st)))
+	}
+
+	// GET /pipeline/health's pressure profile pages the same way, with
+	// next_cursor in the answer; the leak figures are the pipeline's.
+	for _, name := range []string{"F-1", "F-2", "F-3"} {
+		want(t, post(t, st, admin, "/pipeline/sections", `{"section":"`+name+`","location":"spur"}`), 201)
+	}
+	want(t, post(t, st, admin, "/pipeline/sections/F-2/retire", ""), 200)
+	var sections []string
+	for q, pages := "?limit=2", 0; ; pages++ {
+		h := getJSON(t, st, "/pipeline/health"+q)
+		profile := h["pressure_profile"].(map[string]any)
+		if len(profile) > 2 || pages > 10 {
+			t.Fatalf("page %d of /pipeline/health?limit=2: %d sections", pages, len(profile))
+		}
+		sections = append(sections, slices.Sorted(maps.Keys(profile))...)
+		next, ok := h["next_cursor"].(string)
+		if !ok {
+			break
+		}
+		q = "?limit=2&cursor=" + url.QueryEscape(next)
+	}
+	if want := []string{"A-North", "B-Central", "C-South", "D-East", "E-West", "F-1", "F-3"}; !slices.Equal(sections, want) {
+		t.Errorf("the pressure profile over its pages = %v, want %v", sections, want)
+	}
+	if h := getJSON(t, st, "/pipeline/health"); len(h["pressure_profile"].(map[string]any)) != 7 || h["next_cursor"] != nil {
+		t.Errorf("GET /pipeline/health = %v, want the 7 sections in service on one page", h)
+	}
+	if a := call(t, http.MethodGet, st.APIURL+"/pipeline/health?limit=0"); a.status != 400 {
+		t.Errorf("GET /pipeline/health?limit=0: %d, want 400", a.status)
+	}
+
+	// A cursor of another listing, a made-up one and a bad limit are the
+	// client's 400, and change nothing.
+	actCursor := ""
+	ops := newKey(t, st, "ops", allScopes)
+	for range 3 {
+		want(t, post(t, st, ops, "/valves/v-101/actuate", `{"command":"STOP"}`), 202)
+	}
+	if c, ok := getJSON(t, st, "/valves/v-101/actuations?limit=1")["next_cursor"].(string); ok {
+		actCursor = c
+	}
+	for _, q := range []string{"limit=0", "limit=201", "limit=x", "cursor=", "cursor=bm90LWEtY3Vyc29y", "cursor=" + url.QueryEscape(actCursor), "page=2"} {
+		if a := call(t, http.MethodGet, st.APIURL+"/valves?"+q); a.status != 400 || errorCode(t, a) != "bad_request" {
+			t.Errorf("GET /valves?%s: %d %s, want 400 bad_request", q, a.status, a.body)
 		}
 	}
 }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/plainview/serverless/shared/contract/iotrules"
+	"github.com/plainview/serverless/shared/contract/topics"
 )
 
 // IngestHandler is the ingest function's entry point (ingest.Lambda).
@@ -42,9 +42,9 @@ type IngestHandler func(ctx context.Context, raw json.RawMessage) (*events.SQSEv
 // stays hidden and is tried again, and is never dropped while the stack
 // runs.
 type rulesEngine struct {
-	table  []iotrules.Rule
+	table  []topics.Rule
 	invoke IngestHandler
-	dead   func(ctx context.Context, m iotrules.Message, reason string) error
+	dead   func(ctx context.Context, m topics.Message, reason string) error
 	log    *slog.Logger
 	queue  chan queued
 	wg     sync.WaitGroup
@@ -66,7 +66,7 @@ type engineSettings struct {
 }
 
 type queued struct {
-	m        iotrules.Message
+	m        topics.Message
 	receives int
 	due      time.Time  // when a hidden message is delivered again
 	done     chan error // told once: nil when stored or a dead letter
@@ -98,15 +98,15 @@ const (
 	asyncRetries    = 2
 )
 
-func newRulesEngine(invoke IngestHandler, dead func(context.Context, iotrules.Message, string) error, log *slog.Logger) *rulesEngine {
+func newRulesEngine(invoke IngestHandler, dead func(context.Context, topics.Message, string) error, log *slog.Logger) *rulesEngine {
 	return startRulesEngine(invoke, dead, log, engineSettings{
 		batch: queueBatch, window: queueWindow, retries: asyncRetries, visibility: queueVisibility,
 	})
 }
 
-func startRulesEngine(invoke IngestHandler, dead func(context.Context, iotrules.Message, string) error, log *slog.Logger, set engineSettings) *rulesEngine {
+func startRulesEngine(invoke IngestHandler, dead func(context.Context, topics.Message, string) error, log *slog.Logger, set engineSettings) *rulesEngine {
 	ctx, stop := context.WithCancel(context.Background())
-	e := &rulesEngine{table: iotrules.Table(), invoke: invoke, dead: dead, log: log, queue: make(chan queued, 1<<16),
+	e := &rulesEngine{table: topics.Table(), invoke: invoke, dead: dead, log: log, queue: make(chan queued, 1<<16),
 		ctx: ctx, stop: stop, engineSettings: set}
 	e.wg.Add(1)
 	go e.consume()
@@ -139,7 +139,7 @@ func (e *rulesEngine) published(clientID, topic string, payload []byte) error {
 // matches has nothing to store.
 func (e *rulesEngine) accept(clientID, topic string, payload []byte) <-chan error {
 	done := make(chan error, 1)
-	r, ok := iotrules.Match(e.table, topic)
+	r, ok := topics.Match(e.table, Environment, topic)
 	switch {
 	case !ok:
 		done <- nil
@@ -148,8 +148,8 @@ func (e *rulesEngine) accept(clientID, topic string, payload []byte) <-chan erro
 		done <- errStopped
 		return done
 	}
-	q := queued{m: iotrules.NewMessage(topic, clientID, payload, time.Now().UnixMilli()), done: done}
-	if r.Target == iotrules.Queue {
+	q := queued{m: topics.NewMessage(topic, clientID, payload, time.Now().UnixMilli()), done: done}
+	if r.Target == topics.Queue {
 		select {
 		case e.queue <- q:
 		case <-e.ctx.Done():
@@ -205,7 +205,7 @@ func (e *rulesEngine) sleep(d time.Duration) bool {
 	}
 }
 
-func (e *rulesEngine) deadLetter(m iotrules.Message, reason string) error {
+func (e *rulesEngine) deadLetter(m topics.Message, reason string) error {
 	err := e.dead(context.WithoutCancel(e.ctx), m, reason)
 	if err != nil {
 		e.log.Warn("dead letter not written; the message is kept", "topic", m.Topic, "reason", reason, "error", err)

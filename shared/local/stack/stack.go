@@ -29,6 +29,7 @@ import (
 	"github.com/plainview/serverless/shared/api/httpapi"
 	"github.com/plainview/serverless/shared/contract/metrics"
 	"github.com/plainview/serverless/shared/contract/routes"
+	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/lambda/apifunc"
 	"github.com/plainview/serverless/shared/lambda/config"
 	"github.com/plainview/serverless/shared/lambda/function"
@@ -38,6 +39,12 @@ import (
 	"github.com/plainview/serverless/shared/local/dynamolocal"
 	"github.com/plainview/serverless/shared/local/mqttbroker"
 )
+
+// Environment is the local stack's environment name: it names its topic
+// rules as the CDK stack names an environment's (topics.RuleName), so a
+// device sends telemetry through Basic Ingest to
+// $aws/rules/plainview_local_device_telemetry/plainview/devices/<id>/telemetry.
+const Environment = topics.LocalEnvironment
 
 // Config says where the stack listens and keeps its data.
 type Config struct {
@@ -176,7 +183,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 
 	// Devices: the inventory's logins, and ingestion behind the rules.
 	s.DevicesFile = filepath.Join(cfg.DataDir, "devices.json")
-	s.devices = &deviceRegistry{inventory: s.Store, path: s.DevicesFile}
+	s.devices = &deviceRegistry{inventory: s.Store, path: s.DevicesFile, now: time.Now}
 	if s.Devices, err = s.devices.sync(ctx); err != nil {
 		return nil, err
 	}
@@ -259,8 +266,8 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	loopCtx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	s.every(loopCtx, deviceSyncEvery, "device inventory", func(ctx context.Context) error {
-		logins, err := s.devices.sync(ctx)
-		if err == nil {
+		logins, err := s.devices.follow(ctx)
+		if err == nil && logins != nil {
 			s.offerDeviceSync(logins)
 		}
 		return err
@@ -317,7 +324,7 @@ func (s *Stack) SyncDevices(ctx context.Context) ([]DeviceLogin, error) {
 }
 
 // DeviceSyncs delivers the inventory's devices with their logins after
-// each periodic sync (every deviceSyncEvery), so that a follower such as
+// each change the registry follows (checked every deviceSyncEvery), so that a follower such as
 // the simulator need not read the whole inventory again. It holds only
 // the latest: a reader that falls behind gets the newest.
 func (s *Stack) DeviceSyncs() <-chan []DeviceLogin { return s.deviceSyncs }

@@ -1020,7 +1020,10 @@ type PipelineReport struct {
 	// IntegrityScore 0-100, as AlertsOverview.integrity
 	IntegrityScore int64 `json:"integrity_score"`
 
-	// PressureProfile each registered section, by name
+	// NextCursor the cursor of pressure_profile's next page; null on the last
+	NextCursor *string `json:"next_cursor"`
+
+	// PressureProfile a page of the sections in service (limit, cursor), by name
 	PressureProfile map[string]SectionPressure `json:"pressure_profile"`
 }
 
@@ -1437,6 +1440,15 @@ type PostPipelineAlertsByIdResolveParams struct {
 	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 }
 
+// GetPipelineHealthParams defines parameters for GetPipelineHealth.
+type GetPipelineHealthParams struct {
+	// Limit sections in pressure_profile, 1 to 200 (default 200)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // PostPipelineSectionsParams defines parameters for PostPipelineSections.
 type PostPipelineSectionsParams struct {
 	// IdempotencyKey the first accepted answer to this key is replayed for 24 hours
@@ -1483,6 +1495,12 @@ type GetTelemetryParams struct {
 type GetValvesParams struct {
 	// Retired true: the retired valves too (default false: those in service)
 	Retired *GetValvesParamsRetired `form:"retired,omitempty" json:"retired,omitempty"`
+
+	// Limit page size, 1 to 200 (default 200); a page may hold fewer while a Link names the next
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the cursor of the Link header's next page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // GetValvesParamsRetired defines parameters for GetValves.
@@ -1836,10 +1854,10 @@ type ClientInterface interface {
 	// Corresponds with POST /pipeline/alerts/{id}/resolve (the `PostPipelineAlertsByIdResolve` operationId).
 	PostPipelineAlertsByIdResolve(ctx context.Context, id string, params *PostPipelineAlertsByIdResolveParams, body PostPipelineAlertsByIdResolveJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetPipelineHealth integrity, active leaks, volume lost, pressure per section
+	// GetPipelineHealth integrity, active leaks, volume lost, pressure per section (a page of sections: limit, cursor)
 	//
 	// Corresponds with GET /pipeline/health (the `GetPipelineHealth` operationId).
-	GetPipelineHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetPipelineHealth(ctx context.Context, params *GetPipelineHealthParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PostPipelineSectionsWithBody register a pipeline section, and its gauge
 	//
@@ -1898,7 +1916,7 @@ type ClientInterface interface {
 	// Corresponds with GET /telemetry (the `GetTelemetry` operationId).
 	GetTelemetry(ctx context.Context, params *GetTelemetryParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetValves the valves in service with their current state; ?retired=true adds the retired
+	// GetValves a page of the valves in service with their current state, a plain array (limit, cursor; the next page in the Link header); ?retired=true adds the retired
 	//
 	// Corresponds with GET /valves (the `GetValves` operationId).
 	GetValves(ctx context.Context, params *GetValvesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2360,11 +2378,11 @@ func (c *Client) PostPipelineAlertsByIdResolve(ctx context.Context, id string, p
 	return c.Client.Do(req)
 }
 
-// GetPipelineHealth integrity, active leaks, volume lost, pressure per section
+// GetPipelineHealth integrity, active leaks, volume lost, pressure per section (a page of sections: limit, cursor)
 //
 // Corresponds with GET /pipeline/health (the `GetPipelineHealth` operationId).
-func (c *Client) GetPipelineHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetPipelineHealthRequest(c.Server)
+func (c *Client) GetPipelineHealth(ctx context.Context, params *GetPipelineHealthParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetPipelineHealthRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2522,7 +2540,7 @@ func (c *Client) GetTelemetry(ctx context.Context, params *GetTelemetryParams, r
 	return c.Client.Do(req)
 }
 
-// GetValves the valves in service with their current state; ?retired=true adds the retired
+// GetValves a page of the valves in service with their current state, a plain array (limit, cursor; the next page in the Link header); ?retired=true adds the retired
 //
 // Corresponds with GET /valves (the `GetValves` operationId).
 func (c *Client) GetValves(ctx context.Context, params *GetValvesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3551,7 +3569,7 @@ func NewPostPipelineAlertsByIdResolveRequestWithBody(server string, id string, p
 }
 
 // NewGetPipelineHealthRequest constructs an http.Request for the GetPipelineHealth method
-func NewGetPipelineHealthRequest(server string) (*http.Request, error) {
+func NewGetPipelineHealthRequest(server string, params *GetPipelineHealthParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -3567,6 +3585,45 @@ func NewGetPipelineHealthRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -3962,6 +4019,30 @@ func NewGetValvesRequest(server string, params *GetValvesParams) (*http.Request,
 		if params.Retired != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "retired", *params.Retired, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -4620,12 +4701,12 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /pipeline/alerts/{id}/resolve (the `PostPipelineAlertsByIdResolve` operationId).
 	PostPipelineAlertsByIdResolveWithResponse(ctx context.Context, id string, params *PostPipelineAlertsByIdResolveParams, body PostPipelineAlertsByIdResolveJSONRequestBody, reqEditors ...RequestEditorFn) (*PostPipelineAlertsByIdResolveResponse, error)
 
-	// GetPipelineHealthWithResponse integrity, active leaks, volume lost, pressure per section
+	// GetPipelineHealthWithResponse integrity, active leaks, volume lost, pressure per section (a page of sections: limit, cursor)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /pipeline/health (the `GetPipelineHealth` operationId).
-	GetPipelineHealthWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetPipelineHealthResponse, error)
+	GetPipelineHealthWithResponse(ctx context.Context, params *GetPipelineHealthParams, reqEditors ...RequestEditorFn) (*GetPipelineHealthResponse, error)
 
 	// PostPipelineSectionsWithBodyWithResponse register a pipeline section, and its gauge
 	//
@@ -4690,7 +4771,7 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /telemetry (the `GetTelemetry` operationId).
 	GetTelemetryWithResponse(ctx context.Context, params *GetTelemetryParams, reqEditors ...RequestEditorFn) (*GetTelemetryResponse, error)
 
-	// GetValvesWithResponse the valves in service with their current state; ?retired=true adds the retired
+	// GetValvesWithResponse a page of the valves in service with their current state, a plain array (limit, cursor; the next page in the Link header); ?retired=true adds the retired
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -7208,6 +7289,11 @@ func (r GetTelemetryResponse) ContentType() string {
 	return ""
 }
 
+// GetValvesResponse200Headers the declared response headers of an HTTP 200 response for GetValves
+type GetValvesResponse200Headers struct {
+	Link *string
+}
+
 // GetValvesResponse429Headers the declared response headers of an HTTP 429 response for GetValves
 type GetValvesResponse429Headers struct {
 	RetryAfter *string
@@ -7228,6 +7314,8 @@ type GetValvesResponse struct {
 	JSON429 *TooManyRequests
 	// JSONDefault the response for an HTTP default `application/json` response
 	JSONDefault *OtherError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetValvesResponse200Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *GetValvesResponse429Headers
 }
@@ -8472,13 +8560,13 @@ func (c *ClientWithResponses) PostPipelineAlertsByIdResolveWithResponse(ctx cont
 	return ParsePostPipelineAlertsByIdResolveResponse(rsp)
 }
 
-// GetPipelineHealthWithResponse integrity, active leaks, volume lost, pressure per section
+// GetPipelineHealthWithResponse integrity, active leaks, volume lost, pressure per section (a page of sections: limit, cursor)
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /pipeline/health (the `GetPipelineHealth` operationId).
-func (c *ClientWithResponses) GetPipelineHealthWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetPipelineHealthResponse, error) {
-	rsp, err := c.GetPipelineHealth(ctx, reqEditors...)
+func (c *ClientWithResponses) GetPipelineHealthWithResponse(ctx context.Context, params *GetPipelineHealthParams, reqEditors ...RequestEditorFn) (*GetPipelineHealthResponse, error) {
+	rsp, err := c.GetPipelineHealth(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -8602,7 +8690,7 @@ func (c *ClientWithResponses) GetTelemetryWithResponse(ctx context.Context, para
 	return ParseGetTelemetryResponse(rsp)
 }
 
-// GetValvesWithResponse the valves in service with their current state; ?retired=true adds the retired
+// GetValvesWithResponse a page of the valves in service with their current state, a plain array (limit, cursor; the next page in the Link header); ?retired=true adds the retired
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -11064,6 +11152,16 @@ func ParseGetValvesResponse(rsp *http.Response) (*GetValvesResponse, error) {
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers GetValvesResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
+		response.Headers200 = &headers
 	case rsp.StatusCode == 429:
 		var headers GetValvesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
