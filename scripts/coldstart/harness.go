@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,8 +59,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 }
 
 // measure builds every target and cold-starts each opts.runs times. The
-// runs are interleaved (every function once, then again), so a neighbour
-// loading the machine for a while weighs on all functions alike.
+// runs are interleaved (every function once, in a random order, then
+// again), so a neighbour loading the machine for a while weighs on all
+// functions alike.
 func measure(ctx context.Context, opts options, progress io.Writer) ([]row, error) {
 	root, err := moduleRoot(ctx, opts.goTool)
 	if err != nil {
@@ -102,7 +104,12 @@ func measure(ctx context.Context, opts options, progress io.Writer) ([]row, erro
 	samples := make([][]sample, len(ts))
 	for run := range opts.runs {
 		fmt.Fprintf(progress, "run %d/%d\n", run+1, opts.runs)
-		for i, t := range ts {
+		// Each round in a new order: a start measured right after another
+		// (or after the table's set-up) in every round was seen to come out
+		// up to 1 ms slower on a loaded machine, which a fixed order would
+		// charge to one function.
+		for _, i := range rand.Perm(len(ts)) {
+			t := ts[i]
 			s, err := coldStart(ctx, w, emulator, t, binaries[i])
 			if err != nil {
 				return nil, err
