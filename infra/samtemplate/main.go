@@ -238,7 +238,7 @@ func build() (mapping, error) {
 		}}}},
 		{"Resources", resources},
 		{"Outputs", mapping{{"ApiUrl", mapping{
-			{"Description", "The local API's URL (sam local start-api serves it on 127.0.0.1:3000)"},
+			{"Description", "The API's URL once deployed (sam local start-api serves the API on 127.0.0.1:3001, samconfig.toml's port)"},
 			{"Value", tag("!Sub", "https://${Api}.execute-api.${AWS::Region}.amazonaws.com/"+stageName+"/")},
 		}}}},
 	}, nil
