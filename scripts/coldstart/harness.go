@@ -24,6 +24,10 @@ type options struct {
 	only   []string      // the functions to measure besides the floor; all when empty
 	goal   time.Duration // the most a function's median init may exceed the floor's
 	goTool string        // the go command that builds the binaries
+	// against is another checkout of the module (a git worktree of an
+	// earlier commit): its functions are measured too, interleaved with
+	// these, as <name>@against, so a change is compared within one run.
+	against string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -35,6 +39,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&only, "only", "", "comma-separated functions to measure (the floor always runs); default all")
 	fs.DurationVar(&o.goal, "goal", 2*time.Millisecond, "the goal: each function's median init at most this much above the floor's, in the same run")
 	fs.StringVar(&o.goTool, "go", "go", "the go command to build with")
+	fs.StringVar(&o.against, "against", "", "another checkout of the module (git worktree add DIR COMMIT) whose functions are measured too, interleaved, as NAME@against")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -71,6 +76,9 @@ func measure(ctx context.Context, opts options, progress io.Writer) ([]row, erro
 	if err != nil {
 		return nil, err
 	}
+	if opts.against != "" {
+		ts = withAgainst(ts, opts.against)
+	}
 	dir, err := os.MkdirTemp("", "coldstart-")
 	if err != nil {
 		return nil, err
@@ -81,7 +89,11 @@ func measure(ctx context.Context, opts options, progress io.Writer) ([]row, erro
 	sizes := make([]int64, len(ts))
 	for i, t := range ts {
 		fmt.Fprintf(progress, "build %s\n", t.name)
-		if binaries[i], err = build(ctx, opts.goTool, root, dir, t); err != nil {
+		from := root
+		if t.root != "" {
+			from = t.root
+		}
+		if binaries[i], err = build(ctx, opts.goTool, from, dir, t); err != nil {
 			return nil, err
 		}
 		fi, err := os.Stat(binaries[i])
@@ -122,6 +134,21 @@ func measure(ctx context.Context, opts options, progress io.Writer) ([]row, erro
 		rows[i] = summarize(t.name, sizes[i], samples[i])
 	}
 	return rows, nil
+}
+
+// withAgainst adds, after each function of ts but the floor, the same
+// function built from the checkout in dir, named <name>@against.
+func withAgainst(ts []target, dir string) []target {
+	var out []target
+	for _, t := range ts {
+		out = append(out, t)
+		if t.name != floor {
+			t.name += "@against"
+			t.root = dir
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // moduleRoot is the folder of the main module, where the packages and

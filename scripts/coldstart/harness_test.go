@@ -168,3 +168,18 @@ func TestAWSCallsReachTheStandInsThroughTheProxy(t *testing.T) {
 		t.Errorf("%d calls logged, want 2", n)
 	}
 }
+
+func TestAgainstMeasuresEachFunctionOfTheOtherCheckoutBesideIt(t *testing.T) {
+	ts, err := targets("../..", []string{"reads", "authorizer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, tg := range withAgainst(ts, "/tmp/before") {
+		got = append(got, tg.name+" "+tg.root)
+	}
+	want := []string{"hello ", "reads ", "reads@against /tmp/before", "authorizer ", "authorizer@against /tmp/before"}
+	if !slices.Equal(got, want) {
+		t.Errorf("-against measures %q, want %q", got, want)
+	}
+}

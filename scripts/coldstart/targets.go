@@ -26,6 +26,7 @@ const floor = "hello"
 type target struct {
 	name     string
 	pkg      string        // the package to build, relative to the module root
+	root     string        // the checkout to build it from, when not this one (-against)
 	memoryMB int           // AWS_LAMBDA_FUNCTION_MEMORY_SIZE
 	timeout  time.Duration // the invocation's deadline
 	env      []string      // the names of the function's own variables (infra/spec)
