@@ -28,6 +28,9 @@ type options struct {
 	// earlier commit): its functions are measured too, interleaved with
 	// these, as <name>@against, so a change is compared within one run.
 	against string
+	// direct starts each bootstrap itself, without the emulator, and
+	// times it to its first GET /next only: no invocation, no table.
+	direct bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -39,6 +42,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&only, "only", "", "comma-separated functions to measure (the floor always runs); default all")
 	fs.DurationVar(&o.goal, "goal", 2*time.Millisecond, "the goal: each function's median init at most this much above the floor's, in the same run")
 	fs.StringVar(&o.goTool, "go", "go", "the go command to build with")
+	fs.BoolVar(&o.direct, "direct", false, "start each bootstrap without the emulator and time it to its first request for an event (no invocation): less work per start, so more starts fit and a loaded machine blurs less")
 	fs.StringVar(&o.against, "against", "", "another checkout of the module (git worktree add DIR COMMIT) whose functions are measured too, interleaved, as NAME@against")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -103,10 +107,12 @@ func measure(ctx context.Context, opts options, progress io.Writer) ([]row, erro
 		sizes[i] = fi.Size()
 	}
 
-	fmt.Fprintf(progress, "build the Lambda Runtime Interface Emulator\n")
 	emulator := filepath.Join(dir, "aws-lambda-rie")
-	if err := rie.BuildEmulator(ctx, opts.goTool, root, emulator); err != nil {
-		return nil, err
+	if !opts.direct {
+		fmt.Fprintf(progress, "build the Lambda Runtime Interface Emulator\n")
+		if err := rie.BuildEmulator(ctx, opts.goTool, root, emulator); err != nil {
+			return nil, err
+		}
 	}
 	w, err := newWorld(dir)
 	if err != nil {
@@ -122,7 +128,11 @@ func measure(ctx context.Context, opts options, progress io.Writer) ([]row, erro
 		// charge to one function.
 		for _, i := range rand.Perm(len(ts)) {
 			t := ts[i]
-			s, err := coldStart(ctx, w, emulator, t, binaries[i])
+			start := coldStart
+			if opts.direct {
+				start = directStart
+			}
+			s, err := start(ctx, w, emulator, t, binaries[i])
 			if err != nil {
 				return nil, err
 			}

@@ -183,3 +183,22 @@ func TestAgainstMeasuresEachFunctionOfTheOtherCheckoutBesideIt(t *testing.T) {
 		t.Errorf("-against measures %q, want %q", got, want)
 	}
 }
+
+// -direct times each bootstrap to its first request for an event, with
+// no emulator and no invocation.
+func TestDirectTimesTheStartToTheFirstRequestForAnEvent(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	rows, err := measure(ctx, options{runs: 2, only: []string{"authorizer"}, goal: 2 * time.Millisecond, goTool: "go", direct: true}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0].name != floor || rows[1].name != "authorizer" {
+		t.Fatalf("rows %+v, want the floor and the authorizer", rows)
+	}
+	for _, r := range rows {
+		if r.runs != 2 || r.initP50 <= 0 || r.initMax < r.initP50 || r.rssMaxKB <= 0 || r.invokeP50 != 0 || r.outcome != "(not invoked)" || r.initCalls != 0 {
+			t.Errorf("%s: %+v, want two timed starts, nothing invoked, no calls", r.name, r)
+		}
+	}
+}

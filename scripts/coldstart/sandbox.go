@@ -5,14 +5,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/plainview/serverless/shared/testkit/rie"
+	"github.com/plainview/serverless/shared/testkit/syncbuf"
 )
 
 // build compiles t as `make build` does for Lambda (rie.BuildFlags), but
@@ -96,6 +99,58 @@ func coldStart(ctx context.Context, w *world, emulator string, t target, binary 
 		initCalls: w.calls.between(start, start.Add(init)),
 		outcome:   outcome,
 	}, nil
+}
+
+// directStart starts binary itself, with the environment coldStart gives
+// it but no emulator, serves it the Runtime API's GET /next and never
+// answers: the sample is the time from the process's start to that first
+// request (what RIE's INIT REPORT times), and its peak memory then. Nothing
+// is invoked, so no table is made and the function's first invocation is
+// not measured (the emulator argument is unused).
+func directStart(ctx context.Context, w *world, _ string, t target, binary string) (sample, error) {
+	env, err := w.env(t, filepath.Dir(binary), "http://127.0.0.1:9")
+	if err != nil {
+		return sample{}, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return sample{}, err
+	}
+	next := make(chan time.Time, 1)
+	api := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/2018-06-01/runtime/invocation/next" {
+			select {
+			case next <- time.Now():
+			default:
+			}
+		}
+		<-r.Context().Done() // no event: the process waits until it is killed
+	})}
+	go api.Serve(ln)
+	defer api.Close()
+
+	var out syncbuf.Buffer
+	cmd := exec.CommandContext(ctx, binary)
+	cmd.Env = append(env, "AWS_LAMBDA_RUNTIME_API="+ln.Addr().String())
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return sample{}, fmt.Errorf("%s: %w", t.name, err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	var at time.Time
+	select {
+	case at = <-next:
+	case <-time.After(30 * time.Second):
+		return sample{}, fmt.Errorf("%s: no request for an event within 30s:\n%s", t.name, out.String())
+	case <-ctx.Done():
+		return sample{}, ctx.Err()
+	}
+	rssKB, err := peakRSS(cmd.Process.Pid)
+	if err != nil {
+		return sample{}, fmt.Errorf("%s peak memory: %w", t.name, err)
+	}
+	return sample{init: at.Sub(start), rssKB: rssKB, initCalls: w.calls.between(start, at), outcome: "(not invoked)"}, nil
 }
 
 // peakRSS reads a live process's peak resident set (VmHWM, in KiB) from
