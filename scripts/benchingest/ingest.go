@@ -409,37 +409,12 @@ func (t *metricsTail) read() error {
 	return nil
 }
 
-// storedIDs lists the id of every stored reading (every gsi1 partition
-// of readings: the shards, and the one they replaced), as many times as it
-// is stored.
+// storedIDs lists the id of every stored reading, as many times as it
+// is stored (store.StoredReadingIDs: the fleet blocks).
 func storedIDs(ctx context.Context, db *dynamodb.Client) ([]string, error) {
-	var ids []string
-	for _, p := range store.ReadingsIndexPartitions() {
-		var startKey map[string]types.AttributeValue
-		for {
-			out, err := db.Query(ctx, &dynamodb.QueryInput{
-				TableName: aws.String(table), IndexName: aws.String("gsi1"),
-				KeyConditionExpression:    aws.String("gsi1pk = :p"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: p}},
-				ProjectionExpression:      aws.String("#id"),
-				ExpressionAttributeNames:  map[string]string{"#id": "id"},
-				ExclusiveStartKey:         startKey,
-			})
-			if err != nil {
-				return nil, fmt.Errorf("count readings in %s: %w", p, err)
-			}
-			for _, it := range out.Items {
-				id, _ := it["id"].(*types.AttributeValueMemberS)
-				if id == nil {
-					return nil, fmt.Errorf("count readings in %s: a reading without an id", p)
-				}
-				ids = append(ids, id.Value)
-			}
-			if len(out.LastEvaluatedKey) == 0 {
-				break
-			}
-			startKey = out.LastEvaluatedKey
-		}
+	ids, err := store.New(db, table, nil).StoredReadingIDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("count readings: %w", err)
 	}
 	return ids, nil
 }

@@ -9,15 +9,15 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/core/domain"
 )
@@ -162,7 +162,7 @@ func (o *observer) takeProbes() []reading {
 const maxProbeKeys = 25
 
 // prober looks for the observer's probes in the store every interval,
-// with BatchGetItem on their exact keys, and records for each the time
+// by a Query of each device's readings over the probes' times, and records for each the time
 // from its ts to the answer that first held it.
 type prober struct {
 	db    *dynamodb.Client
@@ -214,38 +214,52 @@ func (p *prober) poll(ctx context.Context) {
 	// The oldest first, and no more than maxProbeKeys a poll: the queue
 	// is first in, first out, so while the oldest is not stored the
 	// newer mostly are not either, and a backlog costs the store no more.
+	// Readings are kept in blocks whose keys depend on the batch they came
+	// in, so each device's probes are looked for by one Query of its
+	// readings over their times.
 	ask := p.pending[:min(len(p.pending), maxProbeKeys)]
-	keys := make([]map[string]types.AttributeValue, 0, len(ask))
+	span := map[string][2]time.Time{}
 	for _, r := range ask {
-		keys = append(keys, map[string]types.AttributeValue{
-			"pk": &types.AttributeValueMemberS{Value: r.pk}, "sk": &types.AttributeValueMemberS{Value: r.sk},
-		})
+		dev := strings.TrimPrefix(r.pk, "READINGS#")
+		sp, ok := span[dev]
+		if !ok || r.published.Before(sp[0]) {
+			sp[0] = r.published
+		}
+		if !ok || r.published.After(sp[1]) {
+			sp[1] = r.published
+		}
+		span[dev] = sp
 	}
+	st := store.New(p.db, p.table, nil)
 	start := time.Now()
-	out, err := p.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
-		p.table: {Keys: keys, ProjectionExpression: aws.String("#sk"), ExpressionAttributeNames: map[string]string{"#sk": "sk"}},
-	}})
-	now := time.Now()
-	p.rounds = append(p.rounds, now.Sub(start))
-	if err != nil {
-		p.errs++
-		p.lastErr = err
-		return
-	}
 	found := map[string]bool{}
-	for _, item := range out.Responses[p.table] {
-		if sk, ok := item["sk"].(*types.AttributeValueMemberS); ok {
-			found[sk.Value] = true
+	for dev, sp := range span {
+		cursor := ""
+		for {
+			rs, next, err := st.Readings(ctx, dev, sp[0].Truncate(time.Millisecond), sp[1], domain.Page{Limit: 200, Cursor: cursor})
+			if err != nil {
+				p.errs++
+				p.lastErr = err
+				return
+			}
+			for _, r := range rs {
+				found[r.ID] = true
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
 		}
 	}
+	now := time.Now()
+	p.rounds = append(p.rounds, now.Sub(start))
 	p.pending = slices.DeleteFunc(p.pending, func(r reading) bool {
-		if found[r.sk] {
+		if found[r.id] {
 			p.latencies = append(p.latencies, now.Sub(r.published))
 			return true
 		}
 		return false
 	})
-	// Unprocessed keys stay pending for the next poll.
 }
 
 // quantiles are the nearest-rank quantiles of a sample.

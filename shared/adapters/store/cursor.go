@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -109,60 +111,45 @@ func parseCursor(s string) (cursor, error) {
 	return c, nil
 }
 
-// shardCursor is the cursor of a listing merged from several partitions
-// (the all-device readings, written across shards): for each partition
-// with items left, the sort key of the last item it contributed, or ""
-// when it has contributed none yet. A partition that is not there has
-// nothing left. One sort key a partition, not a LastEvaluatedKey, keeps the
-// cursor within domain.MaxCursorLen with five partitions; the merge reads on from
-// a position with an inclusive key condition and drops the item at it.
-type shardCursor struct {
-	After map[string]string `json:"after"`
+// positionCursor is the cursor of a readings listing: the position of
+// the last reading answered (time, device, message id), and the listing it
+// belongs to: D, the device, or "" for every device's.
+type positionCursor struct {
+	Device *string `json:"d"`
+	After  string  `json:"p"`
 }
 
-// encodeShardCursor turns the partitions' positions into an opaque cursor;
-// empty when no partition has items left.
-func encodeShardCursor(after map[string]string) (string, error) {
-	if len(after) == 0 {
+func encodePositionCursor(device, pos string) string {
+	s, _ := domain.EncodeCursor(positionCursor{Device: &device, After: pos}) // strings always marshal
+	return s
+}
+
+// decodePositionCursor checks a client's cursor against the listing it is
+// used for (the same device, or every device's) and returns the position;
+// the position must be a reading's, inside the range asked for. Anything
+// else is domain.ErrBadCursor.
+func decodePositionCursor(s, device string, from, to time.Time) (string, error) {
+	if s == "" {
 		return "", nil
 	}
-	s, err := domain.EncodeCursor(shardCursor{After: after})
-	if err != nil {
+	var c positionCursor
+	if err := domain.DecodeCursor(s, domain.MaxCursorLen, &c); err != nil {
 		return "", err
 	}
-	if len(s) > domain.MaxCursorLen {
-		// A cursor we would refuse on the way back in must not go out.
-		return "", fmt.Errorf("encode shard cursor: %d bytes, more than %d", len(s), domain.MaxCursorLen)
+	if c.Device == nil {
+		return "", fmt.Errorf("%w: malformed", domain.ErrBadCursor)
 	}
-	return s, nil
-}
-
-// decodeShardCursor checks a client's cursor against the merged listing it
-// is used for: the partitions must be among those the listing reads, and
-// each position must be "" or pass valid (which checks it lies within the
-// key condition the listing asks for, since DynamoDB refuses a bound
-// outside it and that must be the client's 400, not our 503). Anything
-// else is domain.ErrBadCursor.
-func decodeShardCursor(partitions []string, valid func(string) bool, s string) (map[string]string, error) {
-	if s == "" {
-		return nil, nil
+	if *c.Device != device {
+		return "", fmt.Errorf("%w: it belongs to another listing", domain.ErrBadCursor)
 	}
-	var c shardCursor
-	if err := domain.DecodeCursor(s, domain.MaxCursorLen, &c); err != nil {
-		return nil, err
+	parts := strings.SplitN(c.After, "#", 3)
+	if len(parts) != 3 || len(parts[0]) != 13 || strings.Trim(parts[0], "0123456789") != "" ||
+		!domain.ValidID(parts[1]) || (device != "" && parts[1] != device) || !validToken(parts[2]) {
+		return "", fmt.Errorf("%w: not a position of this listing", domain.ErrBadCursor)
 	}
-	// A cursor with no partition left is never handed out: the listing
-	// answers no cursor then.
-	if len(c.After) == 0 {
-		return nil, fmt.Errorf("%w: malformed", domain.ErrBadCursor)
-	}
-	for p, pos := range c.After {
-		if !slices.Contains(partitions, p) {
-			return nil, fmt.Errorf("%w: it belongs to another listing", domain.ErrBadCursor)
-		}
-		if pos != "" && !valid(pos) {
-			return nil, fmt.Errorf("%w: it belongs to another listing", domain.ErrBadCursor)
-		}
+	ms, _ := strconv.ParseInt(parts[0], 10, 64)
+	if ms < from.UnixMilli() || ms > to.UnixMilli() {
+		return "", fmt.Errorf("%w: outside the range asked for", domain.ErrBadCursor)
 	}
 	return c.After, nil
 }

@@ -117,12 +117,22 @@ func openAPISpecs() map[string]openapi.Op {
 		"GET /telemetry": {
 			Query: []openapi.Param{
 				{Name: "device", Description: "only this device's readings", Schema: openapi.Schema{"type": "string"}},
-				{Name: "metric", Description: "only readings of this metric, with it alone", Schema: openapi.Schema{"$ref": "#/components/schemas/Metric"}},
+				{Name: "metric", Description: "only readings of this metric, with it alone; needs device", Schema: openapi.Schema{"$ref": "#/components/schemas/Metric"}},
 				{Name: "from", Description: "RFC 3339; default: a day before to", Schema: openapi.Schema{"type": "string", "format": "date-time"}},
 				{Name: "to", Description: "RFC 3339; default: now; at most 31 days after from", Schema: openapi.Schema{"type": "string", "format": "date-time"}},
 				openapi.Limit(), openapi.Cursor(),
 			},
 			Responses: openapi.OK(listing[domain.Reading]{}),
+		},
+		"GET /telemetry/series": {
+			Query: []openapi.Param{
+				{Name: "device", Required: true, Description: "the device", Schema: openapi.Schema{"type": "string"}},
+				{Name: "metric", Required: true, Description: "the metric", Schema: openapi.Schema{"$ref": "#/components/schemas/Metric"}},
+				{Name: "from", Description: "RFC 3339; default: a day before to; the first step starts here", Schema: openapi.Schema{"type": "string", "format": "date-time"}},
+				{Name: "to", Description: "RFC 3339; default: now; at most 30 days after from", Schema: openapi.Schema{"type": "string", "format": "date-time"}},
+				{Name: "step", Required: true, Description: "a duration of at least 1s (30s, 5m, 1h); at most 1,000 steps between from and to, else 400", Schema: openapi.Schema{"type": "string"}},
+			},
+			Responses: openapi.OK(seriesReport{}),
 		},
 		"GET /events": {
 			Query: []openapi.Param{

@@ -41,6 +41,7 @@ func (a *API) readHandlers() map[string]http.Handler {
 		"GET /pipeline/health":             handler(a.pipelineHealth),
 		"GET /pipeline/sections/{section}": a.strict(a.section),
 		"GET /telemetry":                   handler(a.telemetry),
+		"GET /telemetry/series":            handler(a.series),
 		"GET /flow/metrics":                a.strict(a.flowMetrics),
 		"GET /flow/anomalies":              handler(a.flowAnomalies),
 		"GET /flow/health":                 a.strict(a.flowHealth),

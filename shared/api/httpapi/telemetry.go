@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"cmp"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -102,6 +101,12 @@ func (a *API) parseTelemetryQuery(r *http.Request) (telemetryQuery, error) {
 			return t, badRequest(fmt.Sprintf("metric must be one of %s", strings.Join(domain.Metrics, ", ")))
 		}
 		t.metric = m[0]
+		if t.device == "" {
+			// Readings are kept by device and time: no key selects a
+			// metric across devices, and filtering every device's
+			// readings would read them all.
+			return t, badRequest("metric needs device: add device=<id> (readings are kept by device and time)")
+		}
 	}
 	from, hasFrom, err := parseTime(q, "from")
 	if err != nil {
@@ -186,49 +191,20 @@ func (a *API) telemetry(r *http.Request) (any, error) {
 	return newListing(items, next), nil
 }
 
-// The flow routes analyse the last hour of every device's readings.
+// The flow routes answer from the aggregates ingestion keeps as readings
+// arrive (docs/data-model.md, "Readings"), over the last hour.
 const (
 	flowWindow = time.Hour
-	// flowMaxReadings bounds what one request reads of that hour: the
-	// newest 5000 readings (beyond 83 messages a minute, the oldest of the
-	// hour are left out), so a busy hour cannot exhaust a function's
-	// memory or time.
+	// flowMaxReadings bounds what /flow/metrics reads of the hour's
+	// readings for its history: the newest 5000 (a fleet whose newest 5000
+	// readings hold fewer than 200 flow readings charts fewer).
 	flowMaxReadings = 5000
-	flowPageSize    = 1000
+	flowPageSize    = 200
 	// flowHistoryPoints: /flow/metrics charts the newest 200 flow readings.
 	flowHistoryPoints = 200
 	// flowRecentAnomalies: /flow/health shows the newest ten anomalies.
 	flowRecentAnomalies = 10
 )
-
-// lastHour reads the flow window's readings, newest first.
-func (a *API) lastHour(ctx context.Context) ([]domain.Reading, error) {
-	now := a.cfg.Now()
-	var out []domain.Reading
-	cursor := ""
-	for {
-		rs, next, err := a.cfg.Store.Readings(ctx, "", now.Add(-flowWindow), now,
-			domain.Page{Limit: min(flowPageSize, flowMaxReadings-len(out)), Cursor: cursor})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rs...)
-		if next == "" || len(out) >= flowMaxReadings {
-			break
-		}
-		cursor = next
-	}
-	slices.SortStableFunc(out, func(a, b domain.Reading) int { return b.At.Compare(a.At) })
-	return out, nil
-}
-
-func samples(readings []domain.Reading) []domain.Sample {
-	out := make([]domain.Sample, len(readings))
-	for i, r := range readings {
-		out[i] = domain.Sample{Device: r.Device, At: r.At, Values: r.Values}
-	}
-	return out
-}
 
 // currentFlow is a valve device's latest readings of the last hour, each
 // the newest of its metric; At is when the device last reported.
@@ -239,40 +215,28 @@ type currentFlow struct {
 	At           time.Time `json:"at"`
 }
 
-// current is the latest readings of each device of a valve, by device id,
-// from readings newest first.
-func (a *API) current(ctx context.Context, readings []domain.Reading) (map[string]currentFlow, error) {
-	valves, err := a.cfg.Store.Valves(ctx)
+// current is the latest readings of each valve device of the last hour, by
+// device id.
+func (a *API) current(ctx context.Context) (map[string]currentFlow, error) {
+	since := a.cfg.Now().Add(-flowWindow)
+	devices, err := a.cfg.Store.FlowCurrent(ctx, since)
 	if err != nil {
 		return nil, err
 	}
-	isValve := make(map[string]bool, len(valves))
-	for _, v := range valves {
-		isValve[v.ID] = true
-	}
-	out := map[string]currentFlow{}
-	for _, r := range readings {
-		if !isValve[r.Asset] {
-			continue
+	out := make(map[string]currentFlow, len(devices))
+	for _, d := range devices {
+		c := currentFlow{At: d.At}
+		value := func(metric string) *float64 {
+			v, ok := d.Values[metric]
+			if !ok || d.Times[metric].Before(since) {
+				return nil
+			}
+			return &v
 		}
-		c, seen := out[r.Device]
-		if !seen {
-			c.At = r.At
-		}
-		newest(&c.FlowRateLpm, r.Values, domain.MetricFlowRate)
-		newest(&c.PressurePa, r.Values, domain.MetricPressure)
-		newest(&c.TemperatureC, r.Values, domain.MetricTemperature)
-		out[r.Device] = c
+		c.FlowRateLpm, c.PressurePa, c.TemperatureC = value(domain.MetricFlowRate), value(domain.MetricPressure), value(domain.MetricTemperature)
+		out[d.Device] = c
 	}
 	return out, nil
-}
-
-// newest sets *field to the metric's value unless a newer reading already
-// has.
-func newest(field **float64, values map[string]float64, metric string) {
-	if v, ok := values[metric]; ok && *field == nil {
-		*field = &v
-	}
 }
 
 // flowPoint is one point of /flow/metrics's history.
@@ -280,6 +244,33 @@ type flowPoint struct {
 	Device      string    `json:"device"`
 	At          time.Time `json:"at"`
 	FlowRateLpm float64   `json:"flow_rate_lpm"`
+}
+
+// history is the newest flowHistoryPoints flow readings of the hour,
+// oldest first, from at most flowMaxReadings readings.
+func (a *API) history(ctx context.Context) ([]flowPoint, error) {
+	now := a.cfg.Now()
+	out := []flowPoint{}
+	cursor := ""
+	for read := 0; read < flowMaxReadings && len(out) < flowHistoryPoints; {
+		rs, next, err := a.cfg.Store.Readings(ctx, "", now.Add(-flowWindow), now,
+			domain.Page{Limit: min(flowPageSize, flowMaxReadings-read), Cursor: cursor})
+		if err != nil {
+			return nil, err
+		}
+		read += len(rs)
+		for _, r := range rs {
+			if v, ok := r.Values[domain.MetricFlowRate]; ok && len(out) < flowHistoryPoints {
+				out = append(out, flowPoint{Device: r.Device, At: r.At, FlowRateLpm: v})
+			}
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	slices.Reverse(out)
+	return out, nil
 }
 
 // metricStats summarises a metric's readings; without readings, count is 0
@@ -291,27 +282,13 @@ type metricStats struct {
 	Max   *float64 `json:"max"`
 }
 
-func stats(readings []domain.Reading) map[string]metricStats {
+func stats(all map[string]domain.MetricStat) map[string]metricStats {
 	out := make(map[string]metricStats, len(domain.Metrics))
 	for _, metric := range domain.Metrics {
-		var s metricStats
-		sum, lo, hi := 0.0, 0.0, 0.0
-		for _, r := range readings {
-			v, ok := r.Values[metric]
-			if !ok {
-				continue
-			}
-			if s.Count == 0 || v < lo {
-				lo = v
-			}
-			if s.Count == 0 || v > hi {
-				hi = v
-			}
-			sum += v
-			s.Count++
-		}
-		if s.Count > 0 {
-			mean := sum / float64(s.Count)
+		st := all[metric]
+		s := metricStats{Count: st.Count}
+		if st.Count > 0 {
+			mean, lo, hi := st.Sum/float64(st.Count), st.Min, st.Max
 			s.Mean, s.Min, s.Max = &mean, &lo, &hi
 		}
 		out[metric] = s
@@ -327,29 +304,20 @@ type flowMetricsReport struct {
 }
 
 func (a *API) flowMetrics(r *http.Request) (any, error) {
-	readings, err := a.lastHour(r.Context())
+	now := a.cfg.Now()
+	current, err := a.current(r.Context())
 	if err != nil {
 		return nil, err
 	}
-	current, err := a.current(r.Context(), readings)
+	history, err := a.history(r.Context())
 	if err != nil {
 		return nil, err
 	}
-	history := []flowPoint{}
-	for _, rd := range readings {
-		if len(history) == flowHistoryPoints {
-			break
-		}
-		if v, ok := rd.Values[domain.MetricFlowRate]; ok {
-			history = append(history, flowPoint{Device: rd.Device, At: rd.At, FlowRateLpm: v})
-		}
+	st, err := a.cfg.Store.FlowStats(r.Context(), now.Add(-flowWindow), now)
+	if err != nil {
+		return nil, err
 	}
-	slices.Reverse(history)
-	return flowMetricsReport{
-		Current: current,
-		History: history,
-		Stats:   stats(readings),
-	}, nil
+	return flowMetricsReport{Current: current, History: history, Stats: stats(st)}, nil
 }
 
 // anomalyCursor is /flow/anomalies's cursor: the last anomaly shown.
@@ -394,6 +362,8 @@ func cutLast(s, sep string) (before, after string, ok bool) {
 	return s[:i], s[i+len(sep):], true
 }
 
+// flowAnomalies lists the anomalies ingestion found in the last hour's
+// readings: newest reading first, then by id, after the cursor's place.
 func (a *API) flowAnomalies(r *http.Request) (any, error) {
 	p, err := listingParams(r)
 	if err != nil {
@@ -406,25 +376,10 @@ func (a *API) flowAnomalies(r *http.Request) (any, error) {
 			return nil, err
 		}
 	}
-	readings, err := a.lastHour(r.Context())
+	now := a.cfg.Now()
+	all, err := a.cfg.Store.Anomalies(r.Context(), now.Add(-flowWindow), now, afterAt, afterID, p.Limit+1)
 	if err != nil {
 		return nil, err
-	}
-	all := domain.DetectAnomalies(samples(readings))
-	// The listing is ordered by what an id holds: its time to the
-	// millisecond, newest first, then the id itself. It goes on after the
-	// cursor's place.
-	slices.SortStableFunc(all, func(a, b domain.Anomaly) int {
-		return cmp.Or(cmp.Compare(b.At.UnixMilli(), a.At.UnixMilli()), cmp.Compare(a.ID, b.ID))
-	})
-	if p.Cursor != "" {
-		i := slices.IndexFunc(all, func(an domain.Anomaly) bool {
-			return cmp.Or(cmp.Compare(afterAt.UnixMilli(), an.At.UnixMilli()), cmp.Compare(an.ID, afterID)) > 0
-		})
-		if i < 0 {
-			i = len(all)
-		}
-		all = all[i:]
 	}
 	if len(all) <= p.Limit {
 		return newListing(all, ""), nil
@@ -442,15 +397,15 @@ type flowHealthReport struct {
 }
 
 func (a *API) flowHealth(r *http.Request) (any, error) {
-	readings, err := a.lastHour(r.Context())
+	now := a.cfg.Now()
+	current, err := a.current(r.Context())
 	if err != nil {
 		return nil, err
 	}
-	current, err := a.current(r.Context(), readings)
+	anomalies, err := a.cfg.Store.Anomalies(r.Context(), now.Add(-flowWindow), now, time.Time{}, "", 0)
 	if err != nil {
 		return nil, err
 	}
-	anomalies := domain.DetectAnomalies(samples(readings))
 	return flowHealthReport{
 		CurrentMetrics:  current,
 		HealthScore:     domain.FlowHealth(anomalies),

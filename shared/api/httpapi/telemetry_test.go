@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,7 +17,9 @@ import (
 	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/api/httpapi"
 	"github.com/plainview/serverless/shared/contract/routes"
+	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/core/domain"
+	"github.com/plainview/serverless/shared/core/ingest"
 	"github.com/plainview/serverless/shared/testkit/dynamotest"
 )
 
@@ -39,10 +42,12 @@ func newTelemetryAPI(t *testing.T) *telemetryAPI {
 	return ta
 }
 
-// put stores readings, kept for 40 days.
+// put stores readings as ingestion does, with the aggregates and
+// anomalies the flow routes read.
 func (ta *telemetryAPI) put(readings ...domain.Reading) {
 	ta.t.Helper()
-	if err := ta.store.PutReadings(context.Background(), readings, 40*24*time.Hour); err != nil {
+	svc := ingest.New(ta.store, nil, nil, nil, func() time.Time { return ta.now }, nil).WithAnomalies(ta.store)
+	if _, err := svc.Record(context.Background(), readings); err != nil {
 		ta.t.Fatalf("put readings: %v", err)
 	}
 }
@@ -111,7 +116,8 @@ func rfc(t time.Time) string { return url.QueryEscape(t.Format(time.RFC3339Nano)
 
 func TestTelemetryRefusesBadParametersWithA400(t *testing.T) {
 	ta := newTelemetryAPI(t)
-	ta.put(ta.reading("v-101", "v-101", time.Minute, map[string]float64{"flow_rate_lpm": 1000}))
+	ta.put(ta.reading("v-101", "v-101", time.Minute, map[string]float64{"flow_rate_lpm": 1000}),
+		ta.reading("v-102", "v-102", 2*time.Minute, map[string]float64{"flow_rate_lpm": 1000}))
 	now := ta.now
 	var first readingsPage
 	ta.decode("/telemetry?limit=1&from="+rfc(now.Add(-time.Hour))+"&to="+rfc(now), &first)
@@ -142,6 +148,7 @@ func TestTelemetryRefusesBadParametersWithA400(t *testing.T) {
 		{"to without a time of day", "to=2025-06-01"},
 		{"an unescaped + is a space", "from=2025-06-01T12:00:00+02:00"},
 		{"an unknown metric", "metric=humidity"},
+		{"a metric without a device", "metric=flow_rate_lpm"},
 		{"a metric in capitals", "metric=FLOW_RATE_LPM"},
 		{"an empty metric", "metric="},
 		{"a device with a slash", "device=v-101%2Fstatus"},
@@ -240,7 +247,6 @@ func TestTelemetryMetricFilterCollectsFullPagesAcrossStorePages(t *testing.T) {
 	}
 	for _, path := range []string{
 		"/telemetry?device=v-101&metric=flow_rate_lpm&limit=4",
-		"/telemetry?metric=flow_rate_lpm&limit=4", // every device: the shared index
 	} {
 		t.Run(path, func(t *testing.T) {
 			pages := ta.follow(path, 5)
@@ -584,7 +590,7 @@ func TestTelemetryOfEveryDeviceListsAllShardsNewestFirstAtEveryPageSize(t *testi
 		rd := ta.reading(dev, dev, time.Duration(i+1)*time.Minute, values)
 		ta.put(rd)
 		all = append(all, rd.ID)
-		if i%3 == 0 {
+		if i%3 == 0 && dev == "v-101" {
 			torque = append(torque, rd.ID)
 		}
 	}
@@ -593,10 +599,15 @@ func TestTelemetryOfEveryDeviceListsAllShardsNewestFirstAtEveryPageSize(t *testi
 			t.Fatalf("limit %d: listed %v, want %v", limit, got, all)
 		}
 	}
+	// A metric is picked out of one device's readings; across devices no
+	// key selects it, and the request says what to add.
 	for _, limit := range []int{1, 2, 5, 14} {
-		if got := ids(ta.follow(fmt.Sprintf("/telemetry?metric=torque_nm&limit=%d", limit), len(all)+2)...); !slices.Equal(got, torque) {
+		if got := ids(ta.follow(fmt.Sprintf("/telemetry?device=v-101&metric=torque_nm&limit=%d", limit), len(all)+2)...); !slices.Equal(got, torque) {
 			t.Errorf("torque, limit %d: listed %v, want %v", limit, got, torque)
 		}
+	}
+	if rec := ta.get("/telemetry?metric=torque_nm"); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "device=") {
+		t.Errorf("a metric across devices: %d %s, want a 400 that says to add device", rec.Code, rec.Body)
 	}
 
 	// A store cursor that is not the merged listing's, inside a cursor
@@ -613,7 +624,8 @@ func TestTelemetryOfEveryDeviceListsAllShardsNewestFirstAtEveryPageSize(t *testi
 	}
 	for _, forged := range []string{
 		base64.RawURLEncoding.EncodeToString([]byte(`{"after":{"READINGS#7":""}}`)),
-		base64.RawURLEncoding.EncodeToString([]byte(`{"after":{"READINGS#0":"0000000000000#v-101#x"}}`)),
+		base64.RawURLEncoding.EncodeToString([]byte(`{"d":"v-101","p":"0000000000000#v-101#x"}`)),
+		base64.RawURLEncoding.EncodeToString([]byte(`{"d":"","p":"0000000000000#v-101#x"}`)),
 		"garbage",
 	} {
 		c["c"] = forged
@@ -622,5 +634,178 @@ func TestTelemetryOfEveryDeviceListsAllShardsNewestFirstAtEveryPageSize(t *testi
 		if rec := ta.get(path); rec.Code != http.StatusBadRequest {
 			t.Errorf("store cursor %q: %d %s, want 400", forged, rec.Code, rec.Body)
 		}
+	}
+}
+
+// seriesAnswer is GET /telemetry/series.
+type seriesAnswer struct {
+	Device, Metric, Step string
+	From, To             time.Time
+	Points               []struct {
+		At                  time.Time
+		Count               int
+		Min, Max, Avg, Last *float64
+	}
+}
+
+func TestSeriesFoldsAKnownPatternIntoItsSteps(t *testing.T) {
+	ta := newTelemetryAPI(t)
+	// Over two hours, a reading every minute: flow i % 10 * 10 for the
+	// i-th minute, so each 10-minute step holds 0, 10, ... 90: min 0, max
+	// 90, avg 45, count 10, last 90. Temperature alone every fifth minute,
+	// and another device, in between: not this series.
+	from := ta.now.Add(-2 * time.Hour)
+	var rs []domain.Reading
+	for i := range 120 {
+		at := from.Add(time.Duration(i) * time.Minute)
+		values := map[string]float64{"flow_rate_lpm": float64(i%10) * 10, "pressure_pa": 2e6}
+		if i%5 == 0 {
+			values = map[string]float64{"temperature_c": 40}
+		}
+		rs = append(rs, domain.Reading{ID: fmt.Sprintf("s%d", i), Device: "v-101", Asset: "v-101", At: at, Values: values},
+			domain.Reading{ID: fmt.Sprintf("o%d", i), Device: "v-102", Asset: "v-102", At: at, Values: map[string]float64{"flow_rate_lpm": 5000}})
+	}
+	ta.put(rs...)
+
+	var s seriesAnswer
+	ta.decode("/telemetry/series?device=v-101&metric=flow_rate_lpm&step=10m&from="+rfc(from)+"&to="+rfc(from.Add(2*time.Hour)), &s)
+	if s.Device != "v-101" || s.Metric != "flow_rate_lpm" || s.Step != "10m0s" || !s.From.Equal(from) || len(s.Points) != 12 {
+		t.Fatalf("series = %+v, want 12 steps of v-101's flow", s)
+	}
+	for i, p := range s.Points {
+		// Minutes 0 and 5 of each step have no flow: 8 readings, 10..90
+		// without 0 and 50.
+		want := []float64{10, 20, 30, 40, 60, 70, 80, 90}
+		sum := 0.0
+		for _, v := range want {
+			sum += v
+		}
+		if !p.At.Equal(from.Add(time.Duration(i)*10*time.Minute)) || p.Count != len(want) || p.Min == nil ||
+			*p.Min != 10 || *p.Max != 90 || *p.Avg != sum/float64(len(want)) || *p.Last != 90 {
+			t.Errorf("step %d = at %v count %d min %v max %v avg %v last %v; want 8 readings, 10..90, avg %v, last 90",
+				i, p.At, p.Count, deref(p.Min), deref(p.Max), deref(p.Avg), deref(p.Last), sum/float64(len(want)))
+		}
+	}
+
+	// A reading at to is the last step's; a step past the readings is
+	// empty, with nulls.
+	ta.decode("/telemetry/series?device=v-101&metric=temperature_c&step=1h&from="+rfc(from.Add(time.Hour))+"&to="+rfc(from.Add(3*time.Hour)), &s)
+	if len(s.Points) != 2 || s.Points[0].Count != 12 || s.Points[1].Count != 0 || s.Points[1].Min != nil || s.Points[1].Last != nil {
+		t.Errorf("temperature by the hour = %+v, want 12 readings then an empty hour", s.Points)
+	}
+	ta.decode("/telemetry/series?device=v-101&metric=temperature_c&step=1h&from="+rfc(from)+"&to="+rfc(from.Add(115*time.Minute)), &s)
+	if len(s.Points) != 2 || s.Points[0].Count != 12 || s.Points[1].Count != 12 {
+		t.Errorf("with the last reading at to: %+v, want 12 and 12", s.Points)
+	}
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func TestSeriesRefusesWhatItCannotAnswerWithA400(t *testing.T) {
+	ta := newTelemetryAPI(t)
+	now := ta.now
+	for _, tt := range []struct{ query, says string }{
+		{"metric=kpa&step=1m", "device"},
+		{"device=A-North&step=1m", "metric"},
+		{"device=A-North&metric=kpa", "step"},
+		{"device=A-North&metric=humidity&step=1m", "metric"},
+		{"device=A%2FNorth&metric=kpa&step=1m", "device"},
+		{"device=A-North&metric=kpa&step=0s", "step"},
+		{"device=A-North&metric=kpa&step=500ms", "step"},
+		{"device=A-North&metric=kpa&step=soon", "step"},
+		{"device=A-North&metric=kpa&step=-1m", "step"},
+		{"device=A-North&metric=kpa&step=1m", "at least 1m27s"}, // a day: 1,440 steps
+		{"device=A-North&metric=kpa&step=1h&from=" + rfc(now.Add(-31*24*time.Hour)), "30 days"},
+		{"device=A-North&metric=kpa&step=1h&from=" + rfc(now) + "&to=" + rfc(now.Add(-time.Second)), "after"},
+		{"device=A-North&metric=kpa&step=1h&limit=5", "limit"},
+	} {
+		rec := ta.get("/telemetry/series?" + tt.query)
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), tt.says) {
+			t.Errorf("?%s: %d %s, want 400 saying %q", tt.query, rec.Code, rec.Body, tt.says)
+		}
+	}
+	// The limits themselves are allowed: 30 days at the finest step, 1,000
+	// steps.
+	for _, q := range []string{
+		"device=A-North&metric=kpa&step=43m12s&from=" + rfc(now.Add(-30*24*time.Hour)),
+		"device=A-North&metric=kpa&step=1s&from=" + rfc(now.Add(-1000*time.Second)),
+	} {
+		var s seriesAnswer
+		ta.decode("/telemetry/series?"+q, &s)
+		if len(s.Points) != 1000 {
+			t.Errorf("?%s: %d points, want 1000", q, len(s.Points))
+		}
+	}
+}
+
+// TestPublishedReadingsComeBackExactlyOnceAfterARedelivery sends telemetry
+// as devices publish it, through ingestion's batch entry, a QoS 1 resend
+// in the same batch and the whole batch again; /telemetry and
+// /telemetry/series answer each message once, with its values and time.
+func TestPublishedReadingsComeBackExactlyOnceAfterARedelivery(t *testing.T) {
+	ta := newTelemetryAPI(t)
+	svc := ingest.New(ta.store, nil, nil, nil, func() time.Time { return ta.now }, nil).WithAnomalies(ta.store)
+	type published struct {
+		at   time.Time
+		flow float64
+		temp float64
+	}
+	var sent []published
+	var batch []topics.Message
+	for i := range 30 {
+		p := published{at: ta.now.Add(time.Duration(i-30) * 7 * time.Second), flow: 1000 + float64(i)/10, temp: 42.25 + float64(i%3)}
+		sent = append(sent, p)
+		payload := fmt.Appendf(nil, `{"ts":%.3f,"flow_rate_lpm":%v,"temperature_c":%v}`, float64(p.at.UnixMilli())/1000, p.flow, p.temp)
+		m := topics.NewMessage("plainview/devices/v-101/telemetry", "v-101", payload, ta.now.UnixMilli())
+		batch = append(batch, m)
+		if i == 10 {
+			batch = append(batch, m) // a QoS 1 resend, beside its original
+		}
+	}
+	for range 2 { // and the queue's second delivery of the batch
+		if failed := svc.HandleBatch(context.Background(), batch); len(failed) != 0 {
+			t.Fatalf("failed %v", failed)
+		}
+	}
+	// A resend in a batch of its own, later.
+	if failed := svc.HandleBatch(context.Background(), batch[5:6]); len(failed) != 0 {
+		t.Fatalf("failed %v", failed)
+	}
+	for _, path := range []string{"/telemetry?device=v-101&limit=7", "/telemetry?limit=7"} {
+		var got []domain.Reading
+		for _, p := range ta.follow(path, 10) {
+			got = append(got, p.Items...)
+		}
+		if len(got) != len(sent) {
+			t.Fatalf("%s: %d readings, want the %d published, each once", path, len(got), len(sent))
+		}
+		for i, r := range got {
+			p := sent[len(sent)-1-i]
+			if !r.At.Equal(p.at) || r.Values["flow_rate_lpm"] != p.flow || r.Values["temperature_c"] != p.temp || len(r.Values) != 2 || r.Device != "v-101" {
+				t.Errorf("%s: reading %d = %+v, want at %v flow %v temperature %v", path, i, r, p.at, p.flow, p.temp)
+			}
+		}
+	}
+	var s seriesAnswer
+	ta.decode("/telemetry/series?device=v-101&metric=flow_rate_lpm&step=1h&from="+rfc(ta.now.Add(-time.Hour))+"&to="+rfc(ta.now), &s)
+	wantSum := 0.0
+	for _, p := range sent {
+		wantSum += p.flow
+	}
+	if p := s.Points[0]; len(s.Points) != 1 || p.Count != len(sent) || *p.Min != sent[0].flow || *p.Max != sent[len(sent)-1].flow ||
+		math.Abs(*p.Avg-wantSum/float64(len(sent))) > 1e-9 || *p.Last != sent[len(sent)-1].flow {
+		t.Errorf("series = %+v, want %d readings from %v to %v", s.Points, len(sent), sent[0].flow, sent[len(sent)-1].flow)
+	}
+	var m struct {
+		Stats map[string]struct{ Count int }
+	}
+	ta.decode("/flow/metrics", &m)
+	if m.Stats["flow_rate_lpm"].Count != len(sent) {
+		t.Errorf("flow statistics count %d readings, want %d", m.Stats["flow_rate_lpm"].Count, len(sent))
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/plainview/serverless/shared/contract/metrics"
 	"github.com/plainview/serverless/shared/contract/routes"
 	"github.com/plainview/serverless/shared/core/domain"
+	"github.com/plainview/serverless/shared/core/ingest"
 	"github.com/plainview/serverless/shared/lambda/apifunc"
 	"github.com/plainview/serverless/shared/lambda/config"
 	"github.com/plainview/serverless/shared/lambda/function"
@@ -287,7 +288,9 @@ func seedReadings(t *testing.T, st *store.Store) {
 			domain.Reading{ID: fmt.Sprintf("r-g-%d", i), Device: "A-North", Asset: "A-North", At: at,
 				Values: map[string]float64{domain.MetricPressureKPa: 410}})
 	}
-	if err := st.PutReadings(t.Context(), rs, time.Hour); err != nil {
+	// Through ingestion's recording, so that the flow routes' aggregates
+	// and anomalies are there too.
+	if _, err := ingest.New(st, nil, nil, nil, nil, nil).WithAnomalies(st).Record(t.Context(), rs); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -369,6 +372,9 @@ func TestAnswersFollowTheDocument(t *testing.T) {
 	}
 	ok(get("/telemetry", ""))
 	ok(get("/telemetry", "device=v-101&metric=flow_rate_lpm&limit=2"))
+	ok(get("/telemetry/series", "device=v-101&metric=flow_rate_lpm&step=10m"))
+	status(get("/telemetry/series", "device=v-101&metric=flow_rate_lpm&step=1s"), http.StatusBadRequest, false)
+	status(get("/telemetry", "metric=flow_rate_lpm"), http.StatusBadRequest, false)
 	page := ok(get("/events", "limit=2"))
 	ok(get("/events", "cursor="+url.QueryEscape(field(t, page, "next_cursor"))))
 	ok(get("/events", "type=incident.created&asset=v-101"))

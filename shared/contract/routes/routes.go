@@ -137,6 +137,7 @@ func Table() []Route {
 		get("/flow/metrics", FuncReads, Read, "current flow metrics, history and statistics"),
 		get("/flow/anomalies", FuncReads, Read, "flow anomalies (listing)"),
 		get("/telemetry", FuncReads, Read, "device readings (listing)"),
+		get("/telemetry/series", FuncReads, Read, "one device's metric in steps: min, max, avg, count and last value of each"),
 		stream(get("/events", FuncEvents, Read, "the event log (listing), what came after a cursor, or with Accept: text/event-stream a live stream")),
 	}
 }

@@ -8,11 +8,9 @@ import (
 	"github.com/plainview/serverless/shared/core/domain"
 )
 
-// AnomalyStore is what anomaly detection needs: the readings before a
-// batch, and a once-only write of each anomaly's event.
+// AnomalyStore records each anomaly and its event once.
 type AnomalyStore interface {
-	Readings(ctx context.Context, device string, from, to time.Time, page domain.Page) ([]domain.Reading, string, error)
-	RecordAnomaly(ctx context.Context, anomalyID string, ev domain.Event, expires time.Time) error
+	RecordAnomaly(ctx context.Context, a domain.Anomaly, ev domain.Event, expires time.Time) error
 }
 
 // WithAnomalies makes the service look for flow anomalies in each
@@ -49,9 +47,9 @@ type anomalyData struct {
 }
 
 // detectAnomalies judges the batch's readings of each device against the
-// readings before them, and records what it finds. A failure is logged:
-// the readings are stored, and anomalies stay listed by /flow/anomalies.
-func (s *Service) detectAnomalies(ctx context.Context, batch []domain.Reading) {
+// readings before them (before, newest first, by device), and records what
+// it finds. A failure is logged: the readings are stored.
+func (s *Service) detectAnomalies(ctx context.Context, batch []domain.Reading, before map[string][]domain.Reading) {
 	if s.anomalies == nil {
 		return
 	}
@@ -65,13 +63,7 @@ func (s *Service) detectAnomalies(ctx context.Context, batch []domain.Reading) {
 	}
 	for device, samples := range byDevice {
 		from := first[device]
-		before, _, err := s.anomalies.Readings(ctx, device, from.Add(-anomalyHistory), from.Add(-time.Millisecond),
-			domain.Page{Limit: domain.AnomalyWindow})
-		if err != nil {
-			s.log.Error("anomalies: readings before the batch", "device", device, "error", err)
-			continue
-		}
-		for _, r := range before {
+		for _, r := range before[device] {
 			samples = append(samples, domain.Sample{Device: r.Device, At: r.At, Values: r.Values})
 		}
 		for _, a := range domain.DetectAnomalies(samples) {
@@ -86,7 +78,7 @@ func (s *Service) detectAnomalies(ctx context.Context, batch []domain.Reading) {
 				AssetID: device, AnomalyType: a.Metric + "_deviation", Confidence: confidence(a), AnomalyID: a.ID,
 				Metric: a.Metric, Value: a.Value, Mean: a.Mean, Deviation: a.Deviation, Severity: a.Severity, ReadingAt: a.At,
 			})
-			if err := s.anomalies.RecordAnomaly(ctx, a.ID, ev, now.Add(anomalyMarkerTTL)); err != nil {
+			if err := s.anomalies.RecordAnomaly(ctx, a, ev, now.Add(anomalyMarkerTTL)); err != nil {
 				s.log.Error("anomalies: record", "anomaly", a.ID, "error", err)
 			}
 		}

@@ -41,8 +41,14 @@ func (m *memory) PutReadings(_ context.Context, r []domain.Reading, _ time.Durat
 	return nil
 }
 
-func (m *memory) Latest(context.Context, domain.Device, time.Time, map[string]float64) (domain.Valve, error) {
-	return domain.Valve{}, nil
+func (m *memory) Readings(context.Context, string, time.Time, time.Time, domain.Page) ([]domain.Reading, string, error) {
+	return nil, "", nil
+}
+
+func (m *memory) AddFlow(context.Context, []domain.Reading) error { return nil }
+
+func (m *memory) Latest(context.Context, domain.Device, time.Time, map[string]float64) (domain.Valve, domain.ValveStatus, error) {
+	return domain.Valve{}, "", nil
 }
 
 func (m *memory) RecordValveStatus(context.Context, string, domain.ValveStatus) (bool, error) {

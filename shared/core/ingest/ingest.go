@@ -30,7 +30,9 @@ type Store interface {
 	Device(ctx context.Context, id string) (domain.Device, error)
 	actuation.ReportStore
 	PutReadings(ctx context.Context, readings []domain.Reading, ttl time.Duration) error
-	Latest(ctx context.Context, d domain.Device, at time.Time, values map[string]float64) (domain.Valve, error)
+	Readings(ctx context.Context, device string, from, to time.Time, page domain.Page) ([]domain.Reading, string, error)
+	AddFlow(ctx context.Context, readings []domain.Reading) error
+	Latest(ctx context.Context, d domain.Device, at time.Time, values map[string]float64) (domain.Valve, domain.ValveStatus, error)
 	RecordValveStatus(ctx context.Context, valveID string, status domain.ValveStatus) (bool, error)
 	PutDeadLetter(ctx context.Context, d domain.DeadLetter) error
 }
@@ -117,9 +119,7 @@ func (s *Service) Redrive(ctx context.Context, d domain.DeadLetter) error {
 		_, rd, rerr := s.reading(ctx, m, s.store.Device)
 		err = rerr
 		if err == nil {
-			if err = s.store.PutReadings(ctx, []domain.Reading{rd}, ReadingTTL); err == nil {
-				s.count("ReadingsStored", 1)
-			}
+			_, err = s.Record(ctx, []domain.Reading{rd})
 		}
 	} else {
 		err = s.handle(ctx, m)

@@ -114,37 +114,130 @@ func (s *Service) HandleBatch(ctx context.Context, batch []topics.Message) []int
 	if len(readings) == 0 {
 		return failed
 	}
-	if err := s.store.PutReadings(ctx, readings, ReadingTTL); err != nil {
+	fresh, err := s.Record(ctx, readings)
+	if err != nil {
 		s.log.Error("store readings", "count", len(readings), "error", err)
 		return append(failed, from...)
 	}
-	s.count("ReadingsStored", float64(len(readings)))
-	s.detectAnomalies(ctx, readings)
+	byID := make(map[string]domain.Device, len(devices))
+	for _, d := range devices {
+		byID[d.ID] = d
+	}
 	// The latest readings per device: one update per device per batch.
 	latest := map[string]int{}
-	for i, r := range readings {
-		if j, ok := latest[r.Device]; !ok || !r.At.Before(readings[j].At) { // the later in the batch wins a tie
+	for i, r := range fresh {
+		if j, ok := latest[r.Device]; !ok || !r.At.Before(fresh[j].At) { // the later in the batch wins a tie
 			latest[r.Device] = i
 		}
 	}
 	for _, i := range latest {
-		if err := s.updateLatest(ctx, devices[i], readings[i]); err != nil {
+		if err := s.updateLatest(ctx, byID[fresh[i].Device], fresh[i]); err != nil {
 			// The readings are stored; only the summary is behind, and the
 			// next message of this device brings it up to date.
-			s.log.Error("latest readings", "device", devices[i].ID, "error", err)
+			s.log.Error("latest readings", "device", fresh[i].Device, "error", err)
 		}
 	}
 	return failed
 }
 
+// Record stores validated readings, each once, and keeps what is derived
+// from them: the flow aggregates and the anomalies. Readings already stored
+// (a QoS 1 resend, a queue's second delivery) are left out, found by one
+// Query per device of its readings from an hour before its first reading in
+// the batch to its last, which also brings the ten readings before the
+// batch that anomaly detection judges it against. It answers the readings
+// stored anew; an error means none of the aggregates were written and the
+// batch may be retried.
+func (s *Service) Record(ctx context.Context, readings []domain.Reading) ([]domain.Reading, error) {
+	span := map[string][2]time.Time{}
+	for _, r := range readings {
+		sp, ok := span[r.Device]
+		if !ok || r.At.Before(sp[0]) {
+			sp[0] = r.At
+		}
+		if !ok || r.At.After(sp[1]) {
+			sp[1] = r.At
+		}
+		span[r.Device] = sp
+	}
+	stored := map[string]bool{}
+	history := map[string][]domain.Reading{}
+	for device, sp := range span {
+		before, err := s.storedAround(ctx, device, sp[0], sp[1], stored)
+		if err != nil {
+			return nil, err
+		}
+		history[device] = before
+	}
+	var fresh []domain.Reading
+	seen := map[string]bool{}
+	for _, r := range readings {
+		k := readingKey(r)
+		if !stored[k] && !seen[k] {
+			seen[k] = true
+			fresh = append(fresh, r)
+		}
+	}
+	if len(fresh) == 0 {
+		return nil, nil
+	}
+	if err := s.store.PutReadings(ctx, fresh, ReadingTTL); err != nil {
+		return nil, err
+	}
+	s.count("ReadingsStored", float64(len(fresh)))
+	if err := s.store.AddFlow(ctx, fresh); err != nil {
+		// The readings are stored; the flow statistics miss this batch.
+		s.log.Error("flow aggregates", "count", len(fresh), "error", err)
+	}
+	s.detectAnomalies(ctx, fresh, history)
+	return fresh, nil
+}
+
+func readingKey(r domain.Reading) string {
+	return fmt.Sprintf("%s\x00%d\x00%s", r.Device, r.At.UnixMilli(), r.ID)
+}
+
+// storedAround reads device's stored readings from an hour before first to
+// last, newest first: it marks those from first on in stored, and answers
+// up to domain.AnomalyWindow of those before first, newest first.
+func (s *Service) storedAround(ctx context.Context, device string, first, last time.Time, stored map[string]bool) ([]domain.Reading, error) {
+	var before []domain.Reading
+	cursor := ""
+	for {
+		rs, next, err := s.store.Readings(ctx, device, first.Add(-anomalyHistory), last, domain.Page{Limit: historyPage, Cursor: cursor})
+		if err != nil {
+			return nil, fmt.Errorf("readings of %s before the batch: %w", device, err)
+		}
+		for _, r := range rs {
+			if !r.At.Before(first) {
+				stored[readingKey(r)] = true
+			} else if len(before) < domain.AnomalyWindow {
+				before = append(before, r)
+			}
+		}
+		if next == "" || len(before) == domain.AnomalyWindow {
+			return before, nil
+		}
+		cursor = next
+	}
+}
+
+// historyPage is how many readings one page of storedAround asks for: the
+// ten before the batch, and room for a batch's own readings when it comes
+// again.
+const historyPage = 50
+
 // updateLatest records a device's newest readings and raises one alert
 // when they change the valve's status (not one per message).
 func (s *Service) updateLatest(ctx context.Context, dev domain.Device, r domain.Reading) error {
-	v, err := s.store.Latest(ctx, dev, r.At, r.Values)
-	if err != nil || dev.Kind != domain.DeviceValve {
+	v, recorded, err := s.store.Latest(ctx, dev, r.At, r.Values)
+	if err != nil || dev.Kind != domain.DeviceValve || v.ID == "" {
 		return err
 	}
 	status := v.Status(s.now())
+	if status == recorded {
+		return nil // nothing to tell, and no conditional write that fails
+	}
 	changed, err := s.store.RecordValveStatus(ctx, v.ID, status)
 	if err != nil {
 		return err

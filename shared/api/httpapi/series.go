@@ -1,0 +1,141 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/plainview/serverless/shared/core/domain"
+)
+
+// GET /telemetry/series folds a device's readings of one metric into
+// steps: windows of up to 30 days, at most 1,000 steps. A finer step is
+// refused, not coarsened: a client that asked for 1-minute steps and got
+// 43-minute ones would chart them wrongly without noticing.
+const (
+	seriesMaxRange  = 30 * 24 * time.Hour
+	seriesMaxPoints = 1000
+	seriesMinStep   = time.Second
+)
+
+// seriesPoint is one step: the readings from At (inclusive) to the next
+// step's start. Without readings, count is 0 and the values null.
+type seriesPoint struct {
+	At    time.Time `json:"at"`
+	Count int       `json:"count"`
+	Min   *float64  `json:"min"`
+	Max   *float64  `json:"max"`
+	Avg   *float64  `json:"avg"`
+	Last  *float64  `json:"last"` // the value of the step's newest reading
+}
+
+// seriesReport is GET /telemetry/series.
+type seriesReport struct {
+	Device string        `json:"device"`
+	Metric string        `json:"metric"`
+	From   time.Time     `json:"from"`
+	To     time.Time     `json:"to"`
+	Step   string        `json:"step"` // a Go duration, such as 5m0s
+	Points []seriesPoint `json:"points"`
+}
+
+type seriesQuery struct {
+	device, metric string
+	from, to       time.Time
+	step           time.Duration
+	points         int
+}
+
+func (a *API) parseSeriesQuery(r *http.Request) (seriesQuery, error) {
+	var s seriesQuery
+	q, err := query(r, "device", "metric", "from", "to", "step")
+	if err != nil {
+		return s, err
+	}
+	for _, name := range []string{"device", "metric", "step"} {
+		if _, ok := q[name]; !ok {
+			return s, badRequest(name + " is required")
+		}
+	}
+	if s.device = q["device"][0]; !domain.ValidID(s.device) {
+		return s, badRequest("device must be an id: letters, digits, - and _, 1 to 64 characters")
+	}
+	if s.metric = q["metric"][0]; !slices.Contains(domain.Metrics, s.metric) {
+		return s, badRequest(fmt.Sprintf("metric must be one of %s", strings.Join(domain.Metrics, ", ")))
+	}
+	from, hasFrom, err := parseTime(q, "from")
+	if err != nil {
+		return s, err
+	}
+	to, hasTo, err := parseTime(q, "to")
+	if err != nil {
+		return s, err
+	}
+	if !hasTo {
+		to = a.cfg.Now()
+	}
+	if !hasFrom {
+		from = to.Add(-telemetryDefaultRange)
+	}
+	if from.After(to) {
+		return s, badRequest("from must not be after to")
+	}
+	if to.Sub(from) > seriesMaxRange {
+		return s, badRequest("from and to may be at most 30 days apart")
+	}
+	step, err := time.ParseDuration(q["step"][0])
+	if err != nil || step < seriesMinStep || step%time.Millisecond != 0 {
+		return s, badRequest("step must be a duration of at least 1s, such as 30s, 5m or 1h")
+	}
+	window := to.Sub(from)
+	points := max(1, int((window+step-1)/step))
+	if points > seriesMaxPoints {
+		finest := (window + seriesMaxPoints - 1) / seriesMaxPoints
+		finest = (finest + time.Second - 1).Truncate(time.Second)
+		return s, badRequest(fmt.Sprintf("step %s makes %d points over this window, more than %d: use a step of at least %s",
+			step, points, seriesMaxPoints, finest))
+	}
+	s.from, s.to, s.step, s.points = from.UTC(), to.UTC(), step, points
+	return s, nil
+}
+
+// series answers the steps of a device's metric: step i holds the readings
+// from from + i×step up to the next step, the last step also the reading at
+// to.
+func (a *API) series(r *http.Request) (any, error) {
+	q, err := a.parseSeriesQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	type acc struct {
+		st   domain.MetricStat
+		last float64
+	}
+	steps := make([]acc, q.points)
+	err = a.cfg.Store.EachReading(r.Context(), q.device, q.from, q.to, func(rd domain.Reading) error {
+		v, ok := rd.Values[q.metric]
+		if !ok {
+			return nil
+		}
+		i := min(int(rd.At.Sub(q.from)/q.step), q.points-1)
+		steps[i].st = steps[i].st.Add(v)
+		steps[i].last = v // readings come oldest first
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := seriesReport{Device: q.device, Metric: q.metric, From: q.from, To: q.to, Step: q.step.String(),
+		Points: make([]seriesPoint, q.points)}
+	for i, s := range steps {
+		p := seriesPoint{At: q.from.Add(time.Duration(i) * q.step), Count: s.st.Count}
+		if s.st.Count > 0 {
+			lo, hi, avg, last := s.st.Min, s.st.Max, s.st.Sum/float64(s.st.Count), s.last
+			p.Min, p.Max, p.Avg, p.Last = &lo, &hi, &avg, &last
+		}
+		out.Points[i] = p
+	}
+	return out, nil
+}
