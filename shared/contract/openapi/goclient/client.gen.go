@@ -1174,6 +1174,48 @@ type SectionView struct {
 	Section string `json:"section"`
 }
 
+// SeriesPoint one step's readings of the metric; without readings, count 0 and the values null
+type SeriesPoint struct {
+	// At the step's start: it holds readings from here to the next step's start
+	At time.Time `json:"at"`
+
+	// Avg the mean of the values
+	Avg *float64 `json:"avg"`
+
+	// Count how many readings
+	Count int64 `json:"count"`
+
+	// Last the value of the step's newest reading
+	Last *float64 `json:"last"`
+
+	// Max the largest value
+	Max *float64 `json:"max"`
+
+	// Min the smallest value
+	Min *float64 `json:"min"`
+}
+
+// SeriesReport GET /telemetry/series: one device's metric folded into steps from from to to
+type SeriesReport struct {
+	// Device the device
+	Device string `json:"device"`
+
+	// From the start of the first step
+	From time.Time `json:"from"`
+
+	// Metric the metric
+	Metric string `json:"metric"`
+
+	// Points every step, oldest first, empty ones included
+	Points []SeriesPoint `json:"points"`
+
+	// Step the step as a Go duration, such as 5m0s
+	Step string `json:"step"`
+
+	// To the end of the window (the last step holds a reading at to)
+	To time.Time `json:"to"`
+}
+
 // ServiceInfo GET /
 type ServiceInfo struct {
 	// Service always plainview
@@ -1475,7 +1517,7 @@ type GetTelemetryParams struct {
 	// Device only this device's readings
 	Device *string `form:"device,omitempty" json:"device,omitempty"`
 
-	// Metric only readings of this metric, with it alone
+	// Metric only readings of this metric, with it alone; needs device
 	Metric *Metric `form:"metric,omitempty" json:"metric,omitempty"`
 
 	// From RFC 3339; default: a day before to
@@ -1489,6 +1531,24 @@ type GetTelemetryParams struct {
 
 	// Cursor the next_cursor of the previous page
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// GetTelemetrySeriesParams defines parameters for GetTelemetrySeries.
+type GetTelemetrySeriesParams struct {
+	// Device the device
+	Device string `form:"device" json:"device"`
+
+	// Metric the metric
+	Metric Metric `form:"metric" json:"metric"`
+
+	// From RFC 3339; default: a day before to; the first step starts here
+	From *time.Time `form:"from,omitempty" json:"from,omitempty"`
+
+	// To RFC 3339; default: now; at most 30 days after from
+	To *time.Time `form:"to,omitempty" json:"to,omitempty"`
+
+	// Step a duration of at least 1s (30s, 5m, 1h); at most 1,000 steps between from and to, else 400
+	Step string `form:"step" json:"step"`
 }
 
 // GetValvesParams defines parameters for GetValves.
@@ -1915,6 +1975,11 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /telemetry (the `GetTelemetry` operationId).
 	GetTelemetry(ctx context.Context, params *GetTelemetryParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetTelemetrySeries one device's metric in steps: min, max, avg, count and last value of each
+	//
+	// Corresponds with GET /telemetry/series (the `GetTelemetrySeries` operationId).
+	GetTelemetrySeries(ctx context.Context, params *GetTelemetrySeriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetValves a page of the valves in service with their current state, a plain array (limit, cursor; the next page in the Link header); ?retired=true adds the retired
 	//
@@ -2530,6 +2595,21 @@ func (c *Client) GetReadyz(ctx context.Context, reqEditors ...RequestEditorFn) (
 // Corresponds with GET /telemetry (the `GetTelemetry` operationId).
 func (c *Client) GetTelemetry(ctx context.Context, params *GetTelemetryParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetTelemetryRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetTelemetrySeries one device's metric in steps: min, max, avg, count and last value of each
+//
+// Corresponds with GET /telemetry/series (the `GetTelemetrySeries` operationId).
+func (c *Client) GetTelemetrySeries(ctx context.Context, params *GetTelemetrySeriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetTelemetrySeriesRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3988,6 +4068,96 @@ func NewGetTelemetryRequest(server string, params *GetTelemetryParams) (*http.Re
 	return req, nil
 }
 
+// NewGetTelemetrySeriesRequest constructs an http.Request for the GetTelemetrySeries method
+func NewGetTelemetrySeriesRequest(server string, params *GetTelemetrySeriesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/telemetry/series")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "device", params.Device, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "metric", params.Metric, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.From != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", *params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.To != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", *params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "step", params.Step, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetValvesRequest constructs an http.Request for the GetValves method
 func NewGetValvesRequest(server string, params *GetValvesParams) (*http.Request, error) {
 	var err error
@@ -4770,6 +4940,13 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /telemetry (the `GetTelemetry` operationId).
 	GetTelemetryWithResponse(ctx context.Context, params *GetTelemetryParams, reqEditors ...RequestEditorFn) (*GetTelemetryResponse, error)
+
+	// GetTelemetrySeriesWithResponse one device's metric in steps: min, max, avg, count and last value of each
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /telemetry/series (the `GetTelemetrySeries` operationId).
+	GetTelemetrySeriesWithResponse(ctx context.Context, params *GetTelemetrySeriesParams, reqEditors ...RequestEditorFn) (*GetTelemetrySeriesResponse, error)
 
 	// GetValvesWithResponse a page of the valves in service with their current state, a plain array (limit, cursor; the next page in the Link header); ?retired=true adds the retired
 	//
@@ -7289,6 +7466,89 @@ func (r GetTelemetryResponse) ContentType() string {
 	return ""
 }
 
+// GetTelemetrySeriesResponse429Headers the declared response headers of an HTTP 429 response for GetTelemetrySeries
+type GetTelemetrySeriesResponse429Headers struct {
+	RetryAfter *string
+}
+
+type GetTelemetrySeriesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SeriesReport
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *OtherError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetTelemetrySeriesResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetTelemetrySeriesResponse) GetJSON200() *SeriesReport {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetTelemetrySeriesResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetTelemetrySeriesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetTelemetrySeriesResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetTelemetrySeriesResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetTelemetrySeriesResponse) GetJSONDefault() *OtherError {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetTelemetrySeriesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetTelemetrySeriesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetTelemetrySeriesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetTelemetrySeriesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetValvesResponse200Headers the declared response headers of an HTTP 200 response for GetValves
 type GetValvesResponse200Headers struct {
 	Link *string
@@ -8688,6 +8948,19 @@ func (c *ClientWithResponses) GetTelemetryWithResponse(ctx context.Context, para
 		return nil, err
 	}
 	return ParseGetTelemetryResponse(rsp)
+}
+
+// GetTelemetrySeriesWithResponse one device's metric in steps: min, max, avg, count and last value of each
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /telemetry/series (the `GetTelemetrySeries` operationId).
+func (c *ClientWithResponses) GetTelemetrySeriesWithResponse(ctx context.Context, params *GetTelemetrySeriesParams, reqEditors ...RequestEditorFn) (*GetTelemetrySeriesResponse, error) {
+	rsp, err := c.GetTelemetrySeries(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetTelemetrySeriesResponse(rsp)
 }
 
 // GetValvesWithResponse a page of the valves in service with their current state, a plain array (limit, cursor; the next page in the Link header); ?retired=true adds the retired
@@ -11080,6 +11353,80 @@ func ParseGetTelemetryResponse(rsp *http.Response) (*GetTelemetryResponse, error
 	switch {
 	case rsp.StatusCode == 429:
 		var headers GetTelemetryResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetTelemetrySeriesResponse parses an HTTP response from a GetTelemetrySeriesWithResponse call
+func ParseGetTelemetrySeriesResponse(rsp *http.Response) (*GetTelemetrySeriesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetTelemetrySeriesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SeriesReport
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest OtherError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetTelemetrySeriesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
