@@ -422,16 +422,6 @@ func (a *API) timeline(r *http.Request) (any, error) {
 	}, nil
 }
 
-func criticalCount(alerts []domain.Alert) int {
-	n := 0
-	for _, al := range alerts {
-		if al.Severity == domain.LeakCritical {
-			n++
-		}
-	}
-	return n
-}
-
 // alertsOverview is GET /pipeline/alerts.
 type alertsOverview struct {
 	ActiveLeakCount int            `json:"active_leak_count"`
@@ -450,12 +440,13 @@ func (a *API) alerts(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	leaks := domain.SummarizeLeaks(active)
 	return alertsOverview{
-		ActiveLeakCount: len(active),
-		CriticalCount:   criticalCount(active),
+		ActiveLeakCount: leaks.Active,
+		CriticalCount:   leaks.Critical,
 		ActiveLeaks:     nonNil(active),
 		RecentHistory:   nonNil(recent),
-		Integrity:       domain.Integrity(active),
+		Integrity:       leaks.Integrity,
 	}, nil
 }
 
@@ -499,33 +490,22 @@ func (a *API) pipelineHealth(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	leaks := map[string]int{}
-	lost := 0.0
-	for _, al := range active {
-		leaks[al.Section]++
-		lost += deref(al.VolumeEstimate)
-	}
+	leaks := domain.SummarizeLeaks(active)
 	profile := make(map[string]sectionPressure, len(sections))
 	for _, s := range sections {
-		profile[s.Name] = sectionPressure{PressureKPa: s.PressureKPa, LastSeen: s.LastSeen, ActiveLeaks: leaks[s.Name], RiskLevel: domain.RiskLevel(leaks[s.Name])}
+		n := leaks.BySection[s.Name]
+		profile[s.Name] = sectionPressure{PressureKPa: s.PressureKPa, LastSeen: s.LastSeen, ActiveLeaks: n, RiskLevel: domain.RiskLevel(n)}
 	}
 	report := pipelineReport{
-		IntegrityScore:      domain.Integrity(active),
-		ActiveLeaks:         len(active),
-		EstimatedVolumeLost: lost,
+		IntegrityScore:      leaks.Integrity,
+		ActiveLeaks:         leaks.Active,
+		EstimatedVolumeLost: leaks.VolumeLost,
 		PressureProfile:     profile,
 	}
 	if next != "" {
 		report.NextCursor = &next
 	}
 	return report, nil
-}
-
-func deref(f *float64) float64 {
-	if f == nil {
-		return 0
-	}
-	return *f
 }
 
 // sectionDetail is GET /pipeline/sections/{section}.

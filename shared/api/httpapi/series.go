@@ -101,41 +101,25 @@ func (a *API) parseSeriesQuery(r *http.Request) (seriesQuery, error) {
 	return s, nil
 }
 
-// series answers the steps of a device's metric: step i holds the readings
-// from from + i×step up to the next step, the last step also the reading at
-// to.
+// series answers the steps of a device's metric (domain.Series).
 func (a *API) series(r *http.Request) (any, error) {
 	q, err := a.parseSeriesQuery(r)
 	if err != nil {
 		return nil, err
 	}
-	type acc struct {
-		st   domain.MetricStat
-		last float64
-	}
-	steps := make([]acc, q.points)
+	series := domain.NewSeries(q.from, q.step, q.points)
 	err = a.cfg.Store.EachReading(r.Context(), q.device, q.from, q.to, func(rd domain.Reading) error {
-		v, ok := rd.Values[q.metric]
-		if !ok {
-			return nil
+		if v, ok := rd.Values[q.metric]; ok {
+			series.Add(rd.At, v) // readings come oldest first
 		}
-		i := min(int(rd.At.Sub(q.from)/q.step), q.points-1)
-		steps[i].st = steps[i].st.Add(v)
-		steps[i].last = v // readings come oldest first
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	out := seriesReport{Device: q.device, Metric: q.metric, From: q.from, To: q.to, Step: q.step.String(),
-		Points: make([]seriesPoint, q.points)}
-	for i, s := range steps {
-		p := seriesPoint{At: q.from.Add(time.Duration(i) * q.step), Count: s.st.Count}
-		if s.st.Count > 0 {
-			lo, hi, avg, last := s.st.Min, s.st.Max, s.st.Sum/float64(s.st.Count), s.last
-			p.Min, p.Max, p.Avg, p.Last = &lo, &hi, &avg, &last
-		}
-		out.Points[i] = p
+	out := seriesReport{Device: q.device, Metric: q.metric, From: q.from, To: q.to, Step: q.step.String()}
+	for _, p := range series.Points() {
+		out.Points = append(out.Points, seriesPoint{At: p.At, Count: p.Count, Min: p.Min, Max: p.Max, Avg: p.Avg, Last: p.Last})
 	}
 	return out, nil
 }

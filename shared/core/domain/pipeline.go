@@ -140,3 +140,27 @@ type Section struct {
 	Location  string
 	RetiredAt *time.Time
 }
+
+// LeakSummary is what the active leaks say of the pipeline as a whole:
+// the read model of GET /pipeline/health and GET /pipeline/alerts.
+type LeakSummary struct {
+	Active, Critical int
+	BySection        map[string]int // active leaks per section
+	VolumeLost       float64        // the sum of the leaks' volume estimates
+	Integrity        int            // Integrity(active)
+}
+
+// SummarizeLeaks sums the active leaks.
+func SummarizeLeaks(active []Alert) LeakSummary {
+	s := LeakSummary{Active: len(active), BySection: map[string]int{}, Integrity: Integrity(active)}
+	for _, al := range active {
+		s.BySection[al.Section]++
+		if al.Severity == LeakCritical {
+			s.Critical++
+		}
+		if al.VolumeEstimate != nil {
+			s.VolumeLost += *al.VolumeEstimate
+		}
+	}
+	return s
+}
