@@ -92,7 +92,7 @@ func (s *Service) Actuate(ctx context.Context, r Request) (domain.Actuation, err
 	if err := r.Validate(); err != nil {
 		return domain.Actuation{}, err
 	}
-	a, err := domain.OnConflict(attempts, func() (domain.Actuation, error) {
+	a, err := domain.OnConflict(attempts, func(int) (domain.Actuation, error) {
 		v, err := s.store.Valve(ctx, r.ValveID)
 		if err != nil {
 			return domain.Actuation{}, err

@@ -59,14 +59,14 @@ type EventFilter struct {
 // few hundred bytes.
 const MaxCursorLen = 1024
 
-// OnConflict runs attempt until it lands. An attempt whose write met
+// OnConflict runs attempt (with its try number, from 1) until it lands. An attempt whose write met
 // another writer's change (a plain ErrConflict from the write's
 // condition) reads and decides again, up to tries times; then the answer
 // is exhausted(). Any other error ends it at once, a ConflictError
 // included: that one is already the answer for the client.
-func OnConflict[T any](tries int, attempt func() (T, error), exhausted func() error) (T, error) {
+func OnConflict[T any](tries int, attempt func(try int) (T, error), exhausted func() error) (T, error) {
 	for try := 1; ; try++ {
-		v, err := attempt()
+		v, err := attempt(try)
 		var final *ConflictError
 		if !errors.Is(err, ErrConflict) || errors.As(err, &final) {
 			return v, err

@@ -158,7 +158,7 @@ func (s *Service) Apply(ctx context.Context, u Update) (domain.Incident, []domai
 		in       domain.Incident
 		timeline []domain.TimelineEntry
 	}
-	res, err := domain.OnConflict(tries, func() (result, error) {
+	res, err := domain.OnConflict(tries, func(int) (result, error) {
 		before, timeline, err := s.store.Incident(ctx, u.ID)
 		if err != nil {
 			return result{}, err

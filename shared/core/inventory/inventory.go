@@ -329,7 +329,7 @@ func (c ValveChange) check() ([]string, error) {
 // it, until the write lands: a change that met another is read and made
 // again, up to attempts times, and then answered 409.
 func again[T any](kind, id string, attempt func() (T, error)) (T, error) {
-	return domain.OnConflict(attempts, attempt, func() error {
+	return domain.OnConflict(attempts, func(int) (T, error) { return attempt() }, func() error {
 		return &domain.ConflictError{Code: "conflict", Message: fmt.Sprintf("%s %s changed while this change was being recorded; retry", kind, id)}
 	})
 }

@@ -123,9 +123,7 @@ func (s *Service) Report(ctx context.Context, r Report) (Result, error) {
 	case sec.RetiredAt != nil:
 		return Result{}, &domain.RuleError{Code: "section_retired", Message: fmt.Sprintf("pipeline section %q is retired", r.Section)}
 	}
-	try := 0
-	return domain.OnConflict(attempts, func() (Result, error) {
-		try++
+	return domain.OnConflict(attempts, func(try int) (Result, error) {
 		res, leak, err := s.plan(ctx, r)
 		if err != nil {
 			return Result{}, err
