@@ -125,7 +125,7 @@ func (st *stack) addDevices() error {
 			action = &awsiot.CfnTopicRule_ActionProperty{
 				Lambda: &awsiot.CfnTopicRule_LambdaActionProperty{FunctionArn: ingest.FunctionArn()},
 			}
-		case topics.Queue:
+		case topics.Stream:
 			action = &awsiot.CfnTopicRule_ActionProperty{
 				Sqs: &awsiot.CfnTopicRule_SqsActionProperty{QueueUrl: st.telemetry.QueueUrl(), RoleArn: iotRole.RoleArn()},
 			}

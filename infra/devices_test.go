@@ -155,7 +155,7 @@ func checkTopicRules(t *testing.T, tpl template, ctx map[string]any) {
 			if !invokers["${"+id+".Arn}"] {
 				t.Errorf("%s: IoT may not invoke ingest for this rule", r.Name)
 			}
-		case topics.Queue:
+		case topics.Stream:
 			want = `{"Sqs":{"QueueUrl":"` + telemetry + `","RoleArn":"` + role + `"}}`
 		default:
 			t.Errorf("%s: target %q", r.Name, r.Target)

@@ -14,9 +14,12 @@ const (
 	// Direct invokes the ingest function asynchronously, one message per
 	// invocation: statuses and leaks, which are few and need low latency.
 	Direct Target = "direct"
-	// Queue sends to the telemetry queue, which the ingest function reads
-	// in batches: the volume.
-	Queue Target = "queue"
+	// Stream puts into the telemetry stream, keyed by the publishing
+	// device, which the ingest function reads in batches: the volume. A
+	// batch holds each device's messages of the batching window, so a
+	// device's readings are written together (docs/decisions.md, "The
+	// telemetry stream").
+	Stream Target = "stream"
 )
 
 // Rule is one IoT topic rule. The CDK stack builds IoT CfnTopicRules from
@@ -37,8 +40,8 @@ func Table() []Rule {
 	return []Rule{
 		{Name: "valve_status", Topic: StatusFilter, Kind: Status, Target: Direct},
 		{Name: "leaks", Topic: Leaks, Kind: Leak, Target: Direct},
-		{Name: TelemetryRule, Topic: TelemetryFilter, Kind: Telemetry, Target: Queue},
-		{Name: "pipeline_pressure", Topic: PressureFilter, Kind: Pressure, Target: Queue},
+		{Name: TelemetryRule, Topic: TelemetryFilter, Kind: Telemetry, Target: Stream},
+		{Name: "pipeline_pressure", Topic: PressureFilter, Kind: Pressure, Target: Stream},
 	}
 }
 
@@ -143,7 +146,7 @@ func (m Message) JSON() []byte {
 	return b
 }
 
-// TargetOf is where the rules send a topic's messages: Queue for
+// TargetOf is where the rules send a topic's messages: Stream for
 // telemetry and pressure, Direct for statuses and leaks, "" for a topic
 // no rule takes. A Basic Ingest topic goes where its topic would.
 func TargetOf(topic string) Target {

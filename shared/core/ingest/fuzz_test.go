@@ -89,7 +89,7 @@ func FuzzIngest(f *testing.F) {
 		mem, reported := &memory{}, &acceptLeaks{}
 		svc := New(mem, reported, nil, nil, func() time.Time { return time.Unix(1_795_000_000, 0) }, nil)
 		m := topics.NewMessage(topic, client, payload, 1_795_000_000_000)
-		if topics.TargetOf(topic) == topics.Queue {
+		if topics.TargetOf(topic) == topics.Stream {
 			if failed := svc.HandleBatch(context.Background(), []topics.Message{m}); len(failed) != 0 {
 				t.Fatalf("a batch failed with a store that cannot fail: %v", failed)
 			}

@@ -89,7 +89,7 @@ func bad(format string, args ...any) error { return &badMessage{fmt.Sprintf(form
 // returns an error only when a retry may succeed (a dependency failed); a
 // bad message is dead-lettered and answered nil.
 func (s *Service) Handle(ctx context.Context, m topics.Message) error {
-	if topics.TargetOf(m.Topic) == topics.Queue {
+	if topics.TargetOf(m.Topic) == topics.Stream {
 		// Telemetry normally comes in batches; one alone (a redrive) is a
 		// batch of one.
 		if failed := s.HandleBatch(ctx, []topics.Message{m}); len(failed) > 0 {
@@ -115,7 +115,7 @@ func (s *Service) settle(ctx context.Context, m topics.Message, err error) error
 func (s *Service) Redrive(ctx context.Context, d domain.DeadLetter) error {
 	m := topics.Message{Payload: d.Payload, Topic: d.Topic, ClientID: d.ClientID, ReceivedMs: d.ReceivedMs}
 	var err error
-	if topics.TargetOf(m.Topic) == topics.Queue {
+	if topics.TargetOf(m.Topic) == topics.Stream {
 		_, rd, rerr := s.reading(ctx, m, s.store.Device)
 		err = rerr
 		if err == nil {

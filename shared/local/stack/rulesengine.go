@@ -149,7 +149,7 @@ func (e *rulesEngine) accept(clientID, topic string, payload []byte) <-chan erro
 		return done
 	}
 	q := queued{m: topics.NewMessage(topic, clientID, payload, time.Now().UnixMilli()), done: done}
-	if r.Target == topics.Queue {
+	if r.Target == topics.Stream {
 		select {
 		case e.queue <- q:
 		case <-e.ctx.Done():
