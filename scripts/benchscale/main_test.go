@@ -16,7 +16,7 @@ func TestFlagsTakeAscendingSizesAndRefuseTheRest(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{"-valves", "3000,3"}, {"-valves", "2"}, {"-valves", "3,3"}, {"-valves", "x"}, {"-readings", "-1"},
-		{"-n", "0"}, {"-rate", "0"}, {"-reading-devices", "0"}, {"-sections-per", "0"}, {"extra"},
+		{"-n", "0"}, {"-rate", "0"}, {"-reading-devices", "0"}, {"-sections-per", "0"}, {"-mqtt", "-1"}, {"extra"},
 	} {
 		if _, err := parse(args, io.Discard); err == nil {
 			t.Errorf("%v accepted", args)

@@ -85,7 +85,7 @@ func TestEveryDeviceTopicHasItsRuleAndBasicIngestOnlyItsOwn(t *testing.T) {
 	}
 }
 
-func TestStatusesAndLeaksAreDirectTelemetryIsQueued(t *testing.T) {
+func TestStatusesAndLeaksAreDirectTelemetryIsStreamed(t *testing.T) {
 	for _, r := range topics.Table() {
 		direct := r.Kind == topics.Status || r.Kind == topics.Leak
 		if (r.Target == topics.Direct) != direct {
