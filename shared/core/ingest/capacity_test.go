@@ -154,10 +154,10 @@ func topic(d domain.Device) string {
 func TestWriteUnitsPerReadingStayAtTheDesign(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
-		devices int     // how many devices send; beyond the 8 seed ones, new valves
-		each    int     // readings a device
-		apart   time.Duration
-		design  float64 // write units per reading, docs/data-model.md
+		devices int           // how many devices send; beyond the 8 seed ones, new valves
+		each    int           // readings a device
+		apart   time.Duration // between a device's readings
+		design  float64       // write units per reading, docs/data-model.md
 	}{
 		{"12 readings from each of 8 devices", 8, 12, time.Second / 12, 0.344},
 		{"5 readings a second apart from each of 19 devices", 19, 5, time.Second, 0.863},
