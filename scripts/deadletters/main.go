@@ -1,7 +1,7 @@
 // Command deadletters lists the device messages that could not be
 // ingested, with their reasons, and redrives them after a fix.
 //
-//	go run ./scripts/deadletters list [-limit 50] [-queue <url>]
+//	go run ./scripts/deadletters list [-limit 50] [-queue <url> [-records]]
 //	go run ./scripts/deadletters redrive [-queue <url>] [-all | <id> ...]
 //
 // Without -queue it works on the table's dead letters (what ingest itself
@@ -10,10 +10,16 @@
 // unset, AWS with the usual credentials. With -queue it works on the
 // stack's dead-letter queue (output DeadLetterQueueUrl), which holds what
 // failed on AWS before ingest could decide: IoT rule error records, failed
-// asynchronous invokes and telemetry received too often; redriven
-// messages are ingested into the table and deleted from the queue. The
-// SQS client takes the SDK's standard settings (AWS_REGION,
-// AWS_ENDPOINT_URL...).
+// asynchronous invokes, and the records of telemetry stream batches that
+// ingest's event source mapping discarded. Such a record names a range of
+// one shard's records rather than carrying them: list shows the range
+// (-records reads and shows its records too), and redrive reads them from
+// the stream, which holds them only for its retention (24 hours in
+// development, 7 days in production). Redriven messages are ingested into
+// the table and deleted from the queue; a stream batch only once every
+// record of its range is. The SQS and Kinesis clients take the SDK's
+// standard settings (AWS_REGION, AWS_ENDPOINT_URL,
+// AWS_ENDPOINT_URL_KINESIS...).
 package main
 
 import (
@@ -27,6 +33,7 @@ import (
 	"strings"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/plainview/serverless/shared/adapters/notify"
@@ -48,7 +55,7 @@ func main() {
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: deadletters list [-limit n] | redrive [-all | <id> ...]")
+		return errors.New("usage: deadletters list [-limit n] [-queue <url> [-records]] | redrive [-queue <url>] [-all | <id> ...]")
 	}
 	cfg, err := config.Load(getenv)
 	if err != nil {
@@ -58,19 +65,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	return command(ctx, st, args, stdout, stderr, awsQueue)
+	return command(ctx, st, args, stdout, stderr, awsClients)
 }
 
-// awsQueue is the SQS client of the default AWS configuration.
-func awsQueue(ctx context.Context) (QueueAPI, error) {
+// clients are the AWS clients of a -queue run.
+type clients struct {
+	queue  QueueAPI
+	stream StreamAPI
+}
+
+// awsClients are the SQS and Kinesis clients of the default AWS
+// configuration.
+func awsClients(ctx context.Context) (clients, error) {
 	cfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("aws configuration: %w", err)
+		return clients{}, fmt.Errorf("aws configuration: %w", err)
 	}
 	if cfg.Region == "" {
-		return nil, errors.New("no AWS region: set AWS_REGION (the stack's region)")
+		return clients{}, errors.New("no AWS region: set AWS_REGION (the stack's region)")
 	}
-	return sqs.NewFromConfig(cfg), nil
+	return clients{queue: sqs.NewFromConfig(cfg), stream: kinesis.NewFromConfig(cfg)}, nil
 }
 
 func openStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
@@ -84,12 +98,13 @@ func openStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
 	return store.New(store.NewClient(aws, ""), cfg.TableName, nil), nil
 }
 
-func command(ctx context.Context, st *store.Store, args []string, stdout, stderr io.Writer, queueClient func(context.Context) (QueueAPI, error)) error {
+func command(ctx context.Context, st *store.Store, args []string, stdout, stderr io.Writer, awsAPIs func(context.Context) (clients, error)) error {
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	limit := fs.Int("limit", 50, "how many to list (newest first)")
 	all := fs.Bool("all", false, "redrive every dead letter not yet redriven")
 	queue := fs.String("queue", "", "the dead-letter queue's URL (stack output DeadLetterQueueUrl) instead of the table")
+	records := fs.Bool("records", false, "with list -queue: read each stream batch's records from the stream and show them")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -105,11 +120,15 @@ func command(ctx context.Context, st *store.Store, args []string, stdout, stderr
 		if u, err := url.Parse(*queue); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return fmt.Errorf("-queue %q is not a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)", *queue)
 		}
-		q, err := queueClient(ctx)
+		c, err := awsAPIs(ctx)
 		if err != nil {
 			return err
 		}
-		return queueCommand(ctx, q, *queue, args[0], *limit, *all, fs.Args(), func() redriver { return newService() }, stdout)
+		return queueCommand(ctx, args[0], queueRun{queue: c.queue, stream: c.stream, url: *queue, limit: *limit, records: *records,
+			all: *all, ids: fs.Args(), svc: func() redriver { return newService() }, out: stdout})
+	}
+	if *records {
+		return errors.New("-records lists a stream batch's records: it goes with -queue")
 	}
 	letters, err := everyLetter(ctx, st)
 	if err != nil {

@@ -95,10 +95,10 @@ func TestMessagesOfAnUnknownDeviceAreRedrivenOnceItIsInTheInventory(t *testing.T
 	}
 }
 
-// noQueue is the SQS client of a run that must not reach for the queue.
-func noQueue(t *testing.T) func(context.Context) (QueueAPI, error) {
-	return func(context.Context) (QueueAPI, error) {
-		t.Error("a table command asked for an SQS client")
-		return nil, errors.New("no SQS in this test")
+// noQueue is the AWS clients of a run that must not reach for the queue.
+func noQueue(t *testing.T) func(context.Context) (clients, error) {
+	return func(context.Context) (clients, error) {
+		t.Error("a table command asked for the SQS and Kinesis clients")
+		return clients{}, errors.New("no SQS in this test")
 	}
 }

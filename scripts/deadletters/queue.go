@@ -10,6 +10,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -31,17 +32,19 @@ const (
 	// the invocation record (requestContext, requestPayload,
 	// responsePayload).
 	shapeAsyncInvoke = "async-invoke"
-	// shapeTelemetry: a telemetry message was received by ingest too often
-	// without being stored; the telemetry queue's redrive policy moves it
-	// as it was, the rule's message.
-	shapeTelemetry = "telemetry"
+	// shapeStreamBatch: ingest's event source mapping discarded a batch of
+	// the telemetry stream; it sends the batch's record (requestContext,
+	// responseContext, KinesisBatchInfo), which names the batch's records
+	// in the stream rather than carrying them.
+	shapeStreamBatch = "stream-batch"
 )
 
 // queued is one message of the dead-letter queue, understood.
 type queued struct {
 	ID      string // SQS message id
 	Shape   string
-	Message topics.Message // the device message, as a rule hands it to ingest
+	Message topics.Message // rule-error, async-invoke: the device message, as a rule hands it to ingest
+	Batch   streamBatch    // stream-batch: the records it names
 	Reason  string         // why it failed, as far as the record says
 	handle  string         // the receipt handle of this receive
 }
@@ -90,9 +93,16 @@ func classify(body string, sentMs int64) (queued, error) {
 	if err := json.Unmarshal([]byte(body), &probe); err != nil {
 		return queued{}, fmt.Errorf("body is no JSON object: %w", err)
 	}
+	_, isStreamBatch := probe["KinesisBatchInfo"]
 	_, isAsync := probe["requestContext"]
 	_, isRuleError := probe["base64OriginalPayload"]
 	switch {
+	case isStreamBatch: // before isAsync: it has a requestContext too
+		b, reason, err := streamBatchOf([]byte(body))
+		if err != nil {
+			return queued{}, err
+		}
+		return queued{Shape: shapeStreamBatch, Batch: b, Reason: reason}, nil
 	case isAsync:
 		var r asyncInvokeRecord
 		if err := json.Unmarshal([]byte(body), &r); err != nil || r.RequestContext == nil {
@@ -128,11 +138,7 @@ func classify(body string, sentMs int64) (queued, error) {
 		}
 		return queued{Shape: shapeRuleError, Message: m, Reason: reason}, nil
 	default:
-		m, err := ruleMessage(json.RawMessage(body))
-		if err != nil {
-			return queued{}, fmt.Errorf("neither a rule error record, an invocation record nor a rule's message: %w", err)
-		}
-		return queued{Shape: shapeTelemetry, Message: m, Reason: "received too often without being stored"}, nil
+		return queued{}, errors.New("neither a rule error record, an invocation record nor a stream batch record")
 	}
 }
 
@@ -233,8 +239,22 @@ type redriver interface {
 	Redrive(ctx context.Context, d domain.DeadLetter) error
 }
 
-// queueCommand lists or redrives the dead-letter queue at url.
-func queueCommand(ctx context.Context, q QueueAPI, url, cmd string, limit int, all bool, ids []string, svc func() redriver, stdout io.Writer) error {
+// queueRun is one command on the dead-letter queue.
+type queueRun struct {
+	queue   QueueAPI
+	stream  StreamAPI // reads the records a stream batch names
+	url     string
+	limit   int
+	records bool // list: each stream batch's records too
+	all     bool
+	ids     []string
+	svc     func() redriver
+	out     io.Writer
+}
+
+// queueCommand lists or redrives the dead-letter queue.
+func queueCommand(ctx context.Context, cmd string, r queueRun) error {
+	q, url := r.queue, r.url
 	letters, bad, err := receiveAll(ctx, q, url)
 	// Whatever happens, what was read and not redriven goes back.
 	keep := map[string]string{}
@@ -256,41 +276,25 @@ func queueCommand(ctx context.Context, q QueueAPI, url, cmd string, limit int, a
 	}
 	switch cmd {
 	case "list":
-		fmt.Fprintf(stdout, "%-36s %-12s %-36s %-12s %s\n", "MESSAGE ID", "SHAPE", "TOPIC", "CLIENT", "REASON")
-		n := 0
-		for _, d := range letters {
-			if n == limit {
-				break
-			}
-			fmt.Fprintf(stdout, "%-36s %-12s %-36s %-12s %s\n", d.ID, d.Shape, d.Message.Topic, d.Message.ClientID, d.Reason)
-			n++
-		}
-		for _, b := range bad {
-			if n == limit {
-				break
-			}
-			fmt.Fprintf(stdout, "%-36s %-12s %-36s %-12s %s\n", b.ID, "unknown", "-", "-", b.Reason)
-			n++
-		}
+		r.list(ctx, letters, bad)
 		return nil
 	case "redrive":
 		want := map[string]bool{}
-		for _, id := range ids {
+		for _, id := range r.ids {
 			want[id] = true
 		}
-		if !all && len(want) == 0 {
+		if !r.all && len(want) == 0 {
 			return errors.New("redrive: name message ids, or -all")
 		}
-		r := svc()
+		svc := r.svc()
 		var failed []string
 		done := 0
 		for _, d := range letters {
-			if !all && !want[d.ID] {
+			if !r.all && !want[d.ID] {
 				continue
 			}
 			delete(want, d.ID)
-			m := d.Message
-			if err := r.Redrive(ctx, domain.DeadLetter{ID: d.ID, Topic: m.Topic, ClientID: m.ClientID, Payload: m.Payload, ReceivedMs: m.ReceivedMs}); err != nil {
+			if err := r.redrive(ctx, svc, d); err != nil {
 				failed = append(failed, d.ID+": "+err.Error())
 				continue
 			}
@@ -301,7 +305,7 @@ func queueCommand(ctx context.Context, q QueueAPI, url, cmd string, limit int, a
 			done++
 		}
 		for _, b := range bad {
-			if all || want[b.ID] {
+			if r.all || want[b.ID] {
 				delete(want, b.ID)
 				failed = append(failed, b.ID+": "+b.Reason)
 			}
@@ -309,11 +313,88 @@ func queueCommand(ctx context.Context, q QueueAPI, url, cmd string, limit int, a
 		for id := range want {
 			failed = append(failed, id+": no such message in the queue")
 		}
-		fmt.Fprintf(stdout, "redriven: %d\n", done)
+		fmt.Fprintf(r.out, "redriven: %d\n", done)
 		if len(failed) > 0 {
 			return fmt.Errorf("%d not redriven (they stay in the queue):\n  %s", len(failed), strings.Join(failed, "\n  "))
 		}
 		return nil
 	}
 	return fmt.Errorf("unknown command %q: list or redrive", cmd)
+}
+
+// list prints up to limit messages, what each carries or names, and why
+// it failed.
+func (r queueRun) list(ctx context.Context, letters []queued, bad []undecodable) {
+	const row = "%-36s %-12s %-48s %s\n"
+	fmt.Fprintf(r.out, row, "MESSAGE ID", "SHAPE", "WHAT", "REASON")
+	n := 0
+	for _, d := range letters {
+		if n == r.limit {
+			return
+		}
+		n++
+		if d.Shape != shapeStreamBatch {
+			fmt.Fprintf(r.out, row, d.ID, d.Shape, d.Message.Topic+" from "+d.Message.ClientID, d.Reason)
+			continue
+		}
+		fmt.Fprintf(r.out, row, d.ID, d.Shape, fmt.Sprintf("%s (%d in the batch)", d.Batch, d.Batch.Size), d.Reason)
+		if !r.records {
+			continue
+		}
+		recs, err := readRange(ctx, r.stream, d.Batch)
+		if err != nil {
+			fmt.Fprintf(r.out, "    records not read: %v\n", err)
+		}
+		for _, rec := range recs {
+			if rec.Err != nil {
+				fmt.Fprintf(r.out, "    record %s: not a rule message: %v\n", rec.Seq, rec.Err)
+				continue
+			}
+			m := rec.Message
+			fmt.Fprintf(r.out, "    record %s: %s from %s at %s\n", rec.Seq, m.Topic, m.ClientID, time.UnixMilli(m.ReceivedMs).UTC().Format(time.RFC3339Nano))
+		}
+	}
+	for _, b := range bad {
+		if n == r.limit {
+			return
+		}
+		n++
+		fmt.Fprintf(r.out, row, b.ID, "unknown", "-", b.Reason)
+	}
+}
+
+// redrive ingests what a message carries, or for a stream batch every
+// record of its range; an error leaves the message in the queue.
+func (r queueRun) redrive(ctx context.Context, svc redriver, d queued) error {
+	if d.Shape != shapeStreamBatch {
+		return svc.Redrive(ctx, deadLetterOf(d.ID, d.Message))
+	}
+	recs, err := readRange(ctx, r.stream, d.Batch)
+	if err != nil {
+		return err
+	}
+	// Every record is tried, so that one still bad holds back only the
+	// message: the others are stored, and stored once however often the
+	// range is redriven.
+	var notIngested []string
+	for _, rec := range recs {
+		err := rec.Err
+		if err != nil {
+			err = fmt.Errorf("not a rule message: %w", err)
+		} else {
+			err = svc.Redrive(ctx, deadLetterOf(d.ID+"/"+rec.Seq, rec.Message))
+		}
+		if err != nil {
+			notIngested = append(notIngested, "record "+rec.Seq+": "+err.Error())
+		}
+	}
+	if len(notIngested) > 0 {
+		return fmt.Errorf("%s: %d of its %d records not ingested: %s", d.Batch, len(notIngested), len(recs), strings.Join(notIngested, "; "))
+	}
+	return nil
+}
+
+// deadLetterOf is a device message in the form ingest redrives.
+func deadLetterOf(id string, m topics.Message) domain.DeadLetter {
+	return domain.DeadLetter{ID: id, Topic: m.Topic, ClientID: m.ClientID, Payload: m.Payload, ReceivedMs: m.ReceivedMs}
 }
