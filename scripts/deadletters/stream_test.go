@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -276,5 +277,72 @@ func TestTheStreamClientTakesTheStandardEndpointSettings(t *testing.T) {
 	var notFound *kinesistypes.ResourceNotFoundException
 	if !errors.As(err, &notFound) {
 		t.Errorf("GetShardIterator through AWS_ENDPOINT_URL_KINESIS: %v; want moto's ResourceNotFoundException", err)
+	}
+}
+
+// fakeShard answers GetShardIterator and GetRecords as Kinesis does in
+// what moto does not show: sequence numbers with gaps between them, reads
+// that return fewer records than asked, and empty reads while the reader
+// is still behind the shard's newest record.
+type fakeShard struct {
+	seqs    []string // in order
+	perRead int      // records a read returns at most
+	empty   bool     // the next read returns nothing
+}
+
+func (f *fakeShard) GetShardIterator(_ context.Context, in *kinesis.GetShardIteratorInput, _ ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error) {
+	i := 0
+	for i < len(f.seqs) && sequenceBefore(f.seqs[i], aws.ToString(in.StartingSequenceNumber)) {
+		i++
+	}
+	return &kinesis.GetShardIteratorOutput{ShardIterator: aws.String(strconv.Itoa(i))}, nil
+}
+
+func (f *fakeShard) GetRecords(_ context.Context, in *kinesis.GetRecordsInput, _ ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error) {
+	i, _ := strconv.Atoi(aws.ToString(in.ShardIterator))
+	f.empty = !f.empty // every other read is empty
+	n := 0
+	if !f.empty {
+		n = min(f.perRead, len(f.seqs)-i)
+	}
+	out := &kinesis.GetRecordsOutput{NextShardIterator: aws.String(strconv.Itoa(i + n))}
+	for _, s := range f.seqs[i : i+n] {
+		out.Records = append(out.Records, kinesistypes.Record{SequenceNumber: aws.String(s), Data: telemetry("v-101", 1_795_000_000, 1)})
+	}
+	if i+n < len(f.seqs) {
+		out.MillisBehindLatest = aws.Int64(1000)
+	} else {
+		out.MillisBehindLatest = aws.Int64(0)
+	}
+	return out, nil
+}
+
+func TestARangeIsReadToItsEndThroughShortAndEmptyReads(t *testing.T) {
+	seqs := []string{"100", "205", "310", "415", "520", "625"}
+	for _, tc := range []struct {
+		start, end, want string
+	}{
+		{"205", "520", "[205 310 415 520]"},
+		{"205", "500", "[205 310 415]"}, // an end between two records: nothing after it
+		{"625", "625", "[625]"},
+		{"150", "310", "error: the stream no longer holds the range's first record (the first it returns is 205)"},
+		{"520", "700", "error: the stream holds the range only up to 625"},
+		{"700", "800", "error: the stream holds none of the range's records"},
+	} {
+		recs, err := readRange(t.Context(), &fakeShard{seqs: seqs, perRead: 2}, streamBatch{Stream: "s", Shard: "shardId-000000000000", Start: tc.start, End: tc.end, Size: 1})
+		var read []string
+		for _, r := range recs {
+			if r.Err != nil {
+				t.Errorf("record %s: %v", r.Seq, r.Err)
+			}
+			read = append(read, r.Seq)
+		}
+		got := fmt.Sprint(read)
+		if err != nil {
+			got = "error: " + strings.TrimPrefix(err.Error(), "stream s shardId-000000000000 records "+tc.start+".."+tc.end+": ")
+		}
+		if !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%s..%s: got %s, want %s", tc.start, tc.end, got, tc.want)
+		}
 	}
 }
