@@ -116,6 +116,9 @@ func command(ctx context.Context, st *store.Store, args []string, stdout, stderr
 		n := notify.NewLog(log)
 		return ingest.New(st, leaks.New(st, n, nil, log), n, nil, nil, log)
 	}
+	if *records && (*queue == "" || args[0] != "list") {
+		return errors.New("-records shows the records of the queue's stream batches: it goes with list -queue")
+	}
 	if *queue != "" {
 		if u, err := url.Parse(*queue); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return fmt.Errorf("-queue %q is not a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)", *queue)
@@ -126,9 +129,6 @@ func command(ctx context.Context, st *store.Store, args []string, stdout, stderr
 		}
 		return queueCommand(ctx, args[0], queueRun{queue: c.queue, stream: c.stream, url: *queue, limit: *limit, records: *records,
 			all: *all, ids: fs.Args(), svc: func() redriver { return newService() }, out: stdout})
-	}
-	if *records {
-		return errors.New("-records lists a stream batch's records: it goes with -queue")
 	}
 	letters, err := everyLetter(ctx, st)
 	if err != nil {

@@ -197,6 +197,7 @@ func TestQueueFlagsAreChecked(t *testing.T) {
 		{"list", "-queue", "plainview-dead-letters"},
 		{"list", "-limit", "0"},
 		{"list", "-records"},
+		{"redrive", "-queue", "https://sqs.eu-west-1.amazonaws.com/1/q", "-records", "-all"},
 	} {
 		var out, errs bytes.Buffer
 		if err := command(t.Context(), st, args, &out, &errs, noQueue(t)); err == nil {

@@ -133,10 +133,12 @@ type streamRecord struct {
 	Err     error // why its data is no rule message
 }
 
-// Reading a range: records a GetRecords call asks for, and calls before
-// giving up on reaching the range's end (at 1,000 records a call, ten
-// times more than any batch's range holds unless the shard's other keys
-// fill it: the mapping splits a shard by key over concurrent batches).
+// Reading a range: records a GetRecords call asks for, and reads before
+// giving up on reaching the range's end. A range holds the records of its
+// batch and those the shard took between them for the keys the mapping
+// handed to its other concurrent batches (ParallelizationFactor 10, so
+// about ten times the batch: 10,000 records for a batch of 1,000); a read
+// may return fewer than asked, or none while behind the shard's newest.
 const (
 	recordsPerRead = 1000
 	maxReads       = 100
