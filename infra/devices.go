@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiot"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
@@ -29,24 +30,29 @@ const (
 	// ingestMaxEventAge bounds how long a direct delivery waits for
 	// retries (throttling) before it becomes a dead letter.
 	ingestMaxEventAge = 1 // hour
-	// maxReceiveCount is how often a telemetry message is received
-	// before the queue moves it to the dead-letter queue.
-	maxReceiveCount = 3
-	// visibilityFactor: the queue's visibility timeout is this many
-	// times the ingest function's timeout, as Lambda advises for an SQS
-	// event source (a batch retried on throttling is not delivered
-	// twice at once).
-	visibilityFactor = 6
 	// deadLetterRetention is how long a dead letter waits for a person:
 	// SQS's longest.
 	deadLetterRetentionDays = 14
+	// The telemetry stream keeps records a day in development, Kinesis's
+	// least, and a week in production: a dead letter of the stream
+	// names its records by shard and sequence numbers, and redriving
+	// them reads them from the stream, so they must still be there when
+	// a person gets to it after a weekend.
+	streamRetentionDevelopment = 24  // hours
+	streamRetentionProduction  = 168 // hours
+	// streamPartitionKey keys each record by the publishing device:
+	// devices connect as their thing name, so a device's records share
+	// a shard and arrive in ingest's batches in order, all of the
+	// window's together.
+	streamPartitionKey = "${clientid()}"
 )
 
 // addDevices declares the device traffic of docs/ARCHITECTURE.md:
-// the topic rules of shared/contract/topics, the telemetry queue and its dead-letter
-// queue, the ingest function's two sources, the devices' IoT policy and
-// the actuation timeout schedule. The functions exist already
-// (addFunctions); their roles get the queues' actions here.
+// the topic rules of shared/contract/topics, the telemetry stream, the
+// dead-letter queue, the ingest function's two sources, the devices' IoT
+// policy and the actuation timeout schedule. The functions exist already
+// (addFunctions); their roles get the stream's and the queue's actions
+// here.
 func (st *stack) addDevices() error {
 	ingest, ok := st.functions[spec.FuncIngest]
 	if !ok {
@@ -56,39 +62,49 @@ func (st *stack) addDevices() error {
 	if !ok {
 		return fmt.Errorf("devices: no %s function in infra/spec", spec.FuncTimeouts)
 	}
-	var ingestTimeout float64
-	for _, f := range spec.Functions() {
-		if f.Name == spec.FuncIngest {
-			ingestTimeout = f.Timeout.Seconds()
-		}
-	}
 
-	// The dead-letter queue takes what failed everywhere: telemetry
-	// received too often, direct deliveries out of retries, and what a
-	// rule could not deliver at all (its error action).
+	// The dead-letter queue takes what failed everywhere: stream batches
+	// out of retries or too old, direct deliveries out of retries, and
+	// what a rule could not deliver at all (its error action).
 	st.deadLetters = awssqs.NewQueue(st.scope, jsii.String("DeadLetters"), &awssqs.QueueProps{
 		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
 		EnforceSSL:      jsii.Bool(true),
 		RetentionPeriod: awscdk.Duration_Days(jsii.Number(deadLetterRetentionDays)),
 		RemovalPolicy:   st.removalPolicy(),
 	})
-	st.telemetry = awssqs.NewQueue(st.scope, jsii.String("Telemetry"), &awssqs.QueueProps{
-		Encryption:        awssqs.QueueEncryption_SQS_MANAGED,
-		EnforceSSL:        jsii.Bool(true),
-		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(visibilityFactor * ingestTimeout)),
-		DeadLetterQueue: &awssqs.DeadLetterQueue{
-			Queue:           st.deadLetters,
-			MaxReceiveCount: jsii.Number(maxReceiveCount),
-		},
-		RemovalPolicy: st.removalPolicy(),
+	retention := streamRetentionDevelopment
+	if st.settings.production() {
+		retention = streamRetentionProduction
+	}
+	// Provisioned, not on-demand: on-demand charges per stream hour and
+	// per gigabyte, more than a shard at this traffic; the cost goal's
+	// figures (docs/DEPLOYMENT.md) are a shard's.
+	st.telemetry = awskinesis.NewStream(st.scope, jsii.String("Telemetry"), &awskinesis.StreamProps{
+		StreamMode: awskinesis.StreamMode_PROVISIONED,
+		ShardCount: jsii.Number(st.settings.telemetryShards),
+		// The AWS-managed key (alias/aws/kinesis), as for the table: no
+		// key policy of our own, and the rules' and ingest's roles need
+		// no KMS rights.
+		Encryption:      awskinesis.StreamEncryption_MANAGED,
+		RetentionPeriod: awscdk.Duration_Hours(jsii.Number(retention)),
+		RemovalPolicy:   st.removalPolicy(),
 	})
 
-	// Ingest's two sources: the queue in batches, reporting the messages
-	// to deliver again; and the direct rules' asynchronous invokes.
-	ingest.AddEventSource(awslambdaeventsources.NewSqsEventSource(st.telemetry, &awslambdaeventsources.SqsEventSourceProps{
+	// Ingest's two sources: the stream in batches (spec gives the
+	// reasons of each setting), reporting the records not stored; and
+	// the direct rules' asynchronous invokes.
+	ingest.AddEventSource(awslambdaeventsources.NewKinesisEventSource(st.telemetry, &awslambdaeventsources.KinesisEventSourceProps{
+		// Records put before the mapping was enabled (a deploy, a
+		// mapping turned off and on) are delivered, not skipped.
+		StartingPosition:        awslambda.StartingPosition_TRIM_HORIZON,
 		BatchSize:               jsii.Number(spec.IngestBatchSize),
 		MaxBatchingWindow:       awscdk.Duration_Seconds(jsii.Number(spec.IngestBatchingWindow.Seconds())),
+		ParallelizationFactor:   jsii.Number(spec.IngestParallelization),
 		ReportBatchItemFailures: jsii.Bool(true),
+		BisectBatchOnError:      jsii.Bool(true),
+		RetryAttempts:           jsii.Number(spec.IngestRetryAttempts),
+		MaxRecordAge:            awscdk.Duration_Seconds(jsii.Number(spec.IngestMaxRecordAge.Seconds())),
+		OnFailure:               awslambdaeventsources.NewSqsDlq(st.deadLetters),
 	}))
 	ingest.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
 		RetryAttempts: jsii.Number(ingestRetries),
@@ -96,8 +112,9 @@ func (st *stack) addDevices() error {
 		OnFailure:     awslambdadestinations.NewSqsDestination(st.deadLetters),
 	})
 
-	// The role IoT takes for the queue actions and every error action:
-	// send to the two queues, nothing else.
+	// The role IoT takes for the stream actions and every error action:
+	// put records into the stream, send to the dead-letter queue,
+	// nothing else.
 	// IoT may take it only for this account's rules of this environment
 	// (aws:SourceAccount, aws:SourceArn), so no other account's rule can
 	// be made to act through it: the confused-deputy guard AWS advises.
@@ -109,12 +126,19 @@ func (st *stack) addDevices() error {
 					*awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *awscdk.Aws_ACCOUNT_ID(), topics.RuleName(st.settings.environment, ""))},
 			},
 		}),
-		Description: jsii.String("Plainview IoT topic rules: send to the telemetry and dead-letter queues"),
+		Description: jsii.String("Plainview IoT topic rules: put into the telemetry stream, send to the dead-letter queue"),
 	})
+	// The Kinesis action puts one record at a time (PutRecord); the
+	// stream's AWS-managed key needs no KMS right of the role.
 	iotRole.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:       jsii.String("SendToQueues"),
+		Sid:       jsii.String("PutToStream"),
+		Actions:   jsii.Strings("kinesis:PutRecord"),
+		Resources: &[]*string{st.telemetry.StreamArn()},
+	}))
+	iotRole.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("SendDeadLetters"),
 		Actions:   jsii.Strings("sqs:SendMessage"),
-		Resources: &[]*string{st.telemetry.QueueArn(), st.deadLetters.QueueArn()},
+		Resources: &[]*string{st.deadLetters.QueueArn()},
 	}))
 
 	for _, r := range topics.Table() {
@@ -127,7 +151,9 @@ func (st *stack) addDevices() error {
 			}
 		case topics.Stream:
 			action = &awsiot.CfnTopicRule_ActionProperty{
-				Sqs: &awsiot.CfnTopicRule_SqsActionProperty{QueueUrl: st.telemetry.QueueUrl(), RoleArn: iotRole.RoleArn()},
+				Kinesis: &awsiot.CfnTopicRule_KinesisActionProperty{
+					StreamName: st.telemetry.StreamName(), PartitionKey: jsii.String(streamPartitionKey), RoleArn: iotRole.RoleArn(),
+				},
 			}
 		default:
 			return fmt.Errorf("topic rule %s: target %q is not deployed", r.Name, r.Target)
@@ -170,7 +196,7 @@ func (st *stack) addDevices() error {
 	output := func(id, description string, value *string) {
 		awscdk.NewCfnOutput(st.scope, jsii.String(id), &awscdk.CfnOutputProps{Description: jsii.String(description), Value: value})
 	}
-	output("TelemetryQueueUrl", "The telemetry queue the queue topic rules send to", st.telemetry.QueueUrl())
+	output("TelemetryStreamName", "The telemetry stream the stream topic rules put into, keyed by device", st.telemetry.StreamName())
 	output("DeadLetterQueueUrl", "The dead-letter queue: device messages that could not be ingested", st.deadLetters.QueueUrl())
 	return nil
 }

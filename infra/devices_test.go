@@ -14,73 +14,93 @@ import (
 
 // The device traffic's checks, run by TestStack on each environment.
 
-// checkQueues: both queues encrypted and TLS-only, the telemetry queue
-// redriving to the dead-letter queue.
-func checkQueues(t *testing.T, tpl template, production bool) {
-	telemetryID, deadID := tpl.at(t, "Telemetry"), tpl.at(t, "DeadLetters")
-	if got := tpl.ofType("AWS::SQS::Queue"); !slices.Equal(got, sorted([]string{telemetryID, deadID})) {
-		t.Errorf("queues %v, want the telemetry and dead-letter queues", got)
+// checkDeadLetters: one queue, the dead-letter queue, encrypted and
+// TLS-only; the telemetry queue is gone (the stream carries telemetry).
+func checkDeadLetters(t *testing.T, tpl template, production bool) {
+	deadID := tpl.at(t, "DeadLetters")
+	if got := tpl.ofType("AWS::SQS::Queue"); !slices.Equal(got, []string{deadID}) {
+		t.Errorf("queues %v, want the dead-letter queue alone", got)
 	}
 	retain := map[bool]string{true: "Retain", false: "Delete"}[production]
-	for _, id := range []string{telemetryID, deadID} {
-		q := tpl.Resources[id]
-		if got := optional(q.Properties["SqsManagedSseEnabled"]); got != "true" && q.Properties["KmsMasterKeyId"] == nil {
-			t.Errorf("queue %s is not encrypted: %v", id, q.Properties)
+	q := tpl.Resources[deadID]
+	if got := optional(q.Properties["SqsManagedSseEnabled"]); got != "true" && q.Properties["KmsMasterKeyId"] == nil {
+		t.Errorf("queue %s is not encrypted: %v", deadID, q.Properties)
+	}
+	if q.DeletionPolicy != retain {
+		t.Errorf("queue %s: DeletionPolicy %q, want %q", deadID, q.DeletionPolicy, retain)
+	}
+	tls := false
+	for _, pid := range tpl.ofType("AWS::SQS::QueuePolicy") {
+		p := tpl.Resources[pid].Properties
+		if !slices.Contains(strs(p["Queues"]), "${"+deadID+"}") {
+			continue
 		}
-		if q.DeletionPolicy != retain {
-			t.Errorf("queue %s: DeletionPolicy %q, want %q", id, q.DeletionPolicy, retain)
-		}
-		tls := false
-		for _, pid := range tpl.ofType("AWS::SQS::QueuePolicy") {
-			p := tpl.Resources[pid].Properties
-			if !slices.Contains(strs(p["Queues"]), "${"+id+"}") {
-				continue
-			}
-			for _, st := range get(p, "PolicyDocument", "Statement").([]any) {
-				tls = tls || render(get(st, "Effect")) == "Deny" &&
-					render(get(st, "Condition", "Bool", "aws:SecureTransport")) == "false"
-			}
-		}
-		if !tls {
-			t.Errorf("queue %s does not refuse requests without TLS", id)
+		for _, st := range get(p, "PolicyDocument", "Statement").([]any) {
+			tls = tls || render(get(st, "Effect")) == "Deny" &&
+				render(get(st, "Condition", "Bool", "aws:SecureTransport")) == "false"
 		}
 	}
-	p := tpl.Resources[telemetryID].Properties
-	if got, want := render(get(p, "RedrivePolicy", "deadLetterTargetArn")), "${"+deadID+".Arn}"; got != want {
-		t.Errorf("telemetry redrives to %s, want %s", got, want)
+	if !tls {
+		t.Errorf("queue %s does not refuse requests without TLS", deadID)
 	}
-	if got := render(get(p, "RedrivePolicy", "maxReceiveCount")); got != fmt.Sprint(maxReceiveCount) {
-		t.Errorf("telemetry maxReceiveCount %s, want %d", got, maxReceiveCount)
-	}
-	var ingestTimeout float64
-	for _, f := range spec.Functions() {
-		if f.Name == spec.FuncIngest {
-			ingestTimeout = f.Timeout.Seconds()
-		}
-	}
-	if got := render(p["VisibilityTimeout"]); got != fmt.Sprint(6*ingestTimeout) {
-		t.Errorf("telemetry visibility timeout %s s, want six times ingest's %v s", got, ingestTimeout)
-	}
-	if got := render(tpl.Resources[deadID].Properties["MessageRetentionPeriod"]); got != "1209600" {
+	if got := render(q.Properties["MessageRetentionPeriod"]); got != "1209600" {
 		t.Errorf("dead letters kept %s s, want 14 days", got)
 	}
 }
 
-// checkIngestSources: the telemetry queue in batches with partial batch
-// failures; direct invokes retried twice, then dead letters.
+// checkStream: one telemetry stream, provisioned with the shards the
+// settings ask for, encrypted with the AWS-managed key, keeping records a
+// day in development and a week in production (redrive reads them).
+func checkStream(t *testing.T, tpl template, ctx map[string]any, production bool) {
+	ids := tpl.ofType("AWS::Kinesis::Stream")
+	if len(ids) != 1 || ids[0] != tpl.at(t, "Telemetry") {
+		t.Fatalf("streams %v, want the telemetry stream alone", ids)
+	}
+	r := tpl.Resources[ids[0]]
+	wantHours := map[bool]string{false: "24", true: "168"}[production]
+	for prop, c := range map[string]struct{ got, want string }{
+		"StreamModeDetails":               {render(get(r.Properties, "StreamModeDetails", "StreamMode")), "PROVISIONED"},
+		"ShardCount":                      {render(r.Properties["ShardCount"]), ctxString(ctx, "telemetry_shards", "1")},
+		"StreamEncryption.EncryptionType": {render(get(r.Properties, "StreamEncryption", "EncryptionType")), "KMS"},
+		"StreamEncryption.KeyId":          {render(get(r.Properties, "StreamEncryption", "KeyId")), "alias/aws/kinesis"},
+		"RetentionPeriodHours":            {render(r.Properties["RetentionPeriodHours"]), wantHours},
+	} {
+		if c.got != c.want {
+			t.Errorf("stream %s = %s, want %s", prop, c.got, c.want)
+		}
+	}
+	retain := map[bool]string{true: "Retain", false: "Delete"}[production]
+	if r.DeletionPolicy != retain {
+		t.Errorf("stream DeletionPolicy %q, want %q", r.DeletionPolicy, retain)
+	}
+	out, ok := tpl.Outputs["TelemetryStreamName"]
+	if !ok || render(out.Value) != "${"+ids[0]+"}" {
+		t.Errorf("output TelemetryStreamName = %v, want a Ref to the stream", out.Value)
+	}
+}
+
+// checkIngestSources: the telemetry stream in batches with infra/spec's
+// settings, partial batch failures and failed batches to the dead-letter
+// queue; direct invokes retried twice, then dead letters.
 func checkIngestSources(t *testing.T, tpl template) {
 	ingest := tpl.at(t, spec.LogicalID(spec.FuncIngest))
 	mappings := tpl.ofType("AWS::Lambda::EventSourceMapping")
 	if len(mappings) != 1 {
-		t.Fatalf("%d event source mappings, want the telemetry queue's", len(mappings))
+		t.Fatalf("%d event source mappings, want the telemetry stream's", len(mappings))
 	}
 	p := tpl.Resources[mappings[0]].Properties
 	for prop, c := range map[string]struct{ got, want string }{
 		"FunctionName":                   {render(p["FunctionName"]), "${" + ingest + "}"},
 		"EventSourceArn":                 {render(p["EventSourceArn"]), "${" + tpl.at(t, "Telemetry") + ".Arn}"},
+		"StartingPosition":               {render(p["StartingPosition"]), "TRIM_HORIZON"},
 		"BatchSize":                      {render(p["BatchSize"]), fmt.Sprint(spec.IngestBatchSize)},
 		"MaximumBatchingWindowInSeconds": {render(p["MaximumBatchingWindowInSeconds"]), fmt.Sprint(spec.IngestBatchingWindow.Seconds())},
+		"ParallelizationFactor":          {render(p["ParallelizationFactor"]), fmt.Sprint(spec.IngestParallelization)},
 		"FunctionResponseTypes":          {render(p["FunctionResponseTypes"]), "ReportBatchItemFailures"},
+		"BisectBatchOnFunctionError":     {render(p["BisectBatchOnFunctionError"]), "true"},
+		"MaximumRetryAttempts":           {render(p["MaximumRetryAttempts"]), fmt.Sprint(spec.IngestRetryAttempts)},
+		"MaximumRecordAgeInSeconds":      {render(p["MaximumRecordAgeInSeconds"]), fmt.Sprint(spec.IngestMaxRecordAge.Seconds())},
+		"OnFailure":                      {render(get(p, "DestinationConfig", "OnFailure", "Destination")), "${" + tpl.at(t, "DeadLetters") + ".Arn}"},
 	} {
 		if c.got != c.want {
 			t.Errorf("event source %s = %s, want %s", prop, c.got, c.want)
@@ -109,7 +129,7 @@ func checkIngestSources(t *testing.T, tpl template) {
 // rule added to the table and not to the stack fails here.
 func checkTopicRules(t *testing.T, tpl template, ctx map[string]any) {
 	ingestArn := "${" + tpl.at(t, spec.LogicalID(spec.FuncIngest)) + ".Arn}"
-	telemetry, deadLetters := "${"+tpl.at(t, "Telemetry")+"}", "${"+tpl.at(t, "DeadLetters")+"}"
+	stream, deadLetters := "${"+tpl.at(t, "Telemetry")+"}", "${"+tpl.at(t, "DeadLetters")+"}"
 	role := "${" + tpl.at(t, "TopicRulesRole") + ".Arn}"
 	env := ctxString(ctx, "environment", "")
 
@@ -156,7 +176,9 @@ func checkTopicRules(t *testing.T, tpl template, ctx map[string]any) {
 				t.Errorf("%s: IoT may not invoke ingest for this rule", r.Name)
 			}
 		case topics.Stream:
-			want = `{"Sqs":{"QueueUrl":"` + telemetry + `","RoleArn":"` + role + `"}}`
+			// Keyed by the publishing device (its client id is its thing
+			// name), so its records stay in order in one shard.
+			want = `{"Kinesis":{"PartitionKey":"${clientid()}","RoleArn":"` + role + `","StreamName":"` + stream + `"}}`
 		default:
 			t.Errorf("%s: target %q", r.Name, r.Target)
 		}
@@ -174,7 +196,8 @@ func checkTopicRules(t *testing.T, tpl template, ctx map[string]any) {
 		t.Errorf("IoT may invoke ingest for %d rules, want the %d direct ones", len(invokers), direct)
 	}
 
-	// The rules' role: assumed by IoT, sending to the two queues only.
+	// The rules' role: assumed by IoT, putting records into the stream and
+	// sending dead letters, nothing else.
 	roleID := tpl.at(t, "TopicRulesRole")
 	trust := get(tpl.Resources[roleID].Properties, "AssumeRolePolicyDocument", "Statement").([]any)
 	if len(trust) != 1 || render(get(trust[0], "Principal", "Service")) != "iot.amazonaws.com" {
@@ -198,9 +221,10 @@ func checkTopicRules(t *testing.T, tpl template, ctx map[string]any) {
 			}
 		}
 	}
-	wantActions := map[string][]string{"sqs:SendMessage": sorted([]string{
-		"${" + tpl.at(t, "Telemetry") + ".Arn}", "${" + tpl.at(t, "DeadLetters") + ".Arn}",
-	})}
+	wantActions := map[string][]string{
+		"kinesis:PutRecord": {"${" + tpl.at(t, "Telemetry") + ".Arn}"},
+		"sqs:SendMessage":   {"${" + tpl.at(t, "DeadLetters") + ".Arn}"},
+	}
 	if !maps.EqualFunc(actions, wantActions, slices.Equal) {
 		t.Errorf("the topic rules' role may\n%s\nwant exactly\n%s", describe(actions), describe(wantActions))
 	}
@@ -422,5 +446,43 @@ func checkThingType(t *testing.T, tpl template, environment string, production b
 	out, ok := tpl.Outputs["ThingTypeName"]
 	if !ok || render(out.Value) != "${"+ids[0]+"}" {
 		t.Errorf("output ThingTypeName = %v, want a Ref to the thing type", out.Value)
+	}
+}
+
+// checkStreamAlarm: an alarm fires when ingest falls behind the stream,
+// on Lambda's IteratorAge of ingest (milliseconds, not the stream's
+// GetRecords age, which the dead-letter tool's reads of old records would
+// raise): the newest record of a batch 300 s old or more in a period.
+func checkStreamAlarm(t *testing.T, tpl template) {
+	ingest := "${" + tpl.at(t, spec.LogicalID(spec.FuncIngest)) + "}"
+	var found []string
+	for _, id := range tpl.ofType("AWS::CloudWatch::Alarm") {
+		p := tpl.Resources[id].Properties
+		if render(p["MetricName"]) != "IteratorAge" && render(p["MetricName"]) != "GetRecords.IteratorAgeMilliseconds" {
+			continue
+		}
+		found = append(found, id)
+		var dims []string
+		ds, _ := p["Dimensions"].([]any)
+		for _, d := range ds {
+			dims = append(dims, render(get(d, "Name"))+"="+render(get(d, "Value")))
+		}
+		for prop, c := range map[string]struct{ got, want string }{
+			"Namespace":          {render(p["Namespace"]), "AWS/Lambda"},
+			"MetricName":         {render(p["MetricName"]), "IteratorAge"},
+			"Dimensions":         {strings.Join(dims, ","), "FunctionName=" + ingest},
+			"Statistic":          {render(p["Statistic"]), "Maximum"},
+			"Threshold":          {render(p["Threshold"]), "300000"},
+			"ComparisonOperator": {render(p["ComparisonOperator"]), "GreaterThanOrEqualToThreshold"},
+			"Period":             {render(p["Period"]), "300"},
+			"EvaluationPeriods":  {render(p["EvaluationPeriods"]), "1"},
+		} {
+			if c.got != c.want {
+				t.Errorf("iterator age alarm %s: %s = %s, want %s", id, prop, c.got, c.want)
+			}
+		}
+	}
+	if len(found) != 1 {
+		t.Errorf("%d iterator age alarms %v, want one on ingest (%s)", len(found), found, ingest)
 	}
 }

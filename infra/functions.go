@@ -143,9 +143,9 @@ func (st *stack) grant(name string, role awsiam.Role) error {
 	case spec.FuncIngest:
 		// BatchWriteItem is the telemetry batches' (readings, 25 at a
 		// time); ingestion deletes nothing and has no health check, so no
-		// DeleteItem or DescribeTable. The queues' actions are granted
-		// where the queues are declared (addDevices): receive from the
-		// telemetry queue, send to the dead-letter queue.
+		// DeleteItem or DescribeTable. The stream's and the queue's
+		// actions are granted where they are declared (addDevices): read
+		// the telemetry stream, send to the dead-letter queue.
 		allow("TableRead", tableReadActions, tableResources)
 		allow("TableWrite", []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"}, &[]*string{st.table.TableArn()})
 		allow("NotifyOperators", []string{"sns:Publish"}, &[]*string{st.topic.TopicArn()})

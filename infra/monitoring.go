@@ -29,7 +29,7 @@ const (
 	api5xxRateThreshold    = 0.05 // fraction of requests, over two periods
 	apiLatencyP99Threshold = 2500 // milliseconds, over three periods
 	emf5xxThreshold        = 5    // 5xx answers of one function in one period
-	telemetryAgeThreshold  = 300  // seconds the oldest telemetry message waits
+	telemetryAgeThreshold  = 300  // seconds a telemetry record waits for ingest
 	tableThrottleThreshold = 10   // throttled DynamoDB requests or events in one period
 )
 
@@ -135,7 +135,7 @@ func (st *stack) addMonitoring() {
 		st.table.MetricSystemErrorsForOperations(&awsdynamodb.SystemErrorsForOperationsMetricOptions{Operations: ops, Period: every}), 1, 1)
 
 	// Device traffic: any dead letter waits for a person; a telemetry
-	// queue falling behind is ingest failing or throttled.
+	// stream falling behind is ingest failing, slow or throttled.
 	peak := &awscloudwatch.MetricOptions{Period: every, Statistic: jsii.String("Maximum")}
 	alarm("DeadLetters", "Device messages could not be ingested: they wait in the dead-letter queue.",
 		st.deadLetters.MetricApproximateNumberOfMessagesVisible(peak), 1, 1)
@@ -143,10 +143,22 @@ func (st *stack) addMonitoring() {
 	// device messages, written to the table for a person to see).
 	alarm("IngestDeadLetters", "The ingest function refused device messages (EMF DeadLetters).",
 		emf(emfDeadLetters, spec.FuncIngest, "Sum", every), 1, 1)
-	alarm("TelemetryQueueAge", fmt.Sprintf("The oldest telemetry message has waited %d seconds or more.", telemetryAgeThreshold),
-		st.telemetry.MetricApproximateAgeOfOldestMessage(peak), telemetryAgeThreshold, 1)
+	alarm("TelemetryIteratorAge", fmt.Sprintf("Ingest is behind the telemetry stream: a batch's newest record had waited %d seconds or more.", telemetryAgeThreshold),
+		st.ingestIteratorAge(peak), telemetryAgeThreshold*1000, 1)
 
 	st.addDashboard(alarms, every)
+}
+
+// ingestIteratorAge is Lambda's IteratorAge of the ingest function: how
+// old the newest record of a batch was when the mapping handed it to
+// ingest, in milliseconds. The alarm watches it rather than the stream's
+// GetRecords.IteratorAgeMilliseconds because that one is the stream's,
+// over every reader: the dead-letter tool reading a day-old record to
+// redrive it would page someone though ingest is keeping up. The metric
+// comes with invocations, failed ones included: ingest throttled outright
+// stops it, and has its own alarm (Throttles).
+func (st *stack) ingestIteratorAge(opts *awscloudwatch.MetricOptions) awscloudwatch.IMetric {
+	return st.functions[spec.FuncIngest].Metric(jsii.String("IteratorAge"), opts)
 }
 
 // tableEvents is the sum of a DynamoDB metric over the table and each of
@@ -255,10 +267,19 @@ func (st *stack) addDashboard(alarms []awscloudwatch.IAlarm, every awscdk.Durati
 		graph("Device messages in", 8, st.deviceMessagesIn(every)...),
 		graph("Device messages rejected", 8, st.deviceMessagesRejected(every)...),
 	})
+	label := func(stat, text string) *awscloudwatch.MetricOptions {
+		return &awscloudwatch.MetricOptions{Period: every, Statistic: jsii.String(stat), Label: jsii.String(text)}
+	}
 	rows = append(rows, []awscloudwatch.IWidget{
-		graph("Telemetry queue: sent and received", 8,
-			st.telemetry.MetricNumberOfMessagesSent(opts("Sum")), st.telemetry.MetricNumberOfMessagesReceived(opts("Sum"))),
-		graph("Telemetry queue: oldest message (s)", 8, st.telemetry.MetricApproximateAgeOfOldestMessage(opts("Maximum"))),
+		// What the stream rules put, and what the shards refused (the
+		// rules' error action then sends it to the dead-letter queue:
+		// time for more telemetry_shards).
+		graph("Telemetry stream: records put", 8,
+			st.telemetry.MetricIncomingRecords(label("Sum", "records put")),
+			st.telemetry.MetricWriteProvisionedThroughputExceeded(label("Sum", "refused: over the shards' rate"))),
+		graph("Telemetry stream: iterator age (ms)", 8,
+			st.ingestIteratorAge(label("Maximum", "ingest (the alarm's)")),
+			st.telemetry.MetricGetRecordsIteratorAgeMilliseconds(label("Maximum", "stream, all readers"))),
 		graph("Dead letters waiting", 8, st.deadLetters.MetricApproximateNumberOfMessagesVisible(opts("Maximum"))),
 	})
 

@@ -84,7 +84,7 @@ func (st *stack) suppressNagFindings() {
 		&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:topic\/valves\/\*\/command$/g`)})
 
 	suppress(st.deadLetters, "AwsSolutions-SQS3",
-		"This is the dead-letter queue: of the telemetry queue, of ingest's asynchronous invokes and of the topic rules' error actions. A dead letter waits 14 days for a person, and an alarm fires on the first.")
+		"This is the dead-letter queue: of the telemetry stream's event source mapping, of ingest's asynchronous invokes and of the topic rules' error actions. A dead letter waits 14 days for a person, and an alarm fires on the first.")
 
 	suppress(st.api.Node().FindChild(jsii.String("CloudWatchRole")), "AwsSolutions-IAM4",
 		"API Gateway's account-level logging role uses the policy AWS documents for it (AmazonAPIGatewayPushToCloudWatchLogs); execution logging (AwsSolutions-APIG6) needs it.",

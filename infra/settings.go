@@ -30,6 +30,7 @@ type settings struct {
 	keyCacheTTL        time.Duration
 	stageRate          float64 // the stage's throttle, requests per second
 	stageBurst         int
+	telemetryShards    int // the telemetry stream's shards
 }
 
 // The context keys a deployment may set; docs/infrastructure.md lists them.
@@ -48,6 +49,7 @@ const (
 	ctxKeyCacheTTL        = "key_cache_ttl"
 	ctxStageRate          = "throttle_rate"
 	ctxStageBurst         = "throttle_burst"
+	ctxTelemetryShards    = "telemetry_shards"
 )
 
 // Defaults of the settings a deployment may leave out.
@@ -65,6 +67,16 @@ const (
 	// defaultAssetsDir is where `make build` puts the binaries, seen from
 	// infra/, where the CDK CLI runs the app.
 	defaultAssetsDir = "../bin"
+	// A shard takes 1,000 records (1 MB) a second: one carries up to
+	// 1,000 device messages a second of the stream rules together. A
+	// fleet that sends more sets telemetry_shards; past the shards' rate
+	// the topic rules' puts are refused and go to the dead-letter queue.
+	defaultTelemetryShards = 1
+	// maxTelemetryShards is Kinesis's default shard quota per account
+	// and region in the large regions (200 in others): more needs a
+	// quota increase first, and a typo such as 10000 should not reach
+	// CloudFormation as a bill.
+	maxTelemetryShards = 500
 )
 
 // readSettings reads and checks the settings through get, which returns a
@@ -184,6 +196,15 @@ func readSettings(get func(key string) any) (settings, error) {
 			fail("context %s %q must be a positive whole number of requests", ctxStageBurst, v)
 		}
 		s.stageBurst = b
+	}
+
+	s.telemetryShards = defaultTelemetryShards
+	if v := str(ctxTelemetryShards); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxTelemetryShards {
+			fail("context %s %q must be a whole number of shards from 1 to %d", ctxTelemetryShards, v, maxTelemetryShards)
+		}
+		s.telemetryShards = n
 	}
 
 	if len(errs) > 0 {

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
@@ -37,8 +38,8 @@ type stack struct {
 	roles     map[string]awsiam.Role        // by function name
 	api       awsapigateway.RestApi
 	methods   map[string]awsapigateway.Method // by route pattern, "GET /valves"
-	// The device traffic's queues (addDevices).
-	telemetry   awssqs.Queue
+	// The device traffic's stream and dead-letter queue (addDevices).
+	telemetry   awskinesis.Stream
 	deadLetters awssqs.Queue
 	// The IoT data endpoint's discovery, when no context names it.
 	iotEndpointLookup customresources.AwsCustomResource

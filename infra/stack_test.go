@@ -59,6 +59,7 @@ func productionContext() map[string]any {
 		"certificate_arn":       "arn:aws:acm:eu-west-1:000000000000:certificate/00000000-0000-0000-0000-000000000000",
 		"authorizer_cache_ttl":  "30s",
 		"version":               "1.2.3",
+		"telemetry_shards":      "4",
 	}
 }
 
@@ -87,9 +88,11 @@ func TestStack(t *testing.T) {
 			t.Run("stage", func(t *testing.T) { checkStage(t, tpl) })
 			t.Run("custom domain", func(t *testing.T) { checkDomain(t, tpl, tc.ctx) })
 			t.Run("alarms", func(t *testing.T) { checkAlarms(t, tpl) })
+			t.Run("stream alarm", func(t *testing.T) { checkStreamAlarm(t, tpl) })
 			t.Run("dashboard", func(t *testing.T) { checkDashboard(t, tpl, tc.name) })
 			t.Run("outputs", func(t *testing.T) { checkOutputs(t, tpl, tc.ctx) })
-			t.Run("queues", func(t *testing.T) { checkQueues(t, tpl, production) })
+			t.Run("dead letters", func(t *testing.T) { checkDeadLetters(t, tpl, production) })
+			t.Run("stream", func(t *testing.T) { checkStream(t, tpl, tc.ctx, production) })
 			t.Run("ingest sources", func(t *testing.T) { checkIngestSources(t, tpl) })
 			t.Run("topic rules", func(t *testing.T) { checkTopicRules(t, tpl, tc.ctx) })
 			t.Run("device policy", func(t *testing.T) { checkDevicePolicy(t, tpl, tc.name) })
@@ -139,6 +142,12 @@ func TestSettingsRefuseBadValues(t *testing.T) {
 		"bad log level":              {"log_level": "loud"},
 		"rate zero":                  {"throttle_rate": "0"},
 		"burst not a number":         {"throttle_burst": "many"},
+		"no shards":                  {"telemetry_shards": "0"},
+		"negative shards":            {"telemetry_shards": "-1"},
+		"shards over the quota":      {"telemetry_shards": "501"},
+		"part of a shard":            {"telemetry_shards": "1.5"},
+		"shards not a number":        {"telemetry_shards": "two"},
+		"shards from cdk.json, part": {"telemetry_shards": 2.5},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := readSettings(func(k string) any { return ctx[k] }); err == nil {
@@ -156,15 +165,16 @@ func TestSettingsDefaults(t *testing.T) {
 	want := settings{
 		environment: "development", corsOrigins: "*", assetsDir: "../bin", version: "dev", logLevel: "info",
 		authorizerCacheTTL: defaultCacheTTL, keyCacheTTL: defaultCacheTTL, stageRate: 10000, stageBurst: 5000,
+		telemetryShards: 1,
 	}
 	if s != want {
 		t.Errorf("defaults\n got %+v\nwant %+v", s, want)
 	}
 	// cdk.json holds JSON values, not only strings.
 	s, err = readSettings(func(k string) any {
-		return map[string]any{"require_key_for_reads": true, "throttle_rate": 50.0, "throttle_burst": 100.0}[k]
+		return map[string]any{"require_key_for_reads": true, "throttle_rate": 50.0, "throttle_burst": 100.0, "telemetry_shards": 500.0}[k]
 	})
-	if err != nil || !s.requireKeyForReads || s.stageRate != 50 || s.stageBurst != 100 {
+	if err != nil || !s.requireKeyForReads || s.stageRate != 50 || s.stageBurst != 100 || s.telemetryShards != 500 {
 		t.Errorf("JSON context values: %+v, %v", s, err)
 	}
 }
@@ -588,16 +598,18 @@ func checkPermissions(t *testing.T, tpl template) {
 		want[spec.FuncIngest][a] = []string{table}
 	}
 	want[spec.FuncIngest]["sns:Publish"] = []string{"${" + tpl.at(t, "Operators") + "}"}
-	// The telemetry queue's event source receives and deletes; the
-	// asynchronous invokes' failure destination sends dead letters.
+	// The telemetry stream's event source reads (the CDK's grant of the
+	// mapping: its ListStreams names the stream, which grants nothing, as
+	// ListStreams takes no resource); its failed batches and the
+	// asynchronous invokes' failures send dead letters.
 	telemetry, deadLetters := "${"+tpl.at(t, "Telemetry")+".Arn}", "${"+tpl.at(t, "DeadLetters")+".Arn}"
-	for _, a := range []string{"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage"} {
+	for _, a := range []string{"kinesis:DescribeStream", "kinesis:DescribeStreamConsumer", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
+		"kinesis:GetShardIterator", "kinesis:ListShards", "kinesis:ListStreams", "kinesis:SubscribeToShard"} {
 		want[spec.FuncIngest][a] = []string{telemetry}
 	}
-	for _, a := range []string{"sqs:GetQueueAttributes", "sqs:GetQueueUrl"} {
-		want[spec.FuncIngest][a] = []string{telemetry, deadLetters}
+	for _, a := range []string{"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"} {
+		want[spec.FuncIngest][a] = []string{deadLetters}
 	}
-	want[spec.FuncIngest]["sqs:SendMessage"] = []string{deadLetters}
 	want[spec.FuncTimeouts]["dynamodb:Query"] = []string{table + "/index/gsi2"}
 	for _, a := range []string{"dynamodb:PutItem", "dynamodb:UpdateItem"} {
 		want[spec.FuncTimeouts][a] = []string{table}
@@ -1138,7 +1150,9 @@ func checkAlarms(t *testing.T, tpl template) {
 	}
 	has("dead letters", "ApproximateNumberOfMessagesVisible ", "QueueName=${"+tpl.at(t, "DeadLetters")+".QueueName}")
 	has("ingest's dead letters (EMF)", "DeadLetters ", "Function=ingest")
-	has("the telemetry queue's age", "ApproximateAgeOfOldestMessage ", "QueueName=${"+tpl.at(t, "Telemetry")+".QueueName}")
+	// Ingest falling behind the stream: Lambda's IteratorAge of ingest
+	// (milliseconds), the newest record of a batch 300 s old or more.
+	has("ingest's iterator age on the stream", "IteratorAge Maximum", "FunctionName=${"+tpl.at(t, spec.LogicalID(spec.FuncIngest))+"}")
 }
 
 func checkDashboard(t *testing.T, tpl template, environment string) {
@@ -1159,6 +1173,12 @@ func checkDashboard(t *testing.T, tpl template, environment string) {
 		`"AWS/IoT","PublishIn.Success","Protocol","MQTT"`,
 		`"AWS/IoT","PublishIn.AuthError","Protocol","MQTT"`, `"AWS/IoT","Connect.AuthError","Protocol","MQTT"`,
 		`"Plainview","DeadLetters","Function","ingest"`,
+		// the telemetry stream: records put and refused, ingest's and the
+		// stream's iterator age
+		`"AWS/Kinesis","IncomingRecords","StreamName","${` + tpl.at(t, "Telemetry") + `}"`,
+		`"AWS/Kinesis","WriteProvisionedThroughputExceeded","StreamName","${` + tpl.at(t, "Telemetry") + `}"`,
+		`"AWS/Kinesis","GetRecords.IteratorAgeMilliseconds","StreamName","${` + tpl.at(t, "Telemetry") + `}"`,
+		`"AWS/Lambda","IteratorAge","FunctionName","${` + tpl.at(t, spec.LogicalID(spec.FuncIngest)) + `}"`,
 	}
 	for _, r := range topics.Table() {
 		want = append(want, `"AWS/IoT","TopicMatch","RuleName","`+topics.RuleName(environment, r.Name)+`"`)
@@ -1179,7 +1199,7 @@ func checkDashboard(t *testing.T, tpl template, environment string) {
 }
 
 func checkOutputs(t *testing.T, tpl template, ctx map[string]any) {
-	want := []string{"ApiUrl", "DashboardName", "KeySecretArn", "OperatorsTopicArn", "TableName", "TelemetryQueueUrl", "DeadLetterQueueUrl", "DevicePolicyName", "ThingTypeName"}
+	want := []string{"ApiUrl", "DashboardName", "KeySecretArn", "OperatorsTopicArn", "TableName", "TelemetryStreamName", "DeadLetterQueueUrl", "DevicePolicyName", "ThingTypeName"}
 	if _, ok := ctx["domain_name"]; ok {
 		want = append(want, "CustomDomainTarget")
 	}

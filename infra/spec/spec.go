@@ -84,7 +84,7 @@ const StreamTimeout = 15 * time.Minute
 const (
 	// FuncIngest takes what the IoT topic rules select: directly (an
 	// asynchronous invoke per message) and in batches from the telemetry
-	// queue.
+	// stream.
 	FuncIngest = "ingest"
 	// FuncTimeouts ends open actuations past their deadline, on a
 	// schedule.
@@ -140,10 +140,11 @@ func Functions() []Function {
 		Env: []string{EnvKeysSecretID, EnvKeyCacheTTL},
 	}, Function{
 		Name:        FuncIngest,
-		Description: "Plainview device messages from the IoT topic rules and the telemetry queue (DynamoDB writes, SNS)",
-		// A queue batch is up to IngestBatchSize messages, written in
-		// batches of 25: 30 s leaves room for retries of throttled
-		// writes.
+		Description: "Plainview device messages from the IoT topic rules and the telemetry stream (DynamoDB writes, SNS)",
+		// A stream batch is up to IngestBatchSize records, the readings
+		// written 25 at a time and each device's items once per batch:
+		// 30 s leaves room for retries of throttled writes. A batch that
+		// times out is a failed batch, retried (IngestRetryAttempts).
 		MemoryMB: 256, Timeout: 30 * time.Second,
 		Env: apiEnv(EnvNotifyTopicARN),
 	}, Function{
@@ -154,12 +155,44 @@ func Functions() []Function {
 	})
 }
 
-// The telemetry queue's event source of the ingest function: the local
-// engine's batch (shared/core/ingest) is 100 messages or 100 ms; Lambda's
-// batching window is whole seconds, so it waits up to one.
+// The telemetry stream's event source mapping of the ingest function
+// (issue 17's cost goal, docs/DEPLOYMENT.md "Per million device
+// messages"): the stream is keyed by the publishing device, so a batch
+// holds all of a device's readings of the window, and a reading costs
+// about 4/k + 0.07 write units for k readings of its device in a batch.
 const (
-	IngestBatchSize      = 100
-	IngestBatchingWindow = time.Second
+	// IngestBatchSize is the most records in one invocation: a shard
+	// takes at most 1,000 records a second, split over
+	// IngestParallelization batches, so at its full rate a batch
+	// gathers about 500 in the window: the window, not the size, ends a
+	// batch (k stays about five), and a batch's work stays well inside
+	// ingest's timeout.
+	IngestBatchSize = 1000
+	// IngestBatchingWindow is how long Lambda gathers records before it
+	// invokes: a device reporting every second has about five readings
+	// in a batch (k ~ 5), at the price of up to 5 s more before a
+	// reading is stored. Lambda's window is whole seconds, up to 300.
+	IngestBatchingWindow = 5 * time.Second
+	// IngestParallelization is the concurrent batches per shard: Lambda
+	// splits a shard's records by partition key (the device), so a
+	// device's records stay in order in one of them while one slow batch
+	// does not hold up the other devices of the shard. Kinesis allows
+	// 1..10.
+	IngestParallelization = 10
+	// IngestRetryAttempts is how often a failed batch is retried (from
+	// the first record ingest reported not stored, and halved on a
+	// function error, BisectBatchOnError) before its records go to the
+	// dead-letter queue: the three tries the telemetry queue gave a
+	// message, and the local engine's. Without a bound, one failing
+	// batch would hold up its devices until its records left the
+	// stream.
+	IngestRetryAttempts = 3
+	// IngestMaxRecordAge is the oldest record Lambda still delivers;
+	// older ones go to the dead-letter queue. An hour, as for the direct
+	// rules' asynchronous invokes: a reading that has waited longer is
+	// history for a person to redrive, not live telemetry to hold the
+	// shard up with.
+	IngestMaxRecordAge = time.Hour
 )
 
 // Pending returns the functions of functions/ that the stack does not
