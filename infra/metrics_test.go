@@ -37,8 +37,18 @@ var (
 // checkMetricsAreEmitted: every metric of our namespace that an alarm or a
 // widget of the dashboard watches is one a function emits, with those
 // dimensions (and that Function, where the reference fixes it). An alarm
-// on a metric nobody sends never fires.
+// on a metric nobody sends never fires. AWS's own metrics (Lambda's
+// IteratorAge, Kinesis's IncomingRecords...) are AWS's to emit: the alarm
+// and dashboard checks name each exactly, and here every namespace watched
+// must be ours or one of a service the stack deploys, so a misspelt
+// namespace is not a silent alarm either.
 func checkMetricsAreEmitted(t *testing.T, tpl template) {
+	for _, ns := range watchedNamespaces(tpl) {
+		if !slices.Contains(deployedNamespaces, ns) {
+			t.Errorf("the alarms or the dashboard watch namespace %q: not %s nor a service of the stack %v", ns, function.Namespace, deployedNamespaces)
+		}
+	}
+
 	b, err := os.ReadFile(emittedMetrics)
 	if err != nil {
 		t.Fatal(err)
@@ -69,6 +79,38 @@ func checkMetricsAreEmitted(t *testing.T, tpl template) {
 				r.where, function.Namespace, r.name, r.dims, r.function, emittedMetrics)
 		}
 	}
+}
+
+// deployedNamespaces are the CloudWatch namespaces of the services the
+// stack deploys, and ours.
+var deployedNamespaces = []string{function.Namespace, "AWS/ApiGateway", "AWS/DynamoDB", "AWS/IoT", "AWS/Kinesis", "AWS/Lambda", "AWS/SQS"}
+
+// namespaceInDashboard is a dashboard metric's first element, its namespace.
+var namespaceInDashboard = regexp.MustCompile(`"metrics":\[\[\\*"([^"\\]+)\\*"|\],\[\\*"([^"\\]+)\\*"`)
+
+// watchedNamespaces are the namespaces of every metric the alarms and the
+// dashboard name with fixed dimensions, sorted and without repeats.
+func watchedNamespaces(tpl template) []string {
+	var out []string
+	for _, id := range tpl.ofType("AWS::CloudWatch::Alarm") {
+		p := tpl.Resources[id].Properties
+		if ns, ok := p["Namespace"].(string); ok {
+			out = append(out, ns)
+		}
+		metrics, _ := p["Metrics"].([]any)
+		for _, m := range metrics {
+			if ns, ok := get(m, "MetricStat", "Metric", "Namespace").(string); ok {
+				out = append(out, ns)
+			}
+		}
+	}
+	for _, id := range tpl.ofType("AWS::CloudWatch::Dashboard") {
+		for _, m := range namespaceInDashboard.FindAllStringSubmatch(render(tpl.Resources[id].Properties["DashboardBody"]), -1) {
+			out = append(out, m[1]+m[2])
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // metricRefs finds the metrics of our namespace that the alarms and the
