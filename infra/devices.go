@@ -76,9 +76,10 @@ func (st *stack) addDevices() error {
 	if st.settings.production() {
 		retention = streamRetentionProduction
 	}
-	// Provisioned, not on-demand: on-demand charges per stream hour and
-	// per gigabyte, more than a shard at this traffic; the cost goal's
-	// figures (docs/DEPLOYMENT.md) are a shard's.
+	// Provisioned, not on-demand (docs/decisions.md, the telemetry
+	// stream): on-demand's per-gigabyte price comes to about $0.12 per
+	// million messages, against the shards' few cents at the fleet's
+	// rate; the shards are chosen by the deployment (telemetry_shards).
 	st.telemetry = awskinesis.NewStream(st.scope, jsii.String("Telemetry"), &awskinesis.StreamProps{
 		StreamMode: awskinesis.StreamMode_PROVISIONED,
 		ShardCount: jsii.Number(st.settings.telemetryShards),
