@@ -1,7 +1,7 @@
 // Command ingest is the Lambda function behind the IoT topic rules: valve
 // statuses and leaks arrive directly (asynchronous invokes), telemetry in
-// batches from the telemetry queue. It may write DynamoDB and notify the
-// operators' SNS topic.
+// batches from the telemetry stream (Kinesis). It may write DynamoDB and
+// notify the operators' SNS topic.
 package main
 
 import (

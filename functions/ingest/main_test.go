@@ -33,10 +33,10 @@ func sample(t *testing.T, name string) json.RawMessage {
 	return b
 }
 
-func TestAQueueBatchIsStoredAndItsBadMessageDeadLettered(t *testing.T) {
+func TestAStreamBatchIsStoredAndItsBadMessageDeadLettered(t *testing.T) {
 	e := env(t)
 	h := handler(e, notify.NewLog(e.Logger))
-	resp, err := h(context.Background(), sample(t, "telemetry-batch.json"))
+	resp, err := h(context.Background(), sample(t, "telemetry-stream.json"))
 	if err != nil || resp == nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("batch: %+v %v", resp, err)
 	}

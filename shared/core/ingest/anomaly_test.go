@@ -50,7 +50,7 @@ func TestAFlowAnomalyBecomesOneAnomalyDetectedEvent(t *testing.T) {
 	// 160 L/min against a mean of 100.8: 58.7 % off, over the high limit.
 	spike := []topics.Message{reading(5, 160)}
 	svc.HandleBatch(ctx, spike)
-	svc.HandleBatch(ctx, spike) // the queue delivers it again
+	svc.HandleBatch(ctx, spike) // the stream delivers it again
 	got := anomalies()
 	if len(got) != 1 {
 		t.Fatalf("%d anomaly events, want 1", len(got))

@@ -167,9 +167,9 @@ func (s *Service) handle(ctx context.Context, m topics.Message) error {
 // deviceLookup answers a device of the inventory (Store.Device).
 type deviceLookup func(ctx context.Context, id string) (domain.Device, error)
 
-// oncePerBatch looks each device up once: a batch of a hundred messages
-// comes from a handful of devices, and one read per message was most of
-// a batch's round trips. The answers live as long as the batch, a few
+// oncePerBatch looks each device up once: a batch of the stream holds
+// several messages of each of its devices, and one read per message was
+// most of a batch's round trips. The answers live as long as the batch, a few
 // milliseconds, so a device removed from the inventory meanwhile is seen
 // by the next batch. Failures other than "not found" are not kept: the
 // next message asks again.

@@ -2,7 +2,6 @@ package ingest_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"github.com/plainview/serverless/shared/core/domain"
 	"github.com/plainview/serverless/shared/core/ingest"
 	"github.com/plainview/serverless/shared/core/leaks"
-	"github.com/plainview/serverless/shared/lambda/ingestfunc"
 	"github.com/plainview/serverless/shared/testkit/dynamotest"
 
 	"log/slog"
@@ -49,35 +47,6 @@ func TestAnOversizedMessageIsADeadLetterNotAnError(t *testing.T) {
 	dl := deadLetters(t, st)
 	if len(dl) != 1 || !strings.Contains(dl[0].Reason, "128 KB") || dl[0].Payload != big.Payload {
 		t.Errorf("dead letters = %+v", dl)
-	}
-}
-
-func TestTheLambdaEntryTakesDirectMessagesAndQueueBatches(t *testing.T) {
-	svc, st := service(t)
-	h := ingestfunc.Ingest(svc)
-	ctx := context.Background()
-	good := topics.NewMessage("pipeline/pressure/C-South", "C-South", []byte(`{"kpa":2450}`), 1_795_000_000_000)
-	badOne := topics.NewMessage("pipeline/pressure/C-South", "C-South", []byte(`{"kpa":"x"}`), 1_795_000_000_000)
-	ev, _ := json.Marshal(map[string]any{"Records": []map[string]any{
-		{"messageId": "1", "body": string(good.JSON())},
-		{"messageId": "2", "body": string(badOne.JSON())},
-		{"messageId": "3", "body": "not a rule message"},
-	}})
-	resp, err := h(ctx, ev)
-	if err != nil || resp == nil || len(resp.BatchItemFailures) != 0 {
-		t.Fatalf("batch: %+v %v", resp, err)
-	}
-	if dl := deadLetters(t, st); len(dl) != 2 {
-		t.Errorf("dead letters = %+v, want the bad reading and the stray body", dl)
-	}
-	if sec, _ := st.Section(ctx, "C-South"); sec.PressureKPa == nil || *sec.PressureKPa != 2450 {
-		t.Errorf("section = %+v", sec)
-	}
-	if _, err := h(ctx, json.RawMessage(`{"surprise":true}`)); err != nil {
-		t.Errorf("a stray direct event: %v", err)
-	}
-	if dl := deadLetters(t, st); len(dl) != 3 {
-		t.Errorf("dead letters after a stray direct event = %d", len(dl))
 	}
 }
 

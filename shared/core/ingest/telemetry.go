@@ -88,10 +88,10 @@ func (s *Service) reading(ctx context.Context, m topics.Message, lookup deviceLo
 	return dev, domain.Reading{ID: messageID(m), Device: dev.ID, Asset: dev.Asset, At: at, Values: values}, nil
 }
 
-// HandleBatch ingests a batch of telemetry messages, as the queue delivers
-// them. Bad messages are dead-lettered; it returns the indexes of the
-// messages to deliver again (a dependency failed), so the queue retries
-// those alone.
+// HandleBatch ingests a batch of telemetry messages, as the telemetry
+// stream delivers them. Bad messages are dead-lettered; it returns the
+// indexes of the messages not stored (a dependency failed), which the
+// stream delivers again, from the first of them on.
 func (s *Service) HandleBatch(ctx context.Context, batch []topics.Message) []int {
 	var (
 		readings []domain.Reading
@@ -142,7 +142,7 @@ func (s *Service) HandleBatch(ctx context.Context, batch []topics.Message) []int
 
 // Record stores validated readings, each once, and keeps what is derived
 // from them: the flow aggregates and the anomalies. Readings already stored
-// (a QoS 1 resend, a queue's second delivery) are left out, found by one
+// (a QoS 1 resend, the stream's second delivery of a batch's rest) are left out, found by one
 // Query per device of its readings from an hour before its first reading in
 // the batch to its last, which also brings the ten readings before the
 // batch that anomaly detection judges it against. It answers the readings
