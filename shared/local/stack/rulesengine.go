@@ -15,16 +15,31 @@ import (
 	"github.com/plainview/serverless/shared/contract/topics"
 )
 
-// IngestHandler is the ingest function's entry point (ingest.Lambda).
-type IngestHandler func(ctx context.Context, raw json.RawMessage) (*events.SQSEventResponse, error)
+// IngestHandler is the ingest function's entry point (ingestfunc.Handler).
+type IngestHandler func(ctx context.Context, raw json.RawMessage) (*events.KinesisEventResponse, error)
 
 // rulesEngine applies the topic rules to what the broker accepts, as IoT
 // Core's rules engine does: statuses and leaks invoke the ingest function
 // directly (asynchronously, retried twice, then dead-lettered, as Lambda's
-// asynchronous invocation does); telemetry goes through a queue the
-// function reads in batches, with partial batch failures delivered again
-// up to three times before they are dead letters (the queue's redrive
-// policy).
+// asynchronous invocation does); telemetry goes into the telemetry stream,
+// which the function reads in batches through its event source mapping,
+// played here too.
+//
+// The stream has one shard here (on AWS, as many as the settings say, and
+// the mapping splits each by partition key): one ordered line of records,
+// read one batch at a time. That is the simplest thing that keeps what the
+// stream promises: a device's records (the partition key is its client
+// id) reach the function in the order they arrived, and are never
+// reordered, also when delivered again. A batch is a Kinesis event whose
+// records carry increasing decimal sequence numbers, given once, when the
+// shard takes the record. A reported failure is answered as Lambda
+// answers it: the records before the lowest failed sequence number are
+// done; the batch's rest is delivered again, alone, after a short backoff,
+// up to three retries, and then each record of it is a dead letter in the
+// table (on AWS, the dead-letter queue gets one record naming the batch's
+// range). While a batch's rest waits, nothing behind it is delivered, as
+// a shard waits on its batch. An error of the whole invocation is a
+// failure of the whole batch.
 //
 // The broker acknowledges a publish only once the engine has made it
 // durable: stored by the ingest function, or kept as a dead letter (the
@@ -34,83 +49,91 @@ type IngestHandler func(ctx context.Context, raw json.RawMessage) (*events.SQSEv
 // 12). A stack killed now loses only what it had not acknowledged, which
 // the device still holds and sends again.
 //
-// A failed delivery is hidden for a while before the next one, as the
-// queue's visibility timeout hides it, so a short outage of the table does
-// not use up a message's three deliveries at once. The dead letters are
-// kept in the table too (on AWS they are a queue of their own), so when
-// the table is down a message may not even become a dead letter: it then
-// stays hidden and is tried again, and is never dropped while the stack
-// runs.
+// The dead letters are kept in the table too (on AWS they are a queue of
+// their own), so when the table is down a record may not even become a
+// dead letter: it then stays first in the shard and is delivered again
+// after the backoff, and is never dropped while the stack runs.
 type rulesEngine struct {
 	table  []topics.Rule
 	invoke IngestHandler
 	dead   func(ctx context.Context, m topics.Message, reason string) error
 	log    *slog.Logger
-	queue  chan queued
+	shard  chan record // the telemetry stream, in arrival order
+	seq    uint64      // the last sequence number given (consume's alone)
 	wg     sync.WaitGroup
 	ctx    context.Context
 	stop   context.CancelFunc
-	seq    int64
 	engineSettings
-
-	mu     sync.Mutex
-	hidden []queued // failed telemetry, hidden until due
 }
 
-// engineSettings are the queue's and the asynchronous invocation's.
+// engineSettings are the event source mapping's and the asynchronous
+// invocation's.
 type engineSettings struct {
-	batch      int           // most messages in a batch
-	window     time.Duration // how long a batch waits to fill
-	retries    int           // retries of a direct invocation
-	visibility time.Duration // how long a failed delivery is hidden
+	batch         int           // most records in a batch
+	streamRetries int           // retries of a batch's rest
+	asyncRetries  int           // retries of a direct invocation
+	backoff       time.Duration // the wait before a batch's rest comes again, and before a refused dead letter is tried again
 }
 
-type queued struct {
-	m        topics.Message
-	receives int
-	due      time.Time  // when a hidden message is delivered again
-	done     chan error // told once: nil when stored or a dead letter
+// record is what a rule took in: a message, with, in the stream, its
+// sequence number and arrival time.
+type record struct {
+	m       topics.Message
+	seq     string
+	arrived time.Time
+	done    chan error // told once: nil when stored or a dead letter
 }
 
-// settle tells whoever waits on the message what became of it.
-func (q queued) settle(err error) {
-	if q.done != nil {
-		q.done <- err // buffered, and told once
+// settle tells whoever waits on the record what became of it.
+func (r record) settle(err error) {
+	if r.done != nil {
+		r.done <- err // buffered, and told once
 	}
 }
 
 // errStopped is a message the engine stopped before storing.
 var errStopped = errors.New("the rules engine stopped before the message was stored")
 
-// Batch settings of the telemetry queue's event source: up to 100
-// messages, as the stack sets them. The stack also waits up to 100 ms to
-// fill a batch; here a batch is what is queued when the last one is done
-// (window 0), because a publisher waits for its message to be stored
-// before its acknowledgement, and a window would only add to that wait.
-// Under load the batches fill all the same. The visibility timeout is
-// shorter than the stack's (6 × the function's timeout) so that a local
-// outage recovers in seconds.
+// The event source mapping's settings: batches of up to 1,000 records and
+// three retries, as the stack sets them. The stack also waits up to 5 s to
+// fill a batch; here a batch is what is waiting when the last one is done
+// (window 0), because the broker acknowledges a publish only once it is
+// stored, so a publisher waits for its batch: a window would only add to
+// that wait. Under load the batches fill all the same. The backoff is
+// short so that a local outage recovers in seconds.
 const (
-	queueBatch      = 100
-	queueWindow     = 0
-	queueVisibility = time.Second
-	maxReceives     = 3
-	asyncRetries    = 2
+	streamBatch   = 1000
+	streamRetries = 3
+	asyncRetries  = 2
+	backoff       = time.Second
+)
+
+// The shard's names in the events: the local stack's stream has one.
+const (
+	localShard     = "shardId-000000000000"
+	localStreamARN = "arn:aws:kinesis:local:000000000000:stream/plainview-local-telemetry"
 )
 
 func newRulesEngine(invoke IngestHandler, dead func(context.Context, topics.Message, string) error, log *slog.Logger) *rulesEngine {
-	return startRulesEngine(invoke, dead, log, engineSettings{
-		batch: queueBatch, window: queueWindow, retries: asyncRetries, visibility: queueVisibility,
+	e := buildRulesEngine(invoke, dead, log, engineSettings{
+		batch: streamBatch, streamRetries: streamRetries, asyncRetries: asyncRetries, backoff: backoff,
 	})
+	e.run()
+	return e
 }
 
-func startRulesEngine(invoke IngestHandler, dead func(context.Context, topics.Message, string) error, log *slog.Logger, set engineSettings) *rulesEngine {
+// buildRulesEngine is an engine that takes messages but reads no batch of
+// the stream before run.
+func buildRulesEngine(invoke IngestHandler, dead func(context.Context, topics.Message, string) error, log *slog.Logger, set engineSettings) *rulesEngine {
 	ctx, stop := context.WithCancel(context.Background())
-	e := &rulesEngine{table: topics.Table(), invoke: invoke, dead: dead, log: log, queue: make(chan queued, 1<<16),
+	return &rulesEngine{table: topics.Table(), invoke: invoke, dead: dead, log: log, shard: make(chan record, 1<<16),
 		ctx: ctx, stop: stop, engineSettings: set}
+}
+
+// run starts reading the stream.
+func (e *rulesEngine) run() {
 	e.wg.Add(1)
 	go e.consume()
-	return e
 }
 
 // published is the broker's hook: it returns once the publish is stored
@@ -122,7 +145,7 @@ func (e *rulesEngine) published(clientID, topic string, payload []byte) error {
 	case err := <-done:
 		return err
 	case <-e.ctx.Done():
-		// Stopping: what is queued is still delivered, but the publisher
+		// Stopping: what is in the stream is still delivered, but the publisher
 		// is not kept waiting for it; unacknowledged, it sends it again
 		// later and ingestion keeps one copy.
 		select {
@@ -139,7 +162,7 @@ func (e *rulesEngine) published(clientID, topic string, payload []byte) error {
 // matches has nothing to store.
 func (e *rulesEngine) accept(clientID, topic string, payload []byte) <-chan error {
 	done := make(chan error, 1)
-	r, ok := topics.Match(e.table, Environment, topic)
+	rule, ok := topics.Match(e.table, Environment, topic)
 	switch {
 	case !ok:
 		done <- nil
@@ -148,46 +171,47 @@ func (e *rulesEngine) accept(clientID, topic string, payload []byte) <-chan erro
 		done <- errStopped
 		return done
 	}
-	q := queued{m: topics.NewMessage(topic, clientID, payload, time.Now().UnixMilli()), done: done}
-	if r.Target == topics.Stream {
+	now := time.Now()
+	r := record{m: topics.NewMessage(topic, clientID, payload, now.UnixMilli()), arrived: now, done: done}
+	if rule.Target == topics.Stream {
 		select {
-		case e.queue <- q:
+		case e.shard <- r:
 		case <-e.ctx.Done():
-			q.settle(errStopped)
+			r.settle(errStopped)
 		}
 		return done
 	}
 	e.wg.Add(1)
-	go e.direct(q)
+	go e.direct(r)
 	return done
 }
 
-func (e *rulesEngine) direct(q queued) {
+func (e *rulesEngine) direct(r record) {
 	defer e.wg.Done()
-	m := q.m
+	m := r.m
 	for {
 		var err error
-		for attempt := 0; attempt <= e.retries; attempt++ {
+		for attempt := 0; attempt <= e.asyncRetries; attempt++ {
 			if attempt > 0 && !e.sleep(time.Duration(attempt)*200*time.Millisecond) {
 				break
 			}
 			if _, err = e.invoke(context.WithoutCancel(e.ctx), m.JSON()); err == nil {
-				q.settle(nil)
+				r.settle(nil)
 				return
 			}
 			e.log.Warn("ingest invocation failed", "topic", m.Topic, "attempt", attempt+1, "error", err)
 		}
-		derr := e.deadLetter(m, fmt.Sprintf("ingest failed %d times: %v", e.retries+1, err))
+		derr := e.deadLetter(m, fmt.Sprintf("ingest failed %d times: %v", e.asyncRetries+1, err))
 		if derr == nil {
-			q.settle(nil)
+			r.settle(nil)
 			return
 		}
-		if !e.sleep(e.visibility) {
+		if !e.sleep(e.backoff) {
 			// Stopping, and the table still refuses: it was never
 			// acknowledged, so the device still has it.
 			e.log.Error("message not stored at shutdown, and not acknowledged", "topic", m.Topic,
 				"client_id", m.ClientID, "error", derr)
-			q.settle(errStopped)
+			r.settle(errStopped)
 			return
 		}
 	}
@@ -213,171 +237,131 @@ func (e *rulesEngine) deadLetter(m topics.Message, reason string) error {
 	return err
 }
 
-// consume reads the queue in batches until the engine stops, then drains
-// what is left. Hidden messages that are due again go first.
+// consume is the event source mapping: it reads the shard a batch at a
+// time until the engine stops, then drains it. A batch's rest, which
+// failed, comes again after the backoff, before anything behind it.
 func (e *rulesEngine) consume() {
 	defer e.wg.Done()
+	var rest []record // what the last batch left, first in the shard
+	tries := 0        // the failed deliveries of rest
 	for {
-		batch := e.due(nil, time.Now(), false)
+		batch := rest
 		if len(batch) == 0 {
-			wake := time.NewTimer(time.Hour)
-			if next, ok := e.nextDue(); ok {
-				wake.Reset(time.Until(next))
-			}
 			select {
-			case q := <-e.queue:
-				batch = append(batch, q)
-			case <-wake.C:
+			case r := <-e.shard:
+				batch = e.fill([]record{e.take(r)})
 			case <-e.ctx.Done():
-				wake.Stop()
-				e.drain()
+				e.drain(nil, 0)
 				return
 			}
-			wake.Stop()
-			if len(batch) == 0 {
-				continue
-			}
+		} else if !e.sleep(e.backoff) {
+			e.drain(rest, tries)
+			return
 		}
-		batch = e.fill(batch)
-		e.deliver(batch, false)
+		rest, tries = e.deliver(batch, tries, false)
 	}
 }
 
-// fill adds to batch what comes within the batching window, or, with no
-// window, what is queued now, up to a batch's size.
-func (e *rulesEngine) fill(batch []queued) []queued {
-	if e.window == 0 {
-		for len(batch) < e.batch {
-			select {
-			case q := <-e.queue:
-				batch = append(batch, q)
-			default:
-				return batch
-			}
-		}
-		return batch
-	}
-	timer := time.NewTimer(e.window)
-	defer timer.Stop()
+// take gives a record the shard's next sequence number.
+func (e *rulesEngine) take(r record) record {
+	e.seq++
+	r.seq = strconv.FormatUint(e.seq, 10)
+	return r
+}
+
+// fill adds to batch what is waiting in the shard now, up to a batch's
+// size (no batching window: see streamBatch).
+func (e *rulesEngine) fill(batch []record) []record {
 	for len(batch) < e.batch {
 		select {
-		case q := <-e.queue:
-			batch = append(batch, q)
-		case <-timer.C:
+		case r := <-e.shard:
+			batch = append(batch, e.take(r))
+		default:
 			return batch
 		}
 	}
 	return batch
 }
 
-// due moves the hidden messages due by now (all of them when all is set)
-// into batch, up to a batch's size.
-func (e *rulesEngine) due(batch []queued, now time.Time, all bool) []queued {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	kept := e.hidden[:0]
-	for _, q := range e.hidden {
-		if len(batch) < e.batch && (all || !q.due.After(now)) {
-			batch = append(batch, q)
-		} else {
-			kept = append(kept, q)
-		}
-	}
-	clear(e.hidden[len(kept):])
-	e.hidden = kept
-	return batch
-}
-
-func (e *rulesEngine) nextDue() (time.Time, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var next time.Time
-	for i, q := range e.hidden {
-		if i == 0 || q.due.Before(next) {
-			next = q.due
-		}
-	}
-	return next, len(e.hidden) > 0
-}
-
-func (e *rulesEngine) hide(q queued) {
-	q.due = time.Now().Add(e.visibility)
-	e.mu.Lock()
-	e.hidden = append(e.hidden, q)
-	e.mu.Unlock()
-}
-
-// drain delivers what is queued and hidden when the engine stops, without
-// waiting out the visibility: each message still gets its deliveries.
-func (e *rulesEngine) drain() {
+// drain delivers, when the engine stops, what is left in the shard,
+// starting with the last batch's rest, without waiting out the backoff:
+// each record still gets its retries.
+func (e *rulesEngine) drain(rest []record, tries int) {
 	for {
-		batch := e.due(nil, time.Time{}, true)
-	take:
-		for len(batch) < e.batch {
-			select {
-			case q := <-e.queue:
-				batch = append(batch, q)
-			default:
-				break take
+		batch := rest
+		if len(batch) == 0 {
+			if batch = e.fill(nil); len(batch) == 0 {
+				return
 			}
 		}
-		if len(batch) == 0 {
-			return
-		}
-		e.deliver(batch, true)
+		rest, tries = e.deliver(batch, tries, true)
 	}
 }
 
-// deliver hands a batch to the function as an SQS event. A reported
-// failure is hidden and delivered again; after its last delivery it is a
-// dead letter, and when even that fails it is kept and tried again. When
-// the engine is stopping (final), it is dead-lettered at its last delivery
-// or, failing that, logged as lost.
-func (e *rulesEngine) deliver(batch []queued, final bool) {
-	ev := events.SQSEvent{Records: make([]events.SQSMessage, len(batch))}
-	for i, q := range batch {
-		e.seq++
-		ev.Records[i] = events.SQSMessage{
-			MessageId: strconv.FormatInt(e.seq, 10), Body: string(q.m.JSON()), EventSource: "aws:sqs",
-			Attributes: map[string]string{"ApproximateReceiveCount": strconv.Itoa(q.receives + 1)},
+// deliver hands a batch to the function as a Kinesis event, tries being
+// how many deliveries of it failed before, and answers the rest to deliver
+// again and its failed deliveries. The records before the lowest reported
+// failure are done; a failed record is reported by its sequence number,
+// and one that is not of the batch fails the batch, as with Lambda. A rest
+// out of retries is dead-lettered, record by record; one the table
+// refuses is kept, with what follows it, to be delivered again, unless the
+// engine is stopping (final): then it is logged as not stored, and not
+// acknowledged.
+func (e *rulesEngine) deliver(batch []record, tries int, final bool) ([]record, int) {
+	ev := events.KinesisEvent{Records: make([]events.KinesisEventRecord, len(batch))}
+	for i, r := range batch {
+		ev.Records[i] = events.KinesisEventRecord{
+			EventSource: "aws:kinesis", EventName: "aws:kinesis:record", EventVersion: "1.0",
+			EventID: localShard + ":" + r.seq, EventSourceArn: localStreamARN, AwsRegion: "local",
+			Kinesis: events.KinesisRecord{
+				KinesisSchemaVersion: "1.0", PartitionKey: r.m.ClientID, SequenceNumber: r.seq,
+				Data: r.m.JSON(), ApproximateArrivalTimestamp: events.SecondsEpochTime{Time: r.arrived},
+			},
 		}
 	}
-	raw, _ := json.Marshal(ev) // plain strings always marshal
+	raw, _ := json.Marshal(ev) // strings, bytes and a time always marshal
 	resp, err := e.invoke(context.WithoutCancel(e.ctx), raw)
-	failed := map[string]bool{}
-	if err != nil {
+	done := len(batch) // the records before the first failure
+	switch {
+	case err != nil:
 		e.log.Warn("ingest batch failed", "size", len(batch), "error", err)
-		for _, r := range ev.Records {
-			failed[r.MessageId] = true
+		done = 0
+	case resp != nil && len(resp.BatchItemFailures) > 0:
+		index := make(map[string]int, len(batch))
+		for i, r := range batch {
+			index[r.seq] = i
 		}
-	} else if resp != nil {
 		for _, f := range resp.BatchItemFailures {
-			failed[f.ItemIdentifier] = true
+			i, ok := index[f.ItemIdentifier]
+			if !ok {
+				e.log.Warn("ingest reported a failure of no record of the batch; the batch failed", "item", f.ItemIdentifier)
+				i = 0
+			}
+			done = min(done, i)
 		}
 	}
-	for i, q := range batch {
-		if !failed[ev.Records[i].MessageId] {
-			q.settle(nil)
+	for _, r := range batch[:done] {
+		r.settle(nil)
+	}
+	rest := batch[done:]
+	if len(rest) == 0 {
+		return nil, 0
+	}
+	if tries++; tries <= e.streamRetries {
+		return rest, tries
+	}
+	for i, r := range rest {
+		if e.deadLetter(r.m, fmt.Sprintf("not ingested after %d deliveries", tries)) == nil {
+			r.settle(nil)
 			continue
 		}
-		q.receives++
-		switch {
-		case q.receives < maxReceives && final:
-			q.due = time.Time{}
-			e.mu.Lock()
-			e.hidden = append(e.hidden, q)
-			e.mu.Unlock()
-		case q.receives < maxReceives:
-			e.hide(q)
-		case e.deadLetter(q.m, fmt.Sprintf("not ingested after %d deliveries", q.receives)) == nil:
-			q.settle(nil)
-		case final:
-			e.log.Error("message not stored at shutdown", "topic", q.m.Topic, "client_id", q.m.ClientID)
-			q.settle(errStopped)
-		default:
-			e.hide(q)
+		if !final {
+			return rest[i:], tries
 		}
+		e.log.Error("message not stored at shutdown, and not acknowledged", "topic", r.m.Topic, "client_id", r.m.ClientID)
+		r.settle(errStopped)
 	}
+	return nil, 0
 }
 
 // close stops taking messages and waits for what is under way.
