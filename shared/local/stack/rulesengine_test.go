@@ -265,7 +265,9 @@ func TestAPublishIsAcknowledgedOnceStoredOrDeadLettered(t *testing.T) {
 	}{{"v-101", 1, false}, {"v-102", 2, true}} {
 		before := len(f.batches())
 		acked := make(chan error, 1)
-		go func() { acked <- e.published(c.device, "plainview/devices/"+c.device+"/telemetry", fmt.Appendf(nil, `{"n":%d}`, c.n)) }()
+		go func() {
+			acked <- e.published(c.device, "plainview/devices/"+c.device+"/telemetry", fmt.Appendf(nil, `{"n":%d}`, c.n))
+		}()
 		waitFor(t, "a delivery", func() bool { return len(f.batches()) > before })
 		if _, ok := told(acked); ok {
 			t.Fatalf("%s#%d acknowledged while the function has not answered", c.device, c.n)
