@@ -448,7 +448,7 @@ func (r ingestResult) write(w io.Writer) {
 	if r.onDisk {
 		db = "DynamoDB Local on disk"
 	}
-	fmt.Fprintf(w, "\ningestion: the local stack (broker, rules engine, telemetry queue, ingest, %s)\n", db)
+	fmt.Fprintf(w, "\ningestion: the local stack (broker, rules engine, telemetry stream, ingest, %s)\n", db)
 	s := r.stats
 	fmt.Fprintf(w, "  acknowledged:       %d (%.0f/s over the %.1f s window; %d by its end); pending %d, failed %d, reconnects %d\n",
 		ackedCount(s), float64(ackedCount(s))/r.window.Seconds(), r.window.Seconds(), r.ackedInWindow, s.Pending, s.Failed, s.Reconnects)

@@ -211,8 +211,8 @@ func (p *prober) poll(ctx context.Context) {
 	if len(p.pending) == 0 {
 		return
 	}
-	// The oldest first, and no more than maxProbeKeys a poll: the queue
-	// is first in, first out, so while the oldest is not stored the
+	// The oldest first, and no more than maxProbeKeys a poll: the stream
+	// (one shard locally) is first in, first out, so while the oldest is not stored the
 	// newer mostly are not either, and a backlog costs the store no more.
 	// Readings are kept in blocks whose keys depend on the batch they came
 	// in, so each device's probes are looked for by one Query of its

@@ -57,7 +57,7 @@ func measureStore(ctx context.Context, o options, stderr io.Writer) (res storeRe
 	}()
 	devices := domain.SeedDevices()
 	res.total = int(o.rate * o.duration.Seconds())
-	const batch = 100 // the telemetry queue's batch
+	const batch = 100 // as measured in docs/bench-ingest.md (the queue's batch then; the stream's holds up to 1,000)
 	tenth := max(batch, res.total/10)
 	at := time.Now().Add(-time.Hour)
 	m := startMeter()

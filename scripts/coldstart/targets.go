@@ -49,7 +49,7 @@ var sampleEvents = map[string]struct {
 	"incidents":  {"create-incident.json", proxyStatus(201)},
 	"events":     {"list-events.json", streamedStatus(200)},
 	"authorizer": {"request.json", allowPolicy},
-	"ingest":     {"telemetry-batch.json", noBatchFailures},
+	"ingest":     {"telemetry-stream.json", noBatchFailures},
 	"timeouts":   {"", timedOut(0)},
 }
 
@@ -164,17 +164,17 @@ func allowPolicy(payload []byte) (string, error) {
 	return "Allow", nil
 }
 
-// noBatchFailures expects an SQS batch answer that retries nothing.
+// noBatchFailures expects a Kinesis batch answer that retries nothing.
 func noBatchFailures(payload []byte) (string, error) {
 	if err := failed(payload); err != nil {
 		return "", err
 	}
-	var resp events.SQSEventResponse
-	if err := json.Unmarshal(payload, &resp); err != nil {
-		return "", fmt.Errorf("the answer is no SQS batch response: %w", err)
+	var resp events.KinesisEventResponse
+	if err := json.Unmarshal(payload, &resp); err != nil || resp.BatchItemFailures == nil {
+		return "", fmt.Errorf("the answer is no Kinesis batch response (%v): %s", err, payload)
 	}
 	if len(resp.BatchItemFailures) != 0 {
-		return "", fmt.Errorf("%d messages of the batch failed: %s", len(resp.BatchItemFailures), payload)
+		return "", fmt.Errorf("%d records of the batch failed: %s", len(resp.BatchItemFailures), payload)
 	}
 	return "0 failed", nil
 }

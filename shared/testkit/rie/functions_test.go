@@ -133,9 +133,10 @@ var answers = map[string]func(t *testing.T, payload []byte){
 			t.Errorf("answer %s, want null", payload)
 		}
 	},
-	// The bad message of the batch is dead-lettered, so nothing is retried.
-	"ingest/telemetry-batch.json": func(t *testing.T, payload []byte) {
-		var resp events.SQSEventResponse
+	// A batch of the telemetry stream: the record whose payload is not
+	// JSON is dead-lettered, so no record failed.
+	"ingest/telemetry-stream.json": func(t *testing.T, payload []byte) {
+		var resp events.KinesisEventResponse
 		if err := json.Unmarshal(payload, &resp); err != nil || resp.BatchItemFailures == nil || len(resp.BatchItemFailures) != 0 {
 			t.Errorf("answer %s (%v), want an empty batchItemFailures", payload, err)
 		}
