@@ -175,8 +175,23 @@ func quickEngine(t *testing.T, f *fn, d *deadLetters, set engineSettings) *rules
 		set = engineSettings{batch: streamBatch, streamRetries: streamRetries, asyncRetries: asyncRetries, backoff: 10 * time.Millisecond}
 	}
 	e := buildRulesEngine(f.invoke, d.put, slog.New(slog.DiscardHandler), set)
-	t.Cleanup(e.close)
+	t.Cleanup(func() { closeWithin(t, e) })
 	return e
+}
+
+// closeWithin closes e, and fails the test if that hangs.
+func closeWithin(t *testing.T, e *rulesEngine) {
+	t.Helper()
+	closed := make(chan struct{})
+	go func() {
+		e.close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Errorf("the engine did not stop within 30 s")
+	}
 }
 
 func TestABatchIsAKinesisEventOfTheRecordsKeyedByClient(t *testing.T) {
@@ -257,6 +272,7 @@ func TestAPublishIsAcknowledgedOnceStoredOrDeadLettered(t *testing.T) {
 		return failures(batch), nil
 	}
 	e := quickEngine(t, f, d, engineSettings{})
+	t.Cleanup(func() { close(gate) }) // first: a failed test leaves the function waiting
 	e.run()
 	for _, c := range []struct {
 		device string
@@ -300,10 +316,10 @@ func TestAFailureRedeliversTheRestFromTheLowestFailedRecord(t *testing.T) {
 		dead    []string
 	}{
 		{
-			name: "failures of #4 and #2: #1 done, #2 to #5 come again",
+			name: "failures of #4, #2 and #5: #1 done, #2 to #5 come again",
 			answer: func(call int, batch []events.KinesisEventRecord) (*events.KinesisEventResponse, error) {
 				if call == 0 {
-					return failures(batch, 3, 1), nil
+					return failures(batch, 3, 1, 4), nil
 				}
 				return failures(batch), nil
 			},
@@ -513,16 +529,10 @@ func TestStoppingDrainsTheStream(t *testing.T) {
 				dones = append(dones, put(e, "v-101", n))
 			}
 			close(gate)
-			closed := make(chan struct{})
-			go func() { e.close(); close(closed) }()
-			waitFor(t, "close", func() bool {
-				select {
-				case <-closed:
-					return true
-				default:
-					return false
-				}
-			})
+			closeWithin(t, e)
+			if t.Failed() {
+				return
+			}
 			if err, ok := told(plug); !ok || err != c.acked {
 				t.Errorf("the first batch's record: told %v (%t), want %v", err, ok, c.acked)
 			}
