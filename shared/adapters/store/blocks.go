@@ -264,7 +264,7 @@ func (s *Store) putBlocks(ctx context.Context, readings []domain.Reading, expire
 }
 
 // uniqueReadings drops repeats of a reading (device, time and id), keeping
-// the first: a QoS 1 resend next to its original in one queue batch is the
+// the first: a QoS 1 resend next to its original in one stream batch is the
 // same reading.
 func uniqueReadings(readings []domain.Reading) []domain.Reading {
 	seen := make(map[string]bool, len(readings))

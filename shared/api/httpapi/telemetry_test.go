@@ -767,7 +767,7 @@ func TestPublishedReadingsComeBackExactlyOnceAfterARedelivery(t *testing.T) {
 			batch = append(batch, m) // a QoS 1 resend, beside its original
 		}
 	}
-	for range 2 { // and the queue's second delivery of the batch
+	for range 2 { // and the stream's second delivery of the batch
 		if failed := svc.HandleBatch(context.Background(), batch); len(failed) != 0 {
 			t.Fatalf("failed %v", failed)
 		}
