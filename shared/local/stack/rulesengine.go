@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/plainview/serverless/infra/spec"
 	"github.com/plainview/serverless/shared/contract/topics"
 )
 
@@ -35,7 +36,7 @@ type IngestHandler func(ctx context.Context, raw json.RawMessage) (*events.Kines
 // shard takes the record. A reported failure is answered as Lambda
 // answers it: the records before the lowest failed sequence number are
 // done; the batch's rest is delivered again, alone, after a short backoff,
-// up to three retries, and then each record of it is a dead letter in the
+// up to the retries (three), and then each record of it is a dead letter in the
 // table (on AWS, the dead-letter queue gets one record naming the batch's
 // range). While a batch's rest waits, nothing behind it is delivered, as
 // a shard waits on its batch. An error of the whole invocation is a
@@ -94,16 +95,17 @@ func (r record) settle(err error) {
 // errStopped is a message the engine stopped before storing.
 var errStopped = errors.New("the rules engine stopped before the message was stored")
 
-// The event source mapping's settings: batches of up to 1,000 records and
-// three retries, as the stack sets them. The stack also waits up to 5 s to
-// fill a batch; here a batch is what is waiting when the last one is done
-// (window 0), because the broker acknowledges a publish only once it is
-// stored, so a publisher waits for its batch: a window would only add to
-// that wait. Under load the batches fill all the same. The backoff is
-// short so that a local outage recovers in seconds.
+// The event source mapping's settings: the batch size and the retries the
+// stack sets (infra/spec). The stack also waits up to
+// spec.IngestBatchingWindow to fill a batch; here a batch is what is
+// waiting when the last one is done (window 0), because the broker
+// acknowledges a publish only once it is stored, so a publisher waits for
+// its batch: a window would only add to that wait. Under load the batches
+// fill all the same. The backoff is short so that a local outage recovers
+// in seconds.
 const (
-	streamBatch   = 1000
-	streamRetries = 3
+	streamBatch   = spec.IngestBatchSize
+	streamRetries = spec.IngestRetryAttempts
 	asyncRetries  = 2
 	backoff       = time.Second
 )
