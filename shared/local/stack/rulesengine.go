@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -36,9 +37,9 @@ type IngestHandler func(ctx context.Context, raw json.RawMessage) (*events.Kines
 // shard takes the record. A reported failure is answered as Lambda
 // answers it: the records before the lowest failed sequence number are
 // done; the batch's rest is delivered again, alone, after a short backoff,
-// up to the retries (three), and then each record of it is a dead letter in the
-// table (on AWS, the dead-letter queue gets one record naming the batch's
-// range). While a batch's rest waits, nothing behind it is delivered, as
+// up to the retries (three), and then each record of it that the last
+// delivery did not store is a dead letter in the table (on AWS, the
+// dead-letter queue gets one record naming the batch's range). While a batch's rest waits, nothing behind it is delivered, as
 // a shard waits on its batch. An error of the whole invocation is a
 // failure of the whole batch.
 //
@@ -304,11 +305,14 @@ func (e *rulesEngine) drain(rest []record, tries int) {
 // how many deliveries of it failed before, and answers the rest to deliver
 // again and its failed deliveries. The records before the lowest reported
 // failure are done; a failed record is reported by its sequence number,
-// and one that is not of the batch fails the batch, as with Lambda. A rest
-// out of retries is dead-lettered, record by record; one the table
-// refuses is kept, with what follows it, to be delivered again, unless the
-// engine is stopping (final): then it is logged as not stored, and not
-// acknowledged.
+// and one that is not of the batch fails the batch, as with Lambda. When
+// the rest is out of retries, each record of it the last delivery did not
+// store is dead-lettered; those it stored are done (on AWS the dead-letter
+// queue's record names them too, and redriving them stores nothing: here
+// a dead letter of a stored reading would only be a false alarm). A
+// record whose dead letter the table refuses is kept, with what follows
+// it, to be delivered again, unless the engine is stopping (final): then
+// it is logged as not stored, and not acknowledged.
 func (e *rulesEngine) deliver(batch []record, tries int, final bool) ([]record, int) {
 	ev := events.KinesisEvent{Records: make([]events.KinesisEventRecord, len(batch))}
 	for i, r := range batch {
@@ -323,11 +327,13 @@ func (e *rulesEngine) deliver(batch []record, tries int, final bool) ([]record, 
 	}
 	raw, _ := json.Marshal(ev) // strings, bytes and a time always marshal
 	resp, err := e.invoke(context.WithoutCancel(e.ctx), raw)
-	done := len(batch) // the records before the first failure
+	failed := make([]bool, len(batch)) // not stored
 	switch {
 	case err != nil:
 		e.log.Warn("ingest batch failed", "size", len(batch), "error", err)
-		done = 0
+		for i := range failed {
+			failed[i] = true
+		}
 	case resp != nil && len(resp.BatchItemFailures) > 0:
 		index := make(map[string]int, len(batch))
 		for i, r := range batch {
@@ -337,15 +343,22 @@ func (e *rulesEngine) deliver(batch []record, tries int, final bool) ([]record, 
 			i, ok := index[f.ItemIdentifier]
 			if !ok {
 				e.log.Warn("ingest reported a failure of no record of the batch; the batch failed", "item", f.ItemIdentifier)
-				i = 0
+				for i := range failed {
+					failed[i] = true
+				}
+				break
 			}
-			done = min(done, i)
+			failed[i] = true
 		}
+	}
+	done := len(batch) // the records before the first failure
+	if i := slices.Index(failed, true); i >= 0 {
+		done = i
 	}
 	for _, r := range batch[:done] {
 		r.settle(nil)
 	}
-	rest := batch[done:]
+	rest, failed := batch[done:], failed[done:]
 	if len(rest) == 0 {
 		return nil, 0
 	}
@@ -353,7 +366,7 @@ func (e *rulesEngine) deliver(batch []record, tries int, final bool) ([]record, 
 		return rest, tries
 	}
 	for i, r := range rest {
-		if e.deadLetter(r.m, fmt.Sprintf("not ingested after %d deliveries", tries)) == nil {
+		if !failed[i] || e.deadLetter(r.m, fmt.Sprintf("not ingested after %d deliveries", tries)) == nil {
 			r.settle(nil)
 			continue
 		}

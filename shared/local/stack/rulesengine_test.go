@@ -305,9 +305,9 @@ func TestAPublishIsAcknowledgedOnceStoredOrDeadLettered(t *testing.T) {
 
 // A reported failure: the records before the lowest failed one are done;
 // the batch's rest, and only it, comes again, with its sequence numbers;
-// after three retries each record of it is a dead letter. An error of the
-// whole invocation, or a failure naming no record of the batch, fails the
-// whole batch.
+// after three retries each record of it that the last delivery did not
+// store is a dead letter. An error of the whole invocation, or a failure
+// naming no record of the batch, fails the whole batch.
 func TestAFailureRedeliversTheRestFromTheLowestFailedRecord(t *testing.T) {
 	for _, c := range []struct {
 		name    string
@@ -336,10 +336,24 @@ func TestAFailureRedeliversTheRestFromTheLowestFailedRecord(t *testing.T) {
 			batches: [][]string{{"a#1", "b#2", "a#3", "b#4", "a#5"}, {"b#2", "a#3", "b#4", "a#5"}, {"a#3", "b#4", "a#5"}},
 		},
 		{
-			name: "a rest that fails four times: each of its records a dead letter",
+			name: "a rest that fails four times: what the last delivery did not store, dead letters",
 			answer: func(call int, batch []events.KinesisEventRecord) (*events.KinesisEventResponse, error) {
 				if call == 0 {
 					return failures(batch, 3), nil
+				}
+				return failures(batch, 0), nil
+			},
+			batches: [][]string{{"a#1", "b#2", "a#3", "b#4", "a#5"}, {"b#4", "a#5"}, {"b#4", "a#5"}, {"b#4", "a#5"}},
+			dead:    []string{"b#4"},
+		},
+		{
+			name: "a rest that fails four times, all of it the last time",
+			answer: func(call int, batch []events.KinesisEventRecord) (*events.KinesisEventResponse, error) {
+				if call == 0 {
+					return failures(batch, 3), nil
+				}
+				if call == 3 {
+					return failures(batch, 1, 0), nil
 				}
 				return failures(batch, 0), nil
 			},
@@ -515,7 +529,7 @@ func TestStoppingDrainsTheStream(t *testing.T) {
 					<-gate
 				}
 				if c.fail || call == 0 {
-					return failures(batch, 0), nil
+					return nil, errors.New("function error")
 				}
 				return failures(batch), nil
 			}
