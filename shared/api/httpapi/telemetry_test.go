@@ -495,6 +495,59 @@ func TestFlowHealthScoresTheHourlyAnomalies(t *testing.T) {
 	}
 }
 
+// With more anomalies than it shows, /flow/health counts and scores them
+// all (from the counts kept as they are recorded) and shows the newest
+// ten: the same as the hour's listing says.
+func TestFlowHealthCountsEveryAnomalyOfTheHourAndShowsTheNewestTen(t *testing.T) {
+	ta := newTelemetryAPI(t)
+	var readings []domain.Reading
+	for i := range 50 {
+		ago := time.Duration(50-i) * time.Minute
+		flow := 1000.0
+		switch i % 5 {
+		case 4:
+			flow = 1600 // high
+		case 2:
+			if i > 10 {
+				flow = 1300 // medium
+			}
+		}
+		readings = append(readings,
+			ta.reading("v-101", "v-101", ago, map[string]float64{"flow_rate_lpm": flow}),
+			ta.reading("v-102", "v-102", ago, map[string]float64{"flow_rate_lpm": flow}))
+	}
+	ta.put(readings...)
+	var all struct{ Items []anomaly }
+	ta.decode("/flow/anomalies?limit=200", &all)
+	var listed []domain.Anomaly
+	for _, a := range all.Items {
+		listed = append(listed, domain.Anomaly{Severity: a.Severity})
+	}
+	counts := domain.CountAnomalies(listed)
+	if counts.Total <= flowRecentAnomalies || counts.Medium == 0 || counts.High == 0 {
+		t.Fatalf("the hour lists %+v anomalies, want more than %d of both severities", counts, flowRecentAnomalies)
+	}
+
+	var h struct {
+		HealthScore     *int      `json:"health_score"`
+		AnomalyCount    *int      `json:"anomaly_count"`
+		RecentAnomalies []anomaly `json:"recent_anomalies"`
+	}
+	ta.decode("/flow/health", &h)
+	if h.AnomalyCount == nil || *h.AnomalyCount != counts.Total {
+		t.Errorf("anomaly_count = %v, want the %d the hour lists", h.AnomalyCount, counts.Total)
+	}
+	if h.HealthScore == nil || *h.HealthScore != domain.FlowHealth(listed) {
+		t.Errorf("health_score = %v, want FlowHealth of the listed anomalies: %d", h.HealthScore, domain.FlowHealth(listed))
+	}
+	if !slices.EqualFunc(h.RecentAnomalies, all.Items[:flowRecentAnomalies], anomaly.is) {
+		t.Errorf("recent_anomalies = %+v\nwant the newest %d: %+v", h.RecentAnomalies, flowRecentAnomalies, all.Items[:flowRecentAnomalies])
+	}
+}
+
+// flowRecentAnomalies is how many anomalies /flow/health shows.
+const flowRecentAnomalies = 10
+
 func TestFlowAnomaliesPageNewestFirstWithOpaqueCursors(t *testing.T) {
 	ta := newTelemetryAPI(t)
 	// Two valves with the same spikes at the same times: anomalies that
