@@ -47,9 +47,10 @@ type flowCurrentItem struct {
 // them (a gauge's kpa) has no current flow.
 var valveMetrics = []string{domain.MetricTemperature, domain.MetricPressure, domain.MetricFlowRate, domain.MetricTorque}
 
-func flowCurrentShard(device string) int {
+// hashShard spreads keys over flowShards partitions by their FNV-1a hash.
+func hashShard(key string) int {
 	h := fnv.New32a()
-	h.Write([]byte(device)) // a hash.Hash never fails to write
+	h.Write([]byte(key)) // a hash.Hash never fails to write
 	return int(h.Sum32() % flowShards)
 }
 
@@ -154,7 +155,7 @@ func (s *Store) addFlowStats(ctx context.Context, shard int, minute int64, add m
 // newer.
 func (s *Store) putCurrent(ctx context.Context, c domain.CurrentFlow) error {
 	item, err := marshal(flowCurrentItem{
-		keys:        keys{PK: fmt.Sprintf("%s#%d", flowCurrentPartition, flowCurrentShard(c.Device)), SK: c.Device},
+		keys:        keys{PK: fmt.Sprintf("%s#%d", flowCurrentPartition, hashShard(c.Device)), SK: c.Device},
 		CurrentFlow: c,
 		ExpiresAt:   c.At.Add(flowAggregateTTL).Unix(),
 	})
@@ -177,17 +178,8 @@ func (s *Store) putCurrent(ctx context.Context, c domain.CurrentFlow) error {
 // FlowStats sums the statistics of the minutes from the one holding from
 // to the one holding to.
 func (s *Store) FlowStats(ctx context.Context, from, to time.Time) (map[string]domain.MetricStat, error) {
-	lo, hi := bucketKey(from.UnixMilli(), time.Minute), bucketKey(to.UnixMilli(), time.Minute)
-	results := make([][]flowStatItem, flowShards)
-	errs := make([]error, flowShards)
-	parallel(flowShards, func(n int) {
-		results[n], errs[n] = queryAll[flowStatItem](ctx, s, query{
-			sc: tableScope(fmt.Sprintf("%s#%d", flowStatPartition, n)), sortKey: "#sk BETWEEN :lo AND :hi",
-			names:  map[string]string{"#sk": attrSK},
-			values: map[string]types.AttributeValue{":lo": str(lo), ":hi": str(hi)},
-		}, 0)
-	})
-	if err := errors.Join(errs...); err != nil {
+	results, err := minuteItems[flowStatItem](ctx, s, flowStatPartition, from, to)
+	if err != nil {
 		return nil, err
 	}
 	out := map[string]domain.MetricStat{}
@@ -199,6 +191,27 @@ func (s *Store) FlowStats(ctx context.Context, from, to time.Time) (map[string]d
 		}
 	}
 	return out, nil
+}
+
+// minuteItems reads the items of the minutes from the one holding from to
+// the one holding to, keyed "<partition>#<n>" / "<minute ms>", n <
+// flowShards: one Query per partition, at once, of at most one item a
+// minute (61 for an hour).
+func minuteItems[T any](ctx context.Context, s *Store, partition string, from, to time.Time) ([][]T, error) {
+	lo, hi := bucketKey(from.UnixMilli(), time.Minute), bucketKey(to.UnixMilli(), time.Minute)
+	results := make([][]T, flowShards)
+	errs := make([]error, flowShards)
+	parallel(flowShards, func(n int) {
+		results[n], errs[n] = queryAll[T](ctx, s, query{
+			sc: tableScope(fmt.Sprintf("%s#%d", partition, n)), sortKey: "#sk BETWEEN :lo AND :hi",
+			names:  map[string]string{"#sk": attrSK},
+			values: map[string]types.AttributeValue{":lo": str(lo), ":hi": str(hi)},
+		}, 0)
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return results, nil
 }
 
 // FlowCurrent lists the valve devices with a reading at or after since,

@@ -153,3 +153,19 @@ func (s *Store) Commit(ctx context.Context, tx *Tx) error {
 	}
 	return nil
 }
+
+// transactionConflict reports whether err is a transaction cancelled
+// because another was writing one of its items at the same time: the
+// same transaction may pass when tried again.
+func transactionConflict(err error) bool {
+	var cancelled *types.TransactionCanceledException
+	if !errors.As(err, &cancelled) {
+		return false
+	}
+	for _, r := range cancelled.CancellationReasons {
+		if aws.ToString(r.Code) == "TransactionConflict" {
+			return true
+		}
+	}
+	return false
+}

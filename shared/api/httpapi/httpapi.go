@@ -50,6 +50,7 @@ type Reader interface {
 	FlowStats(ctx context.Context, from, to time.Time) (map[string]domain.MetricStat, error)
 	FlowCurrent(ctx context.Context, since time.Time) ([]domain.CurrentFlow, error)
 	Anomalies(ctx context.Context, from, to, afterAt time.Time, afterID string, limit int) ([]domain.Anomaly, error)
+	AnomalyCounts(ctx context.Context, from, to time.Time) (domain.AnomalyCounts, error)
 }
 
 // Pinger checks a dependency, such as the MQTT broker, for /health.

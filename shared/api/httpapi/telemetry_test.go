@@ -495,6 +495,62 @@ func TestFlowHealthScoresTheHourlyAnomalies(t *testing.T) {
 	}
 }
 
+// With more anomalies than it shows, /flow/health counts and scores them
+// all (from the counts kept as they are recorded) and shows the newest
+// ten: the same as the hour's listing says.
+func TestFlowHealthCountsEveryAnomalyOfTheHourAndShowsTheNewestTen(t *testing.T) {
+	ta := newTelemetryAPI(t)
+	// v-101: a medium spike every five minutes (29-32 % over its mean);
+	// v-102: one high one (70 %). Twelve anomalies, a score of 35.
+	var readings []domain.Reading
+	for i := range 58 {
+		ago := time.Duration(58-i) * time.Minute
+		flow, other := 1000.0, 1000.0
+		if i%5 == 2 {
+			flow = 1400
+		}
+		if i == 30 {
+			other = 1700
+		}
+		readings = append(readings,
+			ta.reading("v-101", "v-101", ago, map[string]float64{"flow_rate_lpm": flow}),
+			ta.reading("v-102", "v-102", ago, map[string]float64{"flow_rate_lpm": other}))
+	}
+	ta.put(readings...)
+	var all struct{ Items []anomaly }
+	ta.decode("/flow/anomalies?limit=200", &all)
+	var listed []domain.Anomaly
+	for _, a := range all.Items {
+		listed = append(listed, domain.Anomaly{Severity: a.Severity})
+	}
+	counts := domain.CountAnomalies(listed)
+	if counts.Total <= flowRecentAnomalies || counts.Medium == 0 || counts.High == 0 || domain.FlowHealth(listed) == 0 {
+		t.Fatalf("the hour lists %+v anomalies, want more than %d of both severities, scoring over 0", counts, flowRecentAnomalies)
+	}
+
+	var h struct {
+		HealthScore     *int      `json:"health_score"`
+		AnomalyCount    *int      `json:"anomaly_count"`
+		RecentAnomalies []anomaly `json:"recent_anomalies"`
+	}
+	ta.decode("/flow/health", &h)
+	if h.AnomalyCount == nil || h.HealthScore == nil {
+		t.Fatalf("anomaly_count %v, health_score %v: want both", h.AnomalyCount, h.HealthScore)
+	}
+	if *h.AnomalyCount != counts.Total {
+		t.Errorf("anomaly_count = %d, want the %d the hour lists", *h.AnomalyCount, counts.Total)
+	}
+	if *h.HealthScore != domain.FlowHealth(listed) {
+		t.Errorf("health_score = %d, want FlowHealth of the listed anomalies: %d", *h.HealthScore, domain.FlowHealth(listed))
+	}
+	if !slices.EqualFunc(h.RecentAnomalies, all.Items[:flowRecentAnomalies], anomaly.is) {
+		t.Errorf("recent_anomalies = %+v\nwant the newest %d: %+v", h.RecentAnomalies, flowRecentAnomalies, all.Items[:flowRecentAnomalies])
+	}
+}
+
+// flowRecentAnomalies is how many anomalies /flow/health shows.
+const flowRecentAnomalies = 10
+
 func TestFlowAnomaliesPageNewestFirstWithOpaqueCursors(t *testing.T) {
 	ta := newTelemetryAPI(t)
 	// Two valves with the same spikes at the same times: anomalies that

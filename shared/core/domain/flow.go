@@ -162,17 +162,40 @@ func judge(rule anomalyRule, prev []float64, v float64) (Anomaly, bool) {
 	return Anomaly{Value: v, Mean: mean, Deviation: dev, Severity: severity}, true
 }
 
+// AnomalyCounts counts anomalies by severity; Total counts every one.
+type AnomalyCounts struct {
+	Total, Medium, High int
+}
+
+// CountAnomalies counts as by severity.
+func CountAnomalies(as []Anomaly) AnomalyCounts {
+	var c AnomalyCounts
+	for _, a := range as {
+		c.Total++
+		switch a.Severity {
+		case AnomalyMedium:
+			c.Medium++
+		case AnomalyHigh:
+			c.High++
+		}
+	}
+	return c
+}
+
+// Add is the counts of both.
+func (c AnomalyCounts) Add(d AnomalyCounts) AnomalyCounts {
+	return AnomalyCounts{Total: c.Total + d.Total, Medium: c.Medium + d.Medium, High: c.High + d.High}
+}
+
 // FlowHealth scores flow from its recent anomalies: 100, minus 5 per
 // medium anomaly, minus 10 per high one, never below 0.
 func FlowHealth(recent []Anomaly) int {
-	score := 100
-	for _, a := range recent {
-		switch a.Severity {
-		case AnomalyMedium:
-			score -= 5
-		case AnomalyHigh:
-			score -= 10
-		}
-	}
-	return max(score, 0)
+	return FlowHealthOfCounts(CountAnomalies(recent))
+}
+
+// FlowHealthOfCounts is FlowHealth from the anomalies' counts, for when
+// there are too many anomalies to read. Twenty medium or ten high ones
+// already reach 0, so larger counts are capped before they are multiplied.
+func FlowHealthOfCounts(c AnomalyCounts) int {
+	return max(100-5*min(c.Medium, 20)-10*min(c.High, 10), 0)
 }

@@ -232,3 +232,52 @@ func TestFlowHealth(t *testing.T) {
 		})
 	}
 }
+
+// The score from counts is FlowHealth's rule: anomalies of another
+// severity count in the total and cost nothing, and counts far past the
+// floor stay at 0.
+func TestFlowHealthOfCountsIsFlowHealthOfTheAnomaliesCounted(t *testing.T) {
+	anomalies := func(severities ...string) []domain.Anomaly {
+		var as []domain.Anomaly
+		for _, s := range severities {
+			as = append(as, domain.Anomaly{Severity: s})
+		}
+		return as
+	}
+	tests := []struct {
+		name   string
+		recent []domain.Anomaly
+		counts domain.AnomalyCounts
+		want   int
+	}{
+		{"none", nil, domain.AnomalyCounts{}, 100},
+		{"one medium", anomalies("medium"), domain.AnomalyCounts{Total: 1, Medium: 1}, 95},
+		{"one high", anomalies("high"), domain.AnomalyCounts{Total: 1, High: 1}, 90},
+		{"mixed", anomalies("high", "medium", "medium", "high", "medium"), domain.AnomalyCounts{Total: 5, Medium: 3, High: 2}, 65},
+		{"another severity counts, costs nothing", anomalies("low", "medium"), domain.AnomalyCounts{Total: 2, Medium: 1}, 95},
+		{"exactly 0", anomalies("high", "high", "high", "high", "high", "medium", "medium", "medium", "medium", "medium", "medium", "medium", "medium", "medium", "medium"), domain.AnomalyCounts{Total: 15, Medium: 10, High: 5}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := domain.CountAnomalies(tt.recent); got != tt.counts {
+				t.Errorf("CountAnomalies = %+v, want %+v", got, tt.counts)
+			}
+			if got := domain.FlowHealthOfCounts(tt.counts); got != tt.want {
+				t.Errorf("FlowHealthOfCounts(%+v) = %d, want %d", tt.counts, got, tt.want)
+			}
+			if got := domain.FlowHealth(tt.recent); got != tt.want {
+				t.Errorf("FlowHealth = %d, want %d", got, tt.want)
+			}
+		})
+	}
+	for _, c := range []domain.AnomalyCounts{
+		{Medium: 21}, {High: 11}, {Medium: math.MaxInt / 2, High: math.MaxInt / 2},
+	} {
+		if got := domain.FlowHealthOfCounts(c); got != 0 {
+			t.Errorf("FlowHealthOfCounts(%+v) = %d, want 0", c, got)
+		}
+	}
+	if got := (domain.AnomalyCounts{Total: 3, Medium: 1, High: 2}).Add(domain.AnomalyCounts{Total: 2, Medium: 2}); got != (domain.AnomalyCounts{Total: 5, Medium: 3, High: 2}) {
+		t.Errorf("Add = %+v", got)
+	}
+}
