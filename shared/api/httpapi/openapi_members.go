@@ -271,10 +271,10 @@ func openAPIMembers() openapi.Members {
 		{"SeriesPoint.last", "the value of the step's newest reading", nil},
 
 		{"FlowHealthReport", "GET /flow/health, over the last hour of telemetry", nil},
-		{"FlowHealthReport.anomaly_count", "anomalies in the last hour", nil},
+		{"FlowHealthReport.anomaly_count", "anomalies of readings from the start of the minute an hour ago on, counted as ingest records them", nil},
 		{"FlowHealthReport.current_metrics", "each valve device's latest readings, by device id", nil},
 		{"FlowHealthReport.health_score", "0-100: 100, minus 5 per medium anomaly, minus 10 per high one", nil},
-		{"FlowHealthReport.recent_anomalies", "the anomalies, newest first", nil},
+		{"FlowHealthReport.recent_anomalies", "the ten newest of those anomalies, newest first", nil},
 		{"CurrentFlow", "a device's latest readings; null where it reported none", nil},
 		{"CurrentFlow.flow_rate_lpm", "L/min", nil},
 		{"CurrentFlow.pressure_pa", "Pa", nil},

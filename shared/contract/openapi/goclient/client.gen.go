@@ -669,7 +669,7 @@ type EventType string
 
 // FlowHealthReport GET /flow/health, over the last hour of telemetry
 type FlowHealthReport struct {
-	// AnomalyCount anomalies in the last hour
+	// AnomalyCount anomalies of readings from the start of the minute an hour ago on, counted as ingest records them
 	AnomalyCount int64 `json:"anomaly_count"`
 
 	// CurrentMetrics each valve device's latest readings, by device id
@@ -678,7 +678,7 @@ type FlowHealthReport struct {
 	// HealthScore 0-100: 100, minus 5 per medium anomaly, minus 10 per high one
 	HealthScore int64 `json:"health_score"`
 
-	// RecentAnomalies the anomalies, newest first
+	// RecentAnomalies the ten newest of those anomalies, newest first
 	RecentAnomalies []Anomaly `json:"recent_anomalies"`
 }
 
