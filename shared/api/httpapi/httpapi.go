@@ -47,6 +47,7 @@ type Reader interface {
 	Alert(ctx context.Context, id string) (domain.Alert, error)
 	Readings(ctx context.Context, device string, from, to time.Time, page domain.Page) ([]domain.Reading, string, error)
 	EachReading(ctx context.Context, device string, from, to time.Time, f func(domain.Reading) error) error
+	Rollups(ctx context.Context, device string, from, to time.Time) ([]domain.Rollup, error)
 	FlowStats(ctx context.Context, from, to time.Time) (map[string]domain.MetricStat, error)
 	FlowCurrent(ctx context.Context, since time.Time) ([]domain.CurrentFlow, error)
 	Anomalies(ctx context.Context, from, to, afterAt time.Time, afterID string, limit int) ([]domain.Anomaly, error)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -18,6 +19,9 @@ const (
 	seriesMaxRange  = 30 * 24 * time.Hour
 	seriesMaxPoints = 1000
 	seriesMinStep   = time.Second
+	// Over seriesRollupRange a series is read from the devices' hourly
+	// roll-ups (domain.Rollup), so its steps are whole hours from an hour.
+	seriesRollupRange = 24 * time.Hour
 )
 
 // seriesPoint is one step: the readings from At (inclusive) to the next
@@ -89,6 +93,12 @@ func (a *API) parseSeriesQuery(r *http.Request) (seriesQuery, error) {
 	if err != nil || step < seriesMinStep || step%time.Millisecond != 0 {
 		return s, badRequest("step must be a duration of at least 1s, such as 30s, 5m or 1h")
 	}
+	if to.Sub(from) > seriesRollupRange {
+		if step%time.Hour != 0 {
+			return s, badRequest("over a day, step must be whole hours, such as 1h or 6h")
+		}
+		from = from.UTC().Truncate(time.Hour)
+	}
 	window := to.Sub(from)
 	points := max(1, int((window+step-1)/step))
 	if points > seriesMaxPoints {
@@ -108,12 +118,16 @@ func (a *API) series(r *http.Request) (any, error) {
 		return nil, err
 	}
 	series := domain.NewSeries(q.from, q.step, q.points)
-	err = a.cfg.Store.EachReading(r.Context(), q.device, q.from, q.to, func(rd domain.Reading) error {
-		if v, ok := rd.Values[q.metric]; ok {
-			series.Add(rd.At, v) // readings come oldest first
-		}
-		return nil
-	})
+	if q.to.Sub(q.from) > seriesRollupRange {
+		err = a.seriesByHour(r.Context(), q, series)
+	} else {
+		err = a.cfg.Store.EachReading(r.Context(), q.device, q.from, q.to, func(rd domain.Reading) error {
+			if v, ok := rd.Values[q.metric]; ok {
+				series.Add(rd.At, v) // readings come oldest first
+			}
+			return nil
+		})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -122,4 +136,60 @@ func (a *API) series(r *http.Request) (any, error) {
 		out.Points = append(out.Points, seriesPoint{At: p.At, Count: p.Count, Min: p.Min, Max: p.Max, Avg: p.Avg, Last: p.Last})
 	}
 	return out, nil
+}
+
+// seriesByHour folds a long window into series hour by hour: an hour that
+// is over uses its roll-up when it has one; the other hours (the current
+// one, the one that holds to, any without a roll-up) are read from the
+// blocks and folded into roll-ups here, so both give the same figures.
+func (a *API) seriesByHour(ctx context.Context, q seriesQuery, series *domain.Series) error {
+	rollups, err := a.cfg.Store.Rollups(ctx, q.device, q.from, q.to)
+	if err != nil {
+		return err
+	}
+	have := make(map[time.Time]domain.Rollup, len(rollups))
+	for _, r := range rollups {
+		have[r.Hour] = r
+	}
+	now := a.cfg.Now()
+	// fromBlocks reads the readings from lo to hi (inclusive) into series.
+	fromBlocks := func(lo, hi time.Time) error {
+		var hour *domain.Rollup
+		err := a.cfg.Store.EachReading(ctx, q.device, lo, hi, func(rd domain.Reading) error {
+			if h := rd.At.UTC().Truncate(time.Hour); hour == nil || !hour.Hour.Equal(h) {
+				if hour != nil {
+					series.AddHour(*hour, q.metric)
+				}
+				r := domain.NewRollup(q.device, h, nil)
+				hour = &r
+			}
+			hour.Add(rd)
+			return nil
+		})
+		if hour != nil {
+			series.AddHour(*hour, q.metric)
+		}
+		return err
+	}
+	var gap *time.Time // the start of the hours read from blocks
+	for h := q.from; !h.After(q.to); h = h.Add(time.Hour) {
+		r, ok := have[h]
+		if end := h.Add(time.Hour); !ok || end.After(q.to) || end.After(now) {
+			if gap == nil {
+				gap = &h
+			}
+			continue
+		}
+		if gap != nil {
+			if err := fromBlocks(*gap, h.Add(-time.Millisecond)); err != nil {
+				return err
+			}
+			gap = nil
+		}
+		series.AddHour(r, q.metric)
+	}
+	if gap != nil {
+		return fromBlocks(*gap, q.to)
+	}
+	return nil
 }

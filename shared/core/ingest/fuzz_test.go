@@ -47,6 +47,10 @@ func (m *memory) Readings(context.Context, string, time.Time, time.Time, domain.
 
 func (m *memory) AddFlow(context.Context, []domain.Reading) error { return nil }
 
+func (m *memory) RollUp(context.Context, string, time.Time) error { return nil }
+
+func (m *memory) HasRollup(context.Context, string, time.Time) (bool, error) { return false, nil }
+
 func (m *memory) Latest(context.Context, domain.Device, time.Time, map[string]float64) (domain.Valve, domain.ValveStatus, error) {
 	return domain.Valve{}, "", nil
 }

@@ -32,6 +32,8 @@ type Store interface {
 	PutReadings(ctx context.Context, readings []domain.Reading, ttl time.Duration) error
 	Readings(ctx context.Context, device string, from, to time.Time, page domain.Page) ([]domain.Reading, string, error)
 	AddFlow(ctx context.Context, readings []domain.Reading) error
+	RollUp(ctx context.Context, device string, hour time.Time) error
+	HasRollup(ctx context.Context, device string, hour time.Time) (bool, error)
 	Latest(ctx context.Context, d domain.Device, at time.Time, values map[string]float64) (domain.Valve, domain.ValveStatus, error)
 	RecordValveStatus(ctx context.Context, valveID string, status domain.ValveStatus) (bool, error)
 	PutDeadLetter(ctx context.Context, d domain.DeadLetter) error

@@ -190,7 +190,58 @@ func (s *Service) Record(ctx context.Context, readings []domain.Reading) ([]doma
 		s.log.Error("flow aggregates", "count", len(fresh), "error", err)
 	}
 	s.detectAnomalies(ctx, fresh, history)
+	s.rollUp(ctx, fresh, history)
 	return fresh, nil
+}
+
+// rollUp writes the hourly roll-up of each hour that is now complete for a
+// device: the hour of its previous stored reading (history holds it,
+// newest first) and any hour of its fresh readings, when the device's
+// newest reading is of a later hour. A fresh reading of the device's
+// newest hour recomputes that hour's roll-up when it already has one (a
+// late reading). A roll-up that fails is logged: the readings are stored,
+// and GET /telemetry/series reads an hour without a roll-up from them.
+func (s *Service) rollUp(ctx context.Context, fresh []domain.Reading, history map[string][]domain.Reading) {
+	hours := map[string]map[time.Time]bool{} // device → hour → has fresh readings
+	newest := map[string]time.Time{}
+	note := func(r domain.Reading, isFresh bool) {
+		if hours[r.Device] == nil {
+			hours[r.Device] = map[time.Time]bool{}
+		}
+		h := r.At.UTC().Truncate(time.Hour)
+		hours[r.Device][h] = hours[r.Device][h] || isFresh
+		if r.At.After(newest[r.Device]) {
+			newest[r.Device] = r.At
+		}
+	}
+	for _, r := range fresh {
+		note(r, true)
+	}
+	for device := range hours {
+		if before := history[device]; len(before) > 0 {
+			note(before[0], false)
+		}
+	}
+	for device, hs := range hours {
+		top := newest[device].UTC().Truncate(time.Hour)
+		for h, isFresh := range hs {
+			if !h.Before(top) {
+				if !isFresh || h.Add(time.Hour).After(s.now()) {
+					continue // the device's hour, not over
+				}
+				has, err := s.store.HasRollup(ctx, device, h)
+				if err != nil {
+					s.log.Error("roll-up", "device", device, "hour", h, "error", err)
+				}
+				if !has {
+					continue
+				}
+			}
+			if err := s.store.RollUp(ctx, device, h); err != nil {
+				s.log.Error("roll-up", "device", device, "hour", h, "error", err)
+			}
+		}
+	}
 }
 
 func readingKey(r domain.Reading) string {
