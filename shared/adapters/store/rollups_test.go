@@ -28,7 +28,7 @@ func TestARollupIsItsHoursReadings(t *testing.T) {
 	}
 	var inHour []domain.Reading
 	for i := range 30 {
-		inHour = append(inHour, reading(fmt.Sprintf("m%02d", i), "v-1", hour.Add(time.Duration(i)*2*time.Minute+time.Second), float64(i%7)+0.25))
+		inHour = append(inHour, reading(fmt.Sprintf("m%02d", i), "v-1", hour.Add(time.Duration(i)*40*time.Second), float64(i%7)+0.25))
 	}
 	others := []domain.Reading{
 		reading("before", "v-1", hour.Add(-time.Millisecond), 1000),
@@ -42,7 +42,7 @@ func TestARollupIsItsHoursReadings(t *testing.T) {
 		}
 	}
 	put(append(append([]domain.Reading{}, inHour[:20]...), others...), 30*24*time.Hour)
-	put(inHour[15:25], 30*24*time.Hour) // 15-19 again, in other blocks
+	put(inHour[16:25], 30*24*time.Hour) // 16-19 again; 16 in another block of its minute
 	late := inHour[25:]
 	rollup := func() domain.Rollup {
 		t.Helper()
