@@ -779,16 +779,26 @@ func TestSeriesRefusesWhatItCannotAnswerWithA400(t *testing.T) {
 		{"device=A-North&metric=kpa&step=1h&from=" + rfc(now.Add(-31*24*time.Hour)), "30 days"},
 		{"device=A-North&metric=kpa&step=1h&from=" + rfc(now) + "&to=" + rfc(now.Add(-time.Second)), "after"},
 		{"device=A-North&metric=kpa&step=1h&limit=5", "limit"},
+		{"device=A-North&metric=kpa&step=90m&from=" + rfc(now.Add(-25*time.Hour)), "over a day, step must be whole hours, such as 1h or 6h"},
+		{"device=A-North&metric=kpa&step=43m12s&from=" + rfc(now.Add(-30*24*time.Hour)), "whole hours"},
 	} {
 		rec := ta.get("/telemetry/series?" + tt.query)
 		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), tt.says) {
 			t.Errorf("?%s: %d %s, want 400 saying %q", tt.query, rec.Code, rec.Body, tt.says)
 		}
 	}
-	// The limits themselves are allowed: 30 days at the finest step, 1,000
-	// steps.
+	// The limits themselves are allowed: 30 days by the hour, from the
+	// hour; a day at a step that is not whole hours; 1,000 steps.
+	var s seriesAnswer
+	ta.decode("/telemetry/series?device=A-North&metric=kpa&step=1h&from="+rfc(now.Add(-30*24*time.Hour))+"&to="+rfc(now), &s)
+	if start := now.Add(-30 * 24 * time.Hour).Truncate(time.Hour); !s.From.Equal(start) || len(s.Points) != int((now.Sub(start)+time.Hour-1)/time.Hour) {
+		t.Errorf("30 days by the hour: from %v, %d points; want from %v, the hour", s.From, len(s.Points), start)
+	}
+	ta.decode("/telemetry/series?device=A-North&metric=kpa&step=90m&from="+rfc(now.Add(-24*time.Hour))+"&to="+rfc(now), &s)
+	if !s.From.Equal(now.Add(-24*time.Hour)) || len(s.Points) != 16 {
+		t.Errorf("a day by 90 minutes: from %v, %d points; want from %v, 16", s.From, len(s.Points), now.Add(-24*time.Hour))
+	}
 	for _, q := range []string{
-		"device=A-North&metric=kpa&step=43m12s&from=" + rfc(now.Add(-30*24*time.Hour)),
 		"device=A-North&metric=kpa&step=1s&from=" + rfc(now.Add(-1000*time.Second)),
 	} {
 		var s seriesAnswer
