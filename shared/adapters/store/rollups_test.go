@@ -1,7 +1,11 @@
 package store_test
 
 import (
+	"context"
+
 	"fmt"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"reflect"
 	"testing"
 	"time"
@@ -72,5 +76,71 @@ func TestARollupIsItsHoursReadings(t *testing.T) {
 	clock = now.Add(time.Hour)
 	if rs, err := st.Rollups(ctx, "v-1", hour, hour); len(rs) != 0 || err != nil {
 		t.Errorf("once a block of its hour expired, roll-ups = %+v, %v; want none", rs, err)
+	}
+}
+
+// capacityMeter adds up the read and write units DynamoDB says a store's
+// Queries and PutItems consumed (ReturnConsumedCapacity).
+type capacityMeter struct {
+	*dynamodb.Client
+	queries, puts int
+	read, write   float64
+}
+
+func (m *capacityMeter) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	in.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
+	out, err := m.Client.Query(ctx, in, o...)
+	if err == nil && out.ConsumedCapacity != nil {
+		m.queries++
+		m.read += *out.ConsumedCapacity.CapacityUnits
+	}
+	return out, err
+}
+
+func (m *capacityMeter) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	in.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
+	out, err := m.Client.PutItem(ctx, in, o...)
+	if err == nil && out.ConsumedCapacity != nil {
+		m.puts++
+		m.write += *out.ConsumedCapacity.CapacityUnits
+	}
+	return out, err
+}
+
+// TestUnitsOfARollupStayAtTheDesign counts what rolling up an hour of a
+// device that reports every second costs, its readings stored as the
+// telemetry stream's 5 s batches leave them (720 blocks of 5 readings of
+// a valve's four values), and holds it at docs/data-model.md's figures.
+func TestUnitsOfARollupStayAtTheDesign(t *testing.T) {
+	db, table := dynamotest.Client(t)
+	m := &capacityMeter{Client: db}
+	hour := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
+	st := store.New(m, table, nil)
+	if err := st.CreateTable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for b := range 720 {
+		var batch []domain.Reading
+		for i := range 5 {
+			at := hour.Add(time.Duration(b*5+i) * time.Second)
+			batch = append(batch, domain.Reading{ID: fmt.Sprintf("%016x", at.UnixNano()), Device: "v-101", Asset: "v-101", At: at,
+				Values: map[string]float64{"temperature_c": 42.37 + float64(i)/100, "pressure_pa": float64(2_104_563 + b), "flow_rate_lpm": 1003.4 + float64(i)/10, "torque_nm": 0}})
+		}
+		if err := st.PutReadings(ctx, batch, 30*24*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.queries, m.puts, m.read, m.write = 0, 0, 0, 0
+	if err := st.RollUp(ctx, "v-101", hour); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("an hour of 3,600 readings in 720 blocks rolled up: %d Query pages, %.1f read units; %d put, %.1f write units", m.queries, m.read, m.puts, m.write)
+	if m.read != 34 || m.queries != 1 || m.write != 1 || m.puts != 1 {
+		t.Errorf("%d Query pages, %.1f read units, %d puts, %.1f write units; design 1 page, 34 read units, 1 put, 1 write unit (docs/data-model.md)",
+			m.queries, m.read, m.puts, m.write)
+	}
+	rs, err := st.Rollups(ctx, "v-101", hour, hour)
+	if err != nil || len(rs) != 1 || rs[0].Metrics["flow_rate_lpm"].Count != 3600 {
+		t.Errorf("roll-up = %+v, %v; want the hour's 3,600 readings", rs, err)
 	}
 }
