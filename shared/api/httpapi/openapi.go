@@ -128,9 +128,9 @@ func openAPISpecs() map[string]openapi.Op {
 			Query: []openapi.Param{
 				{Name: "device", Required: true, Description: "the device", Schema: openapi.Schema{"type": "string"}},
 				{Name: "metric", Required: true, Description: "the metric", Schema: openapi.Schema{"$ref": "#/components/schemas/Metric"}},
-				{Name: "from", Description: "RFC 3339; default: a day before to; the first step starts here", Schema: openapi.Schema{"type": "string", "format": "date-time"}},
+				{Name: "from", Description: "RFC 3339; default: a day before to; the first step starts here (over a day: at the hour that holds it)", Schema: openapi.Schema{"type": "string", "format": "date-time"}},
 				{Name: "to", Description: "RFC 3339; default: now; at most 30 days after from", Schema: openapi.Schema{"type": "string", "format": "date-time"}},
-				{Name: "step", Required: true, Description: "a duration of at least 1s (30s, 5m, 1h); at most 1,000 steps between from and to, else 400", Schema: openapi.Schema{"type": "string"}},
+				{Name: "step", Required: true, Description: "a duration of at least 1s (30s, 5m, 1h); at most 1,000 steps between from and to, else 400; over a day, whole hours (1h, 6h), else 400", Schema: openapi.Schema{"type": "string"}},
 			},
 			Responses: openapi.OK(seriesReport{}),
 		},

@@ -1541,13 +1541,13 @@ type GetTelemetrySeriesParams struct {
 	// Metric the metric
 	Metric Metric `form:"metric" json:"metric"`
 
-	// From RFC 3339; default: a day before to; the first step starts here
+	// From RFC 3339; default: a day before to; the first step starts here (over a day: at the hour that holds it)
 	From *time.Time `form:"from,omitempty" json:"from,omitempty"`
 
 	// To RFC 3339; default: now; at most 30 days after from
 	To *time.Time `form:"to,omitempty" json:"to,omitempty"`
 
-	// Step a duration of at least 1s (30s, 5m, 1h); at most 1,000 steps between from and to, else 400
+	// Step a duration of at least 1s (30s, 5m, 1h); at most 1,000 steps between from and to, else 400; over a day, whole hours (1h, 6h), else 400
 	Step string `form:"step" json:"step"`
 }
 
