@@ -2,14 +2,17 @@ package ingest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/plainview/serverless/shared/adapters/notify"
+	"github.com/plainview/serverless/shared/adapters/store"
 	"github.com/plainview/serverless/shared/contract/topics"
 	"github.com/plainview/serverless/shared/core/domain"
 	"github.com/plainview/serverless/shared/core/ingest"
@@ -74,5 +77,42 @@ func TestIngestRollsUpAnHourOnceTheDeviceIsPastIt(t *testing.T) {
 	send(hour.Add(-30*time.Minute), 3) // late, of an hour without a roll-up
 	if rs := rollups(); len(rs) != 1 {
 		t.Errorf("a late reading of an hour without a roll-up wrote one: %+v", rs)
+	}
+}
+
+// failingRollups is the store with roll-ups that cannot be written.
+type failingRollups struct{ *store.Store }
+
+func (failingRollups) RollUp(context.Context, string, time.Time) error {
+	return errors.New("throttled")
+}
+
+// A roll-up that cannot be written does not fail the batch: its readings
+// are stored, and the series reads the hour from them.
+func TestARollupThatFailsLeavesTheBatchStored(t *testing.T) {
+	ctx := context.Background()
+	st := dynamotest.Store(t)
+	if err := st.Seed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hour := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
+	clock := hour.Add(time.Hour + time.Minute)
+	var logged strings.Builder
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	n := notify.NewLog(slog.New(slog.DiscardHandler))
+	svc := ingest.New(failingRollups{st}, leaks.New(st, n, nil, nil), n, nil, func() time.Time { return clock }, log)
+	var batch []topics.Message
+	for _, at := range []time.Time{hour.Add(50 * time.Minute), hour.Add(time.Hour)} { // crosses into the next hour
+		batch = append(batch, topics.NewMessage("plainview/devices/v-101/telemetry", "v-101",
+			fmt.Appendf(nil, `{"ts":%d,"flow_rate_lpm":3}`, at.Unix()), clock.UnixMilli()))
+	}
+	if failed := svc.HandleBatch(ctx, batch); len(failed) != 0 {
+		t.Errorf("failed %v, want none: the readings are stored", failed)
+	}
+	if got, _, err := st.Readings(ctx, "v-101", hour, clock, domain.Page{Limit: 10}); len(got) != 2 || err != nil {
+		t.Errorf("readings = %+v, %v; want both", got, err)
+	}
+	if !strings.Contains(logged.String(), "roll-up") || !strings.Contains(logged.String(), "throttled") {
+		t.Errorf("log = %q, want the roll-up's error", logged.String())
 	}
 }
