@@ -147,9 +147,9 @@ func (a *API) seriesByHour(ctx context.Context, q seriesQuery, series *domain.Se
 	if err != nil {
 		return err
 	}
-	have := make(map[time.Time]domain.Rollup, len(rollups))
+	have := make(map[int64]domain.Rollup, len(rollups)) // by the hour's ms
 	for _, r := range rollups {
-		have[r.Hour] = r
+		have[r.Hour.UnixMilli()] = r
 	}
 	now := a.cfg.Now()
 	// fromBlocks reads the readings from lo to hi (inclusive) into series.
@@ -171,25 +171,26 @@ func (a *API) seriesByHour(ctx context.Context, q seriesQuery, series *domain.Se
 		}
 		return err
 	}
-	var gap *time.Time // the start of the hours read from blocks
+	var gap time.Time // the first hour of a run read from the blocks
+	inGap := false
 	for h := q.from; !h.After(q.to); h = h.Add(time.Hour) {
-		r, ok := have[h]
+		r, ok := have[h.UnixMilli()]
 		if end := h.Add(time.Hour); !ok || end.After(q.to) || end.After(now) {
-			if gap == nil {
-				gap = &h
+			if !inGap {
+				gap, inGap = h, true
 			}
 			continue
 		}
-		if gap != nil {
-			if err := fromBlocks(*gap, h.Add(-time.Millisecond)); err != nil {
+		if inGap {
+			if err := fromBlocks(gap, h.Add(-time.Millisecond)); err != nil {
 				return err
 			}
-			gap = nil
+			inGap = false
 		}
 		series.AddHour(r, q.metric)
 	}
-	if gap != nil {
-		return fromBlocks(*gap, q.to)
+	if inGap {
+		return fromBlocks(gap, q.to)
 	}
 	return nil
 }
