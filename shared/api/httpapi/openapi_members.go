@@ -258,7 +258,7 @@ func openAPIMembers() openapi.Members {
 		{"SeriesReport", "GET /telemetry/series: one device's metric folded into steps from from to to", nil},
 		{"SeriesReport.device", "the device", nil},
 		{"SeriesReport.metric", "the metric", nil},
-		{"SeriesReport.from", "the start of the first step", nil},
+		{"SeriesReport.from", "the start of the first step: the query's from, or over a day the hour that holds it", nil},
 		{"SeriesReport.to", "the end of the window (the last step holds a reading at to)", nil},
 		{"SeriesReport.step", "the step as a Go duration, such as 5m0s", nil},
 		{"SeriesReport.points", "every step, oldest first, empty ones included", nil},

@@ -1200,7 +1200,7 @@ type SeriesReport struct {
 	// Device the device
 	Device string `json:"device"`
 
-	// From the start of the first step
+	// From the start of the first step: the query's from, or over a day the hour that holds it
 	From time.Time `json:"from"`
 
 	// Metric the metric
