@@ -29,7 +29,7 @@ import (
 type Broker struct {
 	*mqtt.Server
 	ln   *trackingListener
-	live sync.WaitGroup // sessions not yet fully detached
+	live *liveness // sessions not yet fully detached
 	once sync.Once
 	err  error
 }
@@ -47,8 +47,9 @@ func New(ln net.Listener, logger *slog.Logger, hooks ...mqtt.Hook) (*Broker, err
 	b := &Broker{
 		Server: mqtt.New(&mqtt.Options{Capabilities: caps, InlineClient: true, Logger: quietLogger(logger)}),
 		ln:     &trackingListener{Listener: ln, conns: map[net.Conn]struct{}{}},
+		live:   new(liveness),
 	}
-	for _, h := range append([]mqtt.Hook{&liveness{live: &b.live}, new(iotCoreRules)}, hooks...) {
+	for _, h := range append([]mqtt.Hook{b.live, new(iotCoreRules)}, hooks...) {
 		if err := b.AddHook(h, nil); err != nil {
 			return nil, err
 		}
@@ -66,15 +67,16 @@ func New(ln net.Listener, logger *slog.Logger, hooks ...mqtt.Hook) (*Broker, err
 func (b *Broker) Stop() error {
 	b.once.Do(func() {
 		b.ln.closeAll()
-		done := make(chan struct{})
-		go func() { b.live.Wait(); close(done) }()
-		select {
-		case <-done:
-			// OnDisconnect runs just before mochi deletes the client; let
-			// those deletes finish before Close takes its locks.
-			time.Sleep(50 * time.Millisecond)
-		case <-time.After(5 * time.Second):
+		// A session may still be establishing: the client has its
+		// CONNACK before mochi runs OnSessionEstablished. So this waits
+		// on a count under a lock, not a WaitGroup, whose Add from zero
+		// must not race its Wait (the race detector caught it here).
+		for deadline := time.Now().Add(5 * time.Second); b.live.sessions() > 0 && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
 		}
+		// OnDisconnect runs just before mochi deletes the client; let
+		// those deletes finish before Close takes its locks.
+		time.Sleep(50 * time.Millisecond)
 		b.err = b.Close()
 	})
 	return b.err
@@ -83,7 +85,20 @@ func (b *Broker) Stop() error {
 // liveness counts the sessions that have not yet detached.
 type liveness struct {
 	mqtt.HookBase
-	live *sync.WaitGroup
+	mu sync.Mutex
+	n  int
+}
+
+func (h *liveness) sessions() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n
+}
+
+func (h *liveness) add(d int) {
+	h.mu.Lock()
+	h.n += d
+	h.mu.Unlock()
 }
 
 func (h *liveness) ID() string { return "liveness" }
@@ -94,13 +109,13 @@ func (h *liveness) Provides(b byte) bool {
 
 func (h *liveness) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	if !cl.Net.Inline {
-		h.live.Add(1)
+		h.add(1)
 	}
 }
 
 func (h *liveness) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
 	if !cl.Net.Inline {
-		h.live.Done()
+		h.add(-1)
 	}
 }
 
