@@ -61,7 +61,7 @@ bench: ## benchmarks: ns/op, B/op and allocs/op
 bench-load: ## mixed API load on the local stack, and the gateway's ceiling (ARGS="-clients 16 -duration 20s"; docs/PERFORMANCE.md)
 	$(GO) run ./scripts/loadtest $(ARGS)
 
-bench-scale: ## GET routes' medians as the fleet and its readings grow, on the local stack (ARGS="-valves 3,3000 -readings 0,500000"; docs/PERFORMANCE.md)
+bench-scale: ## GET routes' medians as the fleet and its readings grow, on the local stack (ARGS="-valves 3,3000 -readings 0,100000,500000 -mqtt 20000"; docs/PERFORMANCE.md)
 	$(GO) run ./scripts/benchscale $(ARGS)
 
 bench-cold: ## cold starts as Lambda reports them, each function against a hello-world floor (ARGS="-n 10 -only reads")
