@@ -82,10 +82,8 @@ func (s *Store) RecordAnomaly(ctx context.Context, a domain.Anomaly, ev domain.E
 	var err error
 	for try := range anomalyTries {
 		if try > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Duration(try) * 20 * time.Millisecond):
+			if err := pause(ctx, time.Duration(try)*20*time.Millisecond); err != nil {
+				return err
 			}
 		}
 		err = s.Commit(ctx, &tx)

@@ -278,6 +278,16 @@ func uniqueReadings(readings []domain.Reading) []domain.Reading {
 	return out
 }
 
+// pause waits d before a retry, or answers ctx's error if it ends first.
+func pause(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
 func (s *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) error {
 	pending := map[string][]types.WriteRequest{s.table: reqs}
 	for attempt := 0; len(pending[s.table]) > 0; attempt++ {
@@ -285,10 +295,8 @@ func (s *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) error
 			return fmt.Errorf("batch write: %d items still unprocessed", len(pending[s.table]))
 		}
 		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Duration(50<<attempt) * time.Millisecond):
+			if err := pause(ctx, time.Duration(50<<attempt)*time.Millisecond); err != nil {
+				return err
 			}
 		}
 		out, err := s.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
