@@ -50,6 +50,7 @@ type seriesQuery struct {
 	from, to       time.Time
 	step           time.Duration
 	points         int
+	byHour         bool // over seriesRollupRange: whole-hour steps from an hour, read by hour
 }
 
 func (a *API) parseSeriesQuery(r *http.Request) (seriesQuery, error) {
@@ -93,7 +94,7 @@ func (a *API) parseSeriesQuery(r *http.Request) (seriesQuery, error) {
 	if err != nil || step < seriesMinStep || step%time.Millisecond != 0 {
 		return s, badRequest("step must be a duration of at least 1s, such as 30s, 5m or 1h")
 	}
-	if to.Sub(from) > seriesRollupRange {
+	if s.byHour = to.Sub(from) > seriesRollupRange; s.byHour {
 		if step%time.Hour != 0 {
 			return s, badRequest("over a day, step must be whole hours, such as 1h or 6h")
 		}
@@ -118,7 +119,7 @@ func (a *API) series(r *http.Request) (any, error) {
 		return nil, err
 	}
 	series := domain.NewSeries(q.from, q.step, q.points)
-	if q.to.Sub(q.from) > seriesRollupRange {
+	if q.byHour {
 		err = a.seriesByHour(r.Context(), q, series)
 	} else {
 		err = a.cfg.Store.EachReading(r.Context(), q.device, q.from, q.to, func(rd domain.Reading) error {
@@ -171,25 +172,24 @@ func (a *API) seriesByHour(ctx context.Context, q seriesQuery, series *domain.Se
 		}
 		return err
 	}
-	var gap time.Time // the first hour of a run read from the blocks
-	inGap := false
+	var gap time.Time // the first hour of a run read from the blocks; zero outside one
 	for h := q.from; !h.After(q.to); h = h.Add(time.Hour) {
 		r, ok := have[h.UnixMilli()]
 		if end := h.Add(time.Hour); !ok || end.After(q.to) || end.After(now) {
-			if !inGap {
-				gap, inGap = h, true
+			if gap.IsZero() {
+				gap = h
 			}
 			continue
 		}
-		if inGap {
+		if !gap.IsZero() {
 			if err := fromBlocks(gap, h.Add(-time.Millisecond)); err != nil {
 				return err
 			}
-			inGap = false
+			gap = time.Time{}
 		}
 		series.AddHour(r, q.metric)
 	}
-	if inGap {
+	if !gap.IsZero() {
 		return fromBlocks(gap, q.to)
 	}
 	return nil
