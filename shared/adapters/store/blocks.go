@@ -404,14 +404,20 @@ func (s *Store) nextBucket(ctx context.Context, sources []*blockSource, forward 
 			out = append(out, rs...)
 		}
 	}
-	slices.SortFunc(out, func(a, b domain.Reading) int {
+	return inPositionOrder(out, forward), true, nil
+}
+
+// inPositionOrder sorts readings by their place in a listing, oldest
+// first when forward, and keeps one of each (a reading written twice is
+// in two blocks).
+func inPositionOrder(rs []domain.Reading, forward bool) []domain.Reading {
+	slices.SortFunc(rs, func(a, b domain.Reading) int {
 		if forward {
 			return strings.Compare(position(a), position(b))
 		}
 		return strings.Compare(position(b), position(a))
 	})
-	out = slices.CompactFunc(out, func(a, b domain.Reading) bool { return position(a) == position(b) })
-	return out, true, nil
+	return slices.CompactFunc(rs, func(a, b domain.Reading) bool { return position(a) == position(b) })
 }
 
 // parallel runs f(0) … f(n-1) at once and waits for them: a listing of

@@ -123,10 +123,7 @@ func (s *Store) RollUp(ctx context.Context, device string, hour time.Time) error
 	if len(readings) == 0 {
 		return nil
 	}
-	// The order and the repeats of a listing (nextBucket).
-	slices.SortFunc(readings, func(a, b domain.Reading) int { return strings.Compare(position(a), position(b)) })
-	readings = slices.CompactFunc(readings, func(a, b domain.Reading) bool { return position(a) == position(b) })
-	r := domain.NewRollup(device, hour, readings)
+	r := domain.NewRollup(device, hour, inPositionOrder(readings, true))
 	item := rollupItem{Device: device, Text: encodeRollup(r), ExpiresAt: expires}
 	item.PK, item.SK = rollupPartition+"#"+device, rollupSK(hour)
 	av, err := marshal(item)
